@@ -1,0 +1,234 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one client for the abra CLI.
+
+Every abra command the collection runs is built here, from the table :data:`COMMANDS`, as an
+argv list; always with ``-n`` (no input). A failure raises :class:`AbraError` carrying the
+command, exit code, stdout, stderr and abra's own ``FATA`` message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Redactor, Result, run
+
+# The abra commands the harness drives, in one place. Each entry is the argv after the binary;
+# ``{name}`` fields are filled from keyword arguments, optional flags are added by the builders.
+COMMANDS = {
+    "recipe_fetch": ["recipe", "fetch", "{recipe}", "-n"],
+    "app_new": ["app", "new", "{recipe}", "--server", "{server}", "--domain", "{domain}", "-n"],
+    "secret_generate": ["app", "secret", "generate", "{domain}", "--all", "-n"],
+    "deploy": ["app", "deploy", "{domain}", "-n"],
+    "upgrade": ["app", "upgrade", "{domain}", "-n"],
+    "undeploy": ["app", "undeploy", "{domain}", "-n"],
+    "remove": ["app", "remove", "{domain}", "--force", "-n"],
+    "backup_create": ["app", "backup", "create", "{domain}", "-n"],
+    "restore": ["app", "restore", "{domain}", "-n"],
+    "ps": ["app", "ps", "{domain}", "-n"],
+    "logs": ["app", "logs", "{domain}", "-n"],
+    "ls": ["app", "ls", "--server", "{server}", "-m", "-n"],
+}
+
+_FATA_RE = re.compile(r"^(?:.*\s)?FATA\s*(?:\[[^\]]*\])?\s*(?P<msg>.*)$", re.MULTILINE)
+_ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def fata_message(text: str) -> str:
+    """abra's own failure message: the last ``FATA`` line, colours stripped."""
+    text = _ANSI_RE.sub("", text or "")
+    found = [m.group("msg").strip() for m in _FATA_RE.finditer(text)]
+    return found[-1] if found else ""
+
+
+class AbraError(CommandError):
+    @property
+    def fata(self) -> str:
+        return fata_message(self.result.stderr) or fata_message(self.result.stdout)
+
+
+def build(command: str, **fields) -> list:
+    """The argv (without the binary) for one entry of :data:`COMMANDS`."""
+    try:
+        template = COMMANDS[command]
+    except KeyError:
+        raise ValueError("unknown abra command %r" % (command,))
+    return [part.format(**fields) for part in template]
+
+
+def _insert_after_domain(argv: list, extra: list) -> list:
+    # Positional arguments stay together after the domain; flags go at the end before -n.
+    return argv[:-1] + extra + argv[-1:]
+
+
+class AbraClient:
+    """Runs abra with a given binary and ``ABRA_DIR``.
+
+    ``log`` (optional) is called with each :class:`Result` after redaction, so callers can
+    write evidence; commands whose output holds secret values are logged with the output
+    withheld.
+    """
+
+    def __init__(self, binary: str = "abra", abra_dir: str | None = None, env: dict | None = None,
+                 redactor: Redactor | None = None, log=None, timeout: float | None = 3600):
+        self.binary = binary
+        self.abra_dir = abra_dir
+        self.env = dict(env or {})
+        self.redactor = redactor or Redactor()
+        self.log = log
+        self.timeout = timeout
+
+    def argv(self, command: str, **fields) -> list:
+        return [self.binary] + build(command, **fields)
+
+    def _env(self) -> dict:
+        env = dict(self.env)
+        if self.abra_dir:
+            env["ABRA_DIR"] = self.abra_dir
+        return env
+
+    def run(self, argv: list, check: bool = True, secret_output: bool = False, timeout=None) -> Result:
+        result = run(argv, env_extra=self._env(), timeout=timeout or self.timeout)
+        if secret_output:
+            for value in parse_generated_secrets(result.stdout).values():
+                self.redactor.add(value)
+        logged = Result(argv=result.argv, rc=result.rc,
+                        stdout="[output withheld: it holds generated secret values]" if secret_output
+                        else self.redactor(result.stdout),
+                        stderr=self.redactor(result.stderr), duration=result.duration,
+                        timed_out=result.timed_out)
+        if self.log:
+            self.log(logged)
+        if check and not result.ok:
+            fata = fata_message(result.stderr) or fata_message(result.stdout)
+            what = "timed out" if result.timed_out else "failed (exit %d)" % result.rc
+            raise AbraError("abra %s %s: %s" % (" ".join(argv[1:3]), what, fata or logged.stderr.strip()[-500:]),
+                            logged)
+        return logged if secret_output else result
+
+    # -- the operations ---------------------------------------------------------------------
+    def recipe_fetch(self, recipe: str) -> Result:
+        return self.run(self.argv("recipe_fetch", recipe=recipe))
+
+    def app_new(self, recipe: str, server: str, domain: str, version: str | None = None,
+                secrets: bool = False) -> Result:
+        argv = self.argv("app_new", recipe=recipe, server=server, domain=domain)
+        if version:
+            argv.insert(4, version)
+        if secrets:
+            argv = _insert_after_domain(argv, ["--secrets"])
+        return self.run(argv, secret_output=secrets)
+
+    def secret_generate(self, domain: str) -> Result:
+        return self.run(self.argv("secret_generate", domain=domain), secret_output=True)
+
+    def deploy(self, domain: str, version: str | None = None, chaos: bool = False, force: bool = False,
+               converge_checks: bool = True, timeout=None) -> Result:
+        argv = self.argv("deploy", domain=domain)
+        extra = [version] if version else []
+        if chaos:
+            extra.append("--chaos")
+        if force:
+            extra.append("--force")
+        if not converge_checks:
+            extra.append("--no-converge-checks")
+        return self.run(_insert_after_domain(argv, extra), timeout=timeout)
+
+    def upgrade(self, domain: str, version: str | None = None, timeout=None) -> Result:
+        argv = self.argv("upgrade", domain=domain)
+        return self.run(_insert_after_domain(argv, [version] if version else []), timeout=timeout)
+
+    def undeploy(self, domain: str, check: bool = True) -> Result:
+        return self.run(self.argv("undeploy", domain=domain), check=check)
+
+    def remove(self, domain: str, check: bool = True) -> Result:
+        return self.run(self.argv("remove", domain=domain), check=check)
+
+    def backup_create(self, domain: str) -> Result:
+        return self.run(self.argv("backup_create", domain=domain))
+
+    def restore(self, domain: str) -> Result:
+        return self.run(self.argv("restore", domain=domain))
+
+    def ps(self, domain: str, check: bool = False) -> Result:
+        return self.run(self.argv("ps", domain=domain), check=check)
+
+    def logs(self, domain: str, check: bool = False) -> Result:
+        return self.run(self.argv("logs", domain=domain), check=check, timeout=120)
+
+    def ls(self, server: str) -> list:
+        """Apps on ``server`` as abra's machine-readable listing reports them."""
+        return parse_app_ls(self.run(self.argv("ls", server=server)).stdout, server)
+
+
+# -- parsers ----------------------------------------------------------------------------------
+_SECRET_ROW_RE = re.compile(r"^\s*[│|]?\s*(?P<name>[a-z0-9_]+)\s*[│|]\s*(?P<value>\S+)\s*[│|]?\s*$")
+
+
+def parse_generated_secrets(text: str) -> dict:
+    """``{secret name: value}`` from ``abra app secret generate`` / ``app new --secrets`` output
+    (a table of NAME and VALUE columns)."""
+    found = {}
+    for line in _ANSI_RE.sub("", text or "").splitlines():
+        m = _SECRET_ROW_RE.match(line)
+        if not m:
+            continue
+        name, value = m.group("name"), m.group("value")
+        if name.upper() == name and value.upper() == value and name.lower() in ("name", "secret"):
+            continue  # header row
+        if name in ("name", "secret") and value in ("value", "VALUE"):
+            continue
+        found[name] = value
+    return found
+
+
+def parse_app_ls(text: str, server: str | None = None) -> list:
+    """Apps from ``abra app ls -m``: a JSON object keyed by server, each with an ``apps`` list.
+
+    Returns a list of dicts with at least ``domain``, ``recipe``, ``server``, ``status`` and
+    ``version``.
+    """
+    text = (text or "").strip()
+    if not text:
+        return []
+    data = json.loads(text)
+    apps = []
+    servers = data.items() if isinstance(data, dict) else [(server, {"apps": data})]
+    for srv, body in servers:
+        rows = body.get("apps", []) if isinstance(body, dict) else body
+        for row in rows or []:
+            low = {str(k).lower(): v for k, v in row.items()}
+            apps.append({
+                "server": low.get("server", srv),
+                "domain": low.get("domain") or low.get("appname") or low.get("name"),
+                "recipe": low.get("recipe"),
+                "status": low.get("status"),
+                "version": low.get("version"),
+                "chaos": low.get("chaos"),
+            })
+    return apps
+
+
+def read_env_file(path: str) -> dict:
+    """An app's ``.env`` as a dict (comments dropped, quotes stripped)."""
+    env = {}
+    if not os.path.exists(path):
+        return env
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            value = value.split(" #", 1)[0].strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            env[key.strip()] = value
+    return env
+
+
+def env_file_path(abra_dir: str, server: str, domain: str) -> str:
+    return os.path.join(abra_dir, "servers", server, domain + ".env")

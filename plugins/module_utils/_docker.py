@@ -1,0 +1,121 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-mostly access to the swarm through the docker CLI: inspection for evidence and
+convergence, data markers inside a service's container, and removal of what a stack left.
+
+App operations (new, deploy, undeploy, remove, backup, restore) go through abra, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Result, run
+
+STACK_LABEL = "com.docker.stack.namespace"
+SERVICE_LABEL = "com.docker.swarm.service.name"
+KINDS = ("service", "volume", "secret", "config", "network")
+
+
+class DockerError(CommandError):
+    pass
+
+
+class DockerClient:
+    def __init__(self, binary: str = "docker", timeout: float = 300, log=None):
+        self.binary = binary
+        self.timeout = timeout
+        self.log = log
+
+    def run(self, args: list, check: bool = True, input_text=None, timeout=None) -> Result:
+        result = run([self.binary] + list(args), timeout=timeout or self.timeout, input_text=input_text)
+        if self.log:
+            self.log(result)
+        if check and not result.ok:
+            raise DockerError("docker %s failed (exit %d): %s" % (" ".join(args[:2]), result.rc,
+                                                                   result.stderr.strip()[-500:]), result)
+        return result
+
+    def available(self) -> bool:
+        return self.run(["info", "--format", "{{.ServerVersion}}"], check=False, timeout=20).ok
+
+    # -- what a stack owns ------------------------------------------------------------------
+    def list_names(self, kind: str, label: str | None = None, name_prefix: str | None = None) -> list:
+        args = [kind, "ls", "--format", "{{.Name}}"]
+        if kind == "volume":
+            args = ["volume", "ls", "--format", "{{.Name}}"]
+        if label:
+            args += ["--filter", "label=" + label]
+        names = [n for n in self.run(args).stdout.split() if n]
+        if name_prefix is not None:
+            names = [n for n in names if n.startswith(name_prefix)]
+        return sorted(set(names))
+
+    def stack_objects(self, stack: str) -> dict:
+        """Every swarm object of ``stack``: by the stack label, and secrets/configs by the
+        ``<stack>_`` prefix too (abra creates secrets outside the stack, without the label)."""
+        found = {}
+        for kind in KINDS:
+            names = set(self.list_names(kind, label="%s=%s" % (STACK_LABEL, stack)))
+            if kind in ("secret", "config", "volume"):
+                names |= set(self.list_names(kind, name_prefix=stack + "_"))
+            found[kind] = sorted(names)
+        return found
+
+    def remove(self, kind: str, names: list) -> list:
+        removed = []
+        for name in names:
+            res = self.run([kind, "rm", name], check=False)
+            if res.ok or "No such" in res.stderr or "not found" in res.stderr:
+                removed.append(name)
+        return removed
+
+    def wait_gone(self, stack: str, kinds=("service", "network"), timeout: float = 120) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            left = [k for k in kinds if self.list_names(k, label="%s=%s" % (STACK_LABEL, stack))]
+            if not left and not self.stack_containers(stack):
+                return True
+            time.sleep(1)
+        return False
+
+    def stack_containers(self, stack: str) -> list:
+        res = self.run(["ps", "-aq", "--filter", "label=%s=%s" % (STACK_LABEL, stack)], check=False)
+        return res.stdout.split()
+
+    # -- inspection ------------------------------------------------------------------------
+    def services(self, stack: str) -> list:
+        names = self.list_names("service", label="%s=%s" % (STACK_LABEL, stack))
+        if not names:
+            return []
+        res = self.run(["service", "inspect"] + names)
+        return json.loads(res.stdout or "[]")
+
+    def service_ps(self, service: str) -> str:
+        return self.run(["service", "ps", "--no-trunc", service], check=False).stdout
+
+    def service_tasks(self, service: str) -> list:
+        fmt = "{{json .}}"
+        res = self.run(["service", "ps", "--no-trunc", "--format", fmt, service], check=False)
+        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+    def service_logs(self, service: str, tail: int = 500) -> str:
+        res = self.run(["service", "logs", "--no-task-ids", "--timestamps", "--tail", str(tail), service],
+                       check=False, timeout=60)
+        return res.stdout + res.stderr
+
+    def running_container(self, stack: str, service: str) -> str | None:
+        res = self.run(["ps", "-q", "--filter", "label=%s=%s_%s" % (SERVICE_LABEL, stack, service),
+                        "--filter", "status=running"], check=False)
+        ids = res.stdout.split()
+        return ids[0] if ids else None
+
+    def exec(self, container: str, argv: list, input_text=None, check: bool = True) -> Result:
+        args = ["exec"] + (["-i"] if input_text is not None else []) + [container] + list(argv)
+        return self.run(args, input_text=input_text, check=check, timeout=60)
+
+    def image_id(self, image: str) -> str | None:
+        res = self.run(["image", "inspect", "--format", "{{.Id}}", image], check=False)
+        return res.stdout.strip() or None

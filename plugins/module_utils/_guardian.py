@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run guardian: a small detached process per run that tears the run down when the
+controller (``ansible-playbook``) dies before the run's own teardown finished.
+
+Ansible does not run ``always:`` blocks when it is interrupted (SIGINT, SIGTERM, SIGKILL), so
+the guardian is what makes every exit path tear down. It also enforces the run deadline: past
+it, the controller is sent SIGTERM and the run is recorded as timed out.
+
+It runs from a copy of the module payload (see :func:`spawn`), so it needs nothing from the
+controller once started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
+    GUARDIAN_MARK, STATUS_RUNNING, STATUS_TORN_DOWN, Ledger, now_iso, pid_alive)
+
+RUN_ENV = "CANON_RUN_ID"
+
+
+def _proc_cmdline(pid: int) -> list:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as fh:
+            return [p.decode(errors="replace") for p in fh.read().split(b"\0") if p]
+    except OSError:
+        return []
+
+
+def _proc_ppid(pid: int) -> int:
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def controller_pid(start: int | None = None) -> int:
+    """The top-most ``ansible-playbook`` (or ansible-runner) ancestor of this process.
+
+    Ansible forks a worker per task with the same command line, so the *top-most* match is the
+    controller; the worker exits after every task.
+    """
+    pid = start or os.getpid()
+    found = 0
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        cmd = _proc_cmdline(pid)
+        if any(os.path.basename(c) in ("ansible-playbook", "ansible-runner") for c in cmd[:3]):
+            found = pid
+        pid = _proc_ppid(pid)
+    return found
+
+
+def run_processes(run_id: str, exclude=()) -> list:
+    """Pids of every process carrying ``CANON_RUN_ID=<run_id>`` in its environment."""
+    needle = ("%s=%s" % (RUN_ENV, run_id)).encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid in exclude:
+            continue
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    pids.append(pid)
+        except OSError:
+            continue
+    return pids
+
+
+def kill_run_processes(run_id: str, grace: float = 5.0) -> list:
+    me = {os.getpid()}
+    pids = run_processes(run_id, exclude=me)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+            time.sleep(0.2)
+        pids = [p for p in run_processes(run_id, exclude=me) if pid_alive(p)]
+        if not pids:
+            break
+    return pids
+
+
+def watch(ledger: Ledger, run_id: str, watch_pid: int, deadline: float | None, poll: float = 0.5) -> str:
+    """Wait until the run ends by itself (returns ``"done"``) or its controller dies
+    (returns ``"controller-died"``). Past ``deadline`` the controller is sent SIGTERM."""
+    sent_term = False
+    while True:
+        record = ledger.get(run_id)
+        if record is None or record.get("status") != STATUS_RUNNING:
+            return "done"
+        if not pid_alive(watch_pid):
+            return "deadline" if sent_term else "controller-died"
+        if deadline and not sent_term and time.time() > deadline:
+            ledger.update(run_id, deadline_hit=now_iso())
+            try:
+                os.kill(watch_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            sent_term = True
+        time.sleep(poll)
+
+
+def main(argv=None) -> int:
+    # argv: canon-guardian <run_id> <state_dir> <watch_pid> <deadline epoch or 0>
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == GUARDIAN_MARK:
+        argv = argv[1:]
+    run_id, state_dir, watch_pid, deadline = argv[0], argv[1], int(argv[2]), float(argv[3])
+    ledger = Ledger(state_dir)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C must not stop the guardian
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    why = watch(ledger, run_id, watch_pid, deadline or None)
+    if why == "done":
+        return 0
+    from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import teardown_run
+    left = kill_run_processes(run_id)
+    record = ledger.get(run_id) or {}
+    ledger.update(run_id, interrupted=why, interrupted_at=now_iso(), stray_processes=left)
+    if record.get("keep_on_failure"):
+        ledger.update(run_id, status="kept")
+        return 0
+    teardown_run(ledger, run_id, final_status=STATUS_TORN_DOWN)
+    return 0
+
+
+def payload_root(module_file: str) -> str:
+    """The directory or zip file that holds ``ansible_collections`` for ``module_file``."""
+    marker = os.sep + "ansible_collections" + os.sep
+    idx = module_file.rfind(marker)
+    if idx < 0:
+        raise RuntimeError("cannot locate ansible_collections above %s" % module_file)
+    return module_file[:idx]
+
+
+def spawn(ledger: Ledger, run_id: str, watch_pid: int, deadline: float) -> int:
+    """Start the guardian detached from Ansible (new session, no inherited pipes)."""
+    root = payload_root(os.path.abspath(__file__))
+    run_dir = ledger.run_dir(run_id)
+    if os.path.isfile(root):  # running from an AnsiballZ payload zip, which Ansible deletes after the task
+        copy = os.path.join(run_dir, "guardian-payload.zip")
+        shutil.copyfile(root, copy)
+        root = copy
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); "
+            "from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import main; "
+            "sys.exit(main(sys.argv[2:]))")
+    env = {k: v for k, v in os.environ.items() if k != RUN_ENV and not k.startswith("ANSIBLE_")}
+    log = open(os.path.join(run_dir, "guardian.log"), "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, root, GUARDIAN_MARK, run_id, ledger.state_dir, str(watch_pid),
+         str(deadline or 0)],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, start_new_session=True, close_fds=True,
+        cwd="/")
+    log.close()
+    return proc.pid

@@ -1,0 +1,131 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Teardown: remove exactly what a run recorded in the ledger, and nothing else.
+
+Shared by the ``canon_teardown`` module, the lifecycle's ``always:`` and the run guardian
+(which tears down after the controller died from a signal).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraClient, env_file_path
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STACK_LABEL, DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
+    STATUS_KEPT, STATUS_RUNNING, Ledger)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import is_protected, stack_name
+
+
+class ProtectedError(Exception):
+    pass
+
+
+def domain_leftovers(docker: DockerClient, shared_abra_dir: str, server: str, domain: str) -> dict:
+    """What of ``domain`` exists now: swarm objects by kind, and its ``.env``."""
+    found = docker.stack_objects(stack_name(domain))
+    env = env_file_path(shared_abra_dir, server, domain)
+    found["env"] = [env] if os.path.exists(env) else []
+    return {k: v for k, v in found.items() if v}
+
+
+def teardown_domain(domain: str, server: str, shared_abra_dir: str, abra: AbraClient,
+                    docker: DockerClient, protected=(), check_mode: bool = False,
+                    wait_timeout: float = 180) -> dict:
+    """Undeploy and remove one app; then remove whatever its stack still owns.
+
+    abra does the work first (``app undeploy``, ``app remove``); docker only removes what abra
+    left. Returns ``{kind: [names]}`` of what was removed (or would be, in check mode).
+    """
+    if is_protected(domain, protected):
+        raise ProtectedError("refusing to touch %s: it is a protected domain" % domain)
+    before = domain_leftovers(docker, shared_abra_dir, server, domain)
+    if check_mode or not before:
+        return before
+    stack = stack_name(domain)
+    env = env_file_path(shared_abra_dir, server, domain)
+    if before.get("service"):
+        if os.path.exists(env):
+            abra.undeploy(domain, check=False)
+        if docker.list_names("service", label="%s=%s" % (STACK_LABEL, stack)):
+            docker.run(["stack", "rm", stack], check=False)
+    docker.wait_gone(stack, timeout=wait_timeout)
+    if os.path.exists(env):
+        abra.remove(domain, check=False)
+    # What abra left: removed by the stack's label (and its secret name prefix).
+    deadline = time.monotonic() + wait_timeout
+    while True:
+        left = docker.stack_objects(stack)
+        for kind in ("service", "secret", "config", "volume", "network"):
+            if left.get(kind):
+                docker.remove(kind, left[kind])
+        left = {k: v for k, v in docker.stack_objects(stack).items() if v}
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    if os.path.exists(env):
+        os.unlink(env)
+    after = domain_leftovers(docker, shared_abra_dir, server, domain)
+    if after:
+        raise RuntimeError("teardown of %s left %s" % (domain, after))
+    return before
+
+
+def clients_for(record: dict, log=None) -> tuple:
+    abra = AbraClient(binary=record["abra_bin"], abra_dir=record.get("run_abra_dir") or record["abra_dir"],
+                      log=log, timeout=600)
+    docker = DockerClient(binary=record.get("docker_bin", "docker"), log=log)
+    return abra, docker
+
+
+def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | None = None,
+                 check_mode: bool = False, log=None) -> dict:
+    """Tear down every domain a run recorded, release its locks and forget it.
+
+    Returns ``{"removed": {domain: {kind: [...]}}, "locks": [...], "changed": bool}``.
+    """
+    record = ledger.get(run_id)
+    if record is None:
+        return {"removed": {}, "locks": [], "changed": False}
+    abra_client, docker = clients_for(record, log=log)
+    protected = list(protected or ()) + list(record.get("protected", []))
+    removed = {}
+    if os.path.isdir(os.path.join(record.get("run_abra_dir", ""), "recipes")) is False:
+        # The run's own ABRA_DIR is gone (an earlier teardown got half way): use the shared one.
+        abra_client.abra_dir = record["abra_dir"]
+    for _role, domain in sorted(record.get("domains", {}).items()):
+        done = teardown_domain(domain, record["server"], record["abra_dir"], abra_client, docker,
+                               protected=protected, check_mode=check_mode)
+        if done:
+            removed[domain] = done
+    locks = [] if check_mode else ledger.release_locks(run_id)
+    changed = bool(removed or locks or os.path.isdir(ledger.run_dir(run_id)))
+    if not check_mode:
+        if final_status == STATUS_KEPT:
+            ledger.update(run_id, status=STATUS_KEPT)
+        else:
+            ledger.forget(run_id)
+    return {"removed": removed, "locks": locks, "changed": changed}
+
+
+def reapable_runs(ledger: Ledger, scope_run_id=None, scope_recipe=None, own_run_id=None,
+                  include_kept: bool = True) -> tuple:
+    """Runs a teardown may act on, and the live runs it must leave alone.
+
+    A run's own teardown (``own_run_id``) may act on itself while its guardian lives.
+    """
+    act, skipped = [], []
+    for rec in ledger.runs():
+        if scope_run_id and rec["run_id"] != scope_run_id:
+            continue
+        if scope_recipe and rec.get("recipe") != scope_recipe:
+            continue
+        if rec.get("status") == STATUS_KEPT and not include_kept:
+            continue
+        if rec["run_id"] != own_run_id and rec.get("status") == STATUS_RUNNING and ledger.is_live(rec):
+            skipped.append(rec["run_id"])
+            continue
+        act.append(rec["run_id"])
+    return act, skipped
