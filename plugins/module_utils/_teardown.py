@@ -124,7 +124,8 @@ def reapable_runs(ledger: Ledger, scope_run_id=None, scope_recipe=None, own_run_
             continue
         if rec.get("status") == STATUS_KEPT and not include_kept:
             continue
-        if rec["run_id"] != own_run_id and rec.get("status") == STATUS_RUNNING and ledger.is_live(rec):
+        starting = rec.get("guardian_pid") is None and time.time() - rec.get("started_epoch", 0) < 120
+        if rec["run_id"] != own_run_id and rec.get("status") == STATUS_RUNNING and (starting or ledger.is_live(rec)):
             skipped.append(rec["run_id"])
             continue
         act.append(rec["run_id"])

@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Options shared by every module that runs abra or inspects the swarm.
+    DOCUMENTATION = r"""
+options:
+  abra_bin:
+    description: The abra binary to run. On the bench it is the stand-in.
+    type: path
+    default: abra
+  abra_dir:
+    description:
+      - The C(ABRA_DIR) to run abra with. Falls back to the C(ABRA_DIR) environment variable,
+        then to abra's own default (C(~/.abra)).
+    type: path
+  server:
+    description: The abra server the app lives on.
+    type: str
+    default: default
+  docker_bin:
+    description: The docker CLI used for inspection and for removing what a stack left.
+    type: path
+    default: docker
+  evidence_dir:
+    description:
+      - Directory where the output of every command is written, scrubbed of secret values.
+      - Falls back to the C(CANON_EVIDENCE_DIR) environment variable. Nothing is written when unset.
+    type: path
+  redact_file:
+    description:
+      - The run's private list of secret values to scrub from evidence (mode 0600).
+      - Falls back to the C(CANON_REDACT_FILE) environment variable.
+    type: path
+"""

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An app's observed state, and the plan that takes it to a wanted state.
+
+Read (the ``.env`` and the swarm) -> compare -> act: :func:`plan` is pure, so which abra
+commands a state change needs is unit-tested without running anything.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import version_key
+
+STATES = ("present", "deployed", "undeployed", "absent")
+
+
+def observe(abra_dir: str, server: str, domain: str, docker) -> dict:
+    """What exists now: the ``.env`` (and its TYPE), the deployed services, their version label
+    and images."""
+    env_path = env_file_path(abra_dir, server, domain)
+    env = read_env_file(env_path)
+    stack = stack_name(domain)
+    services = []
+    for svc in docker.services(stack):
+        spec = svc.get("Spec", {})
+        labels = spec.get("Labels", {}) or {}
+        image = (spec.get("TaskTemplate", {}).get("ContainerSpec", {}) or {}).get("Image", "")
+        services.append({
+            "name": spec.get("Name"),
+            "image": image.split("@")[0],
+            "version": labels.get("coop-cloud.%s.version" % stack, ""),
+            "update_state": (svc.get("UpdateStatus") or {}).get("State", ""),
+        })
+    versions = sorted({s["version"] for s in services if s["version"]})
+    type_field = env.get("TYPE", "")
+    recipe, _, env_version = type_field.partition(":")
+    return {
+        "domain": domain,
+        "stack": stack,
+        "exists": os.path.exists(env_path),
+        "deployed": bool(services),
+        "recipe": env.get("RECIPE") or recipe or None,
+        "version": versions[-1] if versions else (env_version or None),
+        "deployed_version": versions[-1] if versions else None,
+        "services": sorted(services, key=lambda s: s["name"] or ""),
+    }
+
+
+def env_changes(env_path: str, wanted: dict) -> dict:
+    """The ``{key: (old, new)}`` that writing ``wanted`` into the ``.env`` would change."""
+    current = read_env_file(env_path)
+    return {k: (current.get(k), str(v)) for k, v in (wanted or {}).items() if current.get(k) != str(v)}
+
+
+def write_env(env_path: str, wanted: dict) -> None:
+    """Set keys in an app's ``.env``: replace an existing (or commented-out) line, else append."""
+    with open(env_path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    for key, value in wanted.items():
+        pattern = re.compile(r"^\s*#?\s*%s=" % re.escape(key))
+        line = "%s=%s" % (key, value)
+        for i, old in enumerate(lines):
+            if pattern.match(old):
+                lines[i] = line
+                break
+        else:
+            lines.append(line)
+    tmp = env_path + ".canon-tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, os.stat(env_path).st_mode & 0o777)
+    os.replace(tmp, env_path)
+
+
+def plan(observed: dict, state: str, version: str | None = None, force: bool = False,
+         env_diff: dict | None = None) -> list:
+    """The abra steps that take ``observed`` to ``state``: a list of step names among
+    ``new``, ``env``, ``deploy``, ``upgrade``, ``redeploy``, ``undeploy``, ``remove``.
+
+    Raises ValueError for a move abra cannot make safely (a downgrade in place).
+    """
+    if state not in STATES:
+        raise ValueError("state must be one of %s" % ", ".join(STATES))
+    steps = []
+    if state in ("present", "deployed", "undeployed"):
+        if not observed["exists"]:
+            steps.append("new")
+        if env_diff:
+            steps.append("env")
+    if state == "deployed":
+        if not observed["deployed"]:
+            steps.append("deploy")
+        elif force:
+            steps.append("redeploy")
+        elif version and observed["deployed_version"] != version:
+            if observed["deployed_version"] and version_key(version) < version_key(observed["deployed_version"]):
+                raise ValueError("%s is deployed at %s; refusing an in-place downgrade to %s"
+                                 % (observed["domain"], observed["deployed_version"], version))
+            steps.append("upgrade")
+        elif env_diff:
+            steps.append("redeploy")
+    if state in ("undeployed", "absent") and observed["deployed"]:
+        steps.append("undeploy")
+    if state == "absent" and observed["exists"]:
+        steps.append("remove")
+    return steps

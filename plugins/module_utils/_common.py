@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options every abra-facing module shares, and building the clients from them."""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import Evidence, load_redactor
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+
+
+
+def common_argument_spec() -> dict:
+    return dict(
+        abra_bin=dict(type="path", default="abra"),
+        abra_dir=dict(type="path", fallback=(env_fallback, ["ABRA_DIR"])),
+        server=dict(type="str", default="default"),
+        docker_bin=dict(type="path", default="docker"),
+        evidence_dir=dict(type="path", fallback=(env_fallback, ["CANON_EVIDENCE_DIR"])),
+        redact_file=dict(type="path", fallback=(env_fallback, ["CANON_REDACT_FILE"]), no_log=False),
+    )
+
+
+def clients(module) -> tuple:
+    p = module.params
+    redactor = load_redactor(p.get("redact_file"))
+    evidence = Evidence(p.get("evidence_dir"), redactor)
+    abra = AbraClient(binary=p["abra_bin"], abra_dir=p.get("abra_dir"), redactor=redactor,
+                      log=evidence.log_command)
+    docker = DockerClient(binary=p["docker_bin"])
+    return abra, docker, evidence
+
+
+def fail_from(module, exc: Exception, **extra):
+    """Fail with everything a CommandError knows (cmd, rc, stdout, stderr)."""
+    if isinstance(exc, CommandError):
+        data = exc.as_dict()
+        data.update(extra)
+        module.fail_json(**data)
+    module.fail_json(msg=str(exc), **extra)

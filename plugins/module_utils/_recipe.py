@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A recipe checkout: its releases, its ``.env.sample`` and its compose chain.
+
+Reads the git checkout abra keeps in ``$ABRA_DIR/recipes/<recipe>``; never writes to it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import name_budget_problems
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import run
+
+_TAG_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)\+(.+)$")
+_ENV_LINE_RE = re.compile(r"^\s*(#\s*)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_LENGTH_RE = re.compile(r"#\s*length=(\d+)")
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class RecipeError(ValueError):
+    pass
+
+
+def version_key(tag: str) -> tuple:
+    m = _TAG_RE.match(tag)
+    if not m:
+        return (-1, -1, -1, tag)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4))
+
+
+def sort_versions(tags) -> list:
+    return sorted([t for t in tags if _TAG_RE.match(t)], key=version_key)
+
+
+def previous_version(versions: list, head: str) -> str | None:
+    older = [v for v in sort_versions(versions) if version_key(v) < version_key(head)]
+    return older[-1] if older else None
+
+
+def git_tags(checkout: str) -> list:
+    res = run(["git", "-C", checkout, "tag", "--list"], timeout=60)
+    if not res.ok:
+        raise RecipeError("cannot list releases of %s: %s" % (checkout, res.stderr.strip()))
+    return sort_versions(res.stdout.split())
+
+
+def git_show(checkout: str, version: str, path: str) -> str | None:
+    res = run(["git", "-C", checkout, "show", "%s:%s" % (version, path)], timeout=60)
+    return res.stdout if res.ok else None
+
+
+def parse_env_sample(text: str) -> dict:
+    """``.env.sample`` as ``{KEY: {"value", "commented", "length"}}``; malformed lines are errors."""
+    out = {}
+    for lineno, raw in enumerate((text or "").splitlines(), 1):
+        line = raw.strip()
+        if not line or (line.startswith("#") and "=" not in line):
+            continue
+        m = _ENV_LINE_RE.match(line)
+        if not m:
+            if line.startswith("#"):
+                continue  # prose comment that happens to hold '='
+            raise RecipeError(".env.sample line %d is not KEY=VALUE: %r" % (lineno, raw))
+        commented, key, rest = bool(m.group(1)), m.group(2), m.group(3)
+        value, _, comment = rest.partition(" #")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif value[:1] in "\"'" and value[-1:] != value[:1]:
+            raise RecipeError(".env.sample line %d has an unterminated quote: %r" % (lineno, raw))
+        length = _LENGTH_RE.search("#" + comment) if comment else None
+        out[key] = {"value": value, "commented": commented, "length": int(length.group(1)) if length else None}
+    return out
+
+
+def substitute(text: str, env: dict) -> str:
+    def repl(m):
+        name = m.group(1) or m.group(3)
+        default = m.group(2)
+        val = env.get(name)
+        if val in (None, "") and default is not None:
+            return default
+        return "" if val is None else str(val)
+    return _VAR_RE.sub(repl, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def load_compose_chain(checkout: str, version: str, env: dict) -> tuple:
+    """The merged service/network/secret/config view of ``COMPOSE_FILE`` at ``version``.
+
+    Returns ``(files, docs)`` where ``docs`` maps each file to its parsed (substituted) YAML.
+    """
+    files = [f for f in str(env.get("COMPOSE_FILE", "compose.yml")).split(":") if f]
+    docs = {}
+    for f in files:
+        if "/" in f or f.startswith("."):
+            raise RecipeError("COMPOSE_FILE entry %r is not a file in the recipe" % f)
+        text = git_show(checkout, version, f)
+        if text is None:
+            raise RecipeError("COMPOSE_FILE names %s, which release %s does not have" % (f, version))
+        try:
+            docs[f] = yaml.safe_load(substitute(text, env)) or {}
+        except yaml.YAMLError as exc:
+            raise RecipeError("%s at %s is not valid YAML: %s" % (f, version, exc))
+    return files, docs
+
+
+def compose_findings(docs: dict, domain: str, env: dict, shared_aliases: dict | None = None) -> list:
+    """Defects found in a compose chain before deploying it.
+
+    Each finding is ``{"check", "file", "message"}``: services referenced but not defined,
+    services without an image, swarm name budgets, and (``shared_aliases``: ``{network:
+    {alias: [stacks]}}`` from the swarm) short names that are ambiguous on a shared network.
+    """
+    services, networks, secrets, configs = {}, {}, {}, {}
+    for f, doc in docs.items():
+        for name, svc in (doc.get("services") or {}).items():
+            merged = dict(services.get(name, {}).get("spec", {}))
+            merged.update(svc or {})
+            services[name] = {"spec": merged, "files": services.get(name, {}).get("files", []) + [f]}
+        networks.update({k: (v or {}) for k, v in (doc.get("networks") or {}).items()})
+        secrets.update({k: (v or {}) for k, v in (doc.get("secrets") or {}).items()})
+        configs.update({k: (v or {}) for k, v in (doc.get("configs") or {}).items()})
+    findings = []
+    for name, entry in sorted(services.items()):
+        spec, files = entry["spec"], entry["files"]
+        if not spec.get("image"):
+            findings.append({"check": "image", "file": files[0],
+                             "message": "service %s has no image" % name})
+        deps = spec.get("depends_on") or []
+        for dep in (deps if isinstance(deps, list) else list(deps)):
+            if dep not in services:
+                findings.append({"check": "undefined-service", "file": files[-1],
+                                 "message": "service %s depends_on %s, which no file in COMPOSE_FILE defines"
+                                 % (name, dep)})
+    internal_nets = [n for n, v in networks.items() if not v.get("external")]
+    budget = name_budget_problems(domain, services=list(services), networks=internal_nets)
+    # Secrets and configs carry their full swarm name (``${STACK_NAME}_<name>_${..._VERSION}``).
+    for kind, items in (("secret", secrets), ("config", configs)):
+        for key, spec in sorted(items.items()):
+            full = spec.get("name") or "%s_%s_v1" % (domain.replace(".", "_"), key)
+            if len(full) > 64:
+                budget.append("%s name %s is %d characters, over swarm's 64" % (kind, full, len(full)))
+    findings += [{"check": "name-budget", "file": ",".join(docs), "message": p} for p in budget]
+    return findings

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Claiming a run: validate, refuse what is unsafe, record in the ledger, start the guardian."""
+
+from __future__ import annotations
+
+import glob
+import os
+import secrets as _secrets
+import shutil
+import time
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import controller_pid, spawn
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_RUNNING, Ledger, now_iso
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
+    cold_domain, is_protected, stack_name, validate_domain, validate_recipe, validate_run_id,
+    validate_server)
+from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import reapable_runs, teardown_run
+
+
+class RunRefused(Exception):
+    pass
+
+
+def new_run_id(recipe: str) -> str:
+    return "%s-%s-%s" % (recipe[:12].rstrip("-"), time.strftime("%Y%m%d%H%M%S", time.gmtime()), _secrets.token_hex(3))
+
+
+def domain_in_use(domain: str, shared_abra_dir: str, deployed_stacks) -> str | None:
+    """Why ``domain`` cannot be handed out: an app ``.env`` on any server, or a deployed stack."""
+    for env in glob.glob(os.path.join(shared_abra_dir, "servers", "*", domain + ".env")):
+        return "an app .env already exists for it (%s)" % env
+    if stack_name(domain) in deployed_stacks:
+        return "a stack %s is deployed" % stack_name(domain)
+    return None
+
+
+def plan_domains(recipe: str, run_id: str, base_domain: str, roles, override: str | None,
+                 protected, shared_abra_dir: str, deployed_stacks) -> dict:
+    domains = {}
+    for role in roles:
+        domain = override if (override and role == "base") else cold_domain(recipe, "%s|%s" % (run_id, role), base_domain)
+        validate_domain(domain)
+        if is_protected(domain, protected):
+            raise RunRefused("refusing domain %s: it is protected (a live service); pick another" % domain)
+        why = domain_in_use(domain, shared_abra_dir, deployed_stacks)
+        if why:
+            raise RunRefused("refusing domain %s: %s" % (domain, why))
+        domains[role] = domain
+    return domains
+
+
+def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
+    """Validate everything, then record the run and start its guardian. Nothing is created on
+    the swarm here; a refusal leaves nothing behind."""
+    recipe = validate_recipe(params["recipe"])
+    server = validate_server(params["server"])
+    run_id = validate_run_id(params.get("run_id") or new_run_id(recipe))
+    base_domain = validate_domain(params["base_domain"])
+    if params.get("domain"):
+        validate_domain(params["domain"])
+    abra_bin = params["abra_bin"]
+    if not (os.path.isabs(abra_bin) and os.access(abra_bin, os.X_OK)) and not shutil.which(abra_bin):
+        raise RunRefused("abra binary %s not found or not executable" % abra_bin)
+    shared = os.path.abspath(params["abra_dir"])
+    if not os.path.isdir(os.path.join(shared, "servers", server)):
+        raise RunRefused("server %s is not registered in %s (run: abra server add %s)" % (server, shared, server))
+    ledger = Ledger(params["state_dir"])
+    protected = list(params.get("protected_domains") or [])
+
+    # The janitor: runs whose guardian died with them are reaped before anything new starts.
+    reaped = []
+    if not check_mode:
+        dead, _live = reapable_runs(ledger)
+        for rid in dead:
+            rec = ledger.get(rid) or {}
+            if rec.get("status") == STATUS_RUNNING:
+                teardown_run(ledger, rid, protected=protected)
+                reaped.append(rid)
+
+    live = ledger.live_runs(server=server)
+    if params.get("exclusive", True) and live:
+        raise RunRefused("refusing to start: other harness runs are live on server %s (%s); isolation needs "
+                         "the server to itself" % (server, ", ".join(r["run_id"] for r in live)))
+    with ledger.mutex():
+        if ledger.get(run_id):
+            raise RunRefused("run id %s is already in the ledger" % run_id)
+        claimed = {d for r in ledger.runs() for d in r.get("domains", {}).values()}
+        domains = plan_domains(recipe, run_id, base_domain, params.get("domain_roles") or ["base"],
+                               params.get("domain"), protected, shared, deployed_stacks)
+        clash = claimed & set(domains.values())
+        if clash:
+            raise RunRefused("refusing domain(s) %s: claimed by another run in the ledger" % ", ".join(sorted(clash)))
+        run_dir = ledger.run_dir(run_id)
+        record = {
+            "run_id": run_id, "recipe": recipe, "server": server, "status": STATUS_RUNNING,
+            "abra_bin": abra_bin, "docker_bin": params.get("docker_bin", "docker"),
+            "abra_dir": shared, "run_abra_dir": os.path.join(run_dir, "abra"),
+            "domains": domains, "protected": protected, "started": now_iso(), "started_epoch": time.time(),
+            "keep_on_failure": bool(params.get("keep_on_failure")),
+            "controller_pid": None, "guardian_pid": None,
+        }
+        if check_mode:
+            return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)
+        os.makedirs(os.path.join(run_dir, "abra", "recipes"), exist_ok=True)
+        os.symlink(os.path.join(shared, "servers"), os.path.join(run_dir, "abra", "servers"))
+        ledger.put(record)
+    watch = int(params.get("watch_pid") or 0) or controller_pid()
+    deadline = time.time() + float(params["deadline"]) if params.get("deadline") else 0
+    if watch:
+        record = ledger.update(run_id, controller_pid=watch, guardian_pid=spawn(ledger, run_id, watch, deadline),
+                               deadline=deadline or None)
+    return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)
+

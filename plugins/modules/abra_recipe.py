@@ -1,0 +1,146 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: abra_recipe
+short_description: Fetch a recipe, list its releases and preflight its compose chain
+description:
+  - Runs C(abra recipe fetch) into I(abra_dir) (a run's own C(ABRA_DIR), so runs never share a
+    checkout), lists the release tags, picks the head release (I(version), else the newest) and
+    the previous one (the newest older than the head).
+  - Parses the head's C(.env.sample) (a malformed line is an error) and the compose files its
+    C(COMPOSE_FILE) chains (with I(env) applied), and reports findings before anything is
+    deployed - services referenced but not defined, services without an image, and swarm name
+    budgets for I(domain) (service and network names up to 63 characters, secret and config names
+    up to 64).
+  - An unknown recipe fails with abra's own message.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.abra
+attributes:
+  check_mode:
+    support: full
+    description: Runs the same; fetching only fills abra's recipe cache and changes no app.
+  diff_mode:
+    support: none
+  idempotent:
+    description: Never reports a change.
+options:
+  recipe:
+    description: The recipe.
+    type: str
+    required: true
+  version:
+    description: The head release; the newest when omitted. Must be one of the recipe's tags.
+    type: str
+  domain:
+    description: The domain the recipe will be deployed on, for the name budgets.
+    type: str
+  env:
+    description: Settings the app's C(.env) will carry on top of the sample (e.g. C(COMPOSE_FILE)).
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Preflight custom-html
+  coopcloud.canon.abra_recipe:
+    recipe: custom-html
+    domain: cust-1a2b3c.bench.canon.test
+    abra_dir: "{{ canon_run.run_abra_dir }}"
+  register: recipe
+"""
+
+RETURN = r"""
+versions:
+  description: Release tags, oldest first.
+  type: list
+  elements: str
+  returned: always
+head:
+  description: The release the run deploys.
+  type: str
+  returned: always
+previous:
+  description: The newest release older than the head (null when none).
+  type: str
+  returned: always
+compose_files:
+  description: The compose files chained for the head.
+  type: list
+  elements: str
+  returned: always
+findings:
+  description: Preflight findings, each with check, file and message.
+  type: list
+  elements: dict
+  returned: always
+env_sample:
+  description: The head's C(.env.sample) keys with their defaults (secret lengths included).
+  type: dict
+  returned: always
+"""
+
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+    clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, stack_name, validate_domain, validate_recipe, validate_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
+    RecipeError, compose_findings, git_show, git_tags, load_compose_chain, parse_env_sample, previous_version)
+
+
+def main():
+    spec = common_argument_spec()
+    spec.update(recipe=dict(type="str", required=True), version=dict(type="str"), domain=dict(type="str"),
+                env=dict(type="dict", default={}))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        validate_recipe(p["recipe"])
+        if p["version"]:
+            validate_version(p["version"])
+        if p["domain"]:
+            validate_domain(p["domain"])
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc))
+    abra, _docker, _evidence = clients(module)
+    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    try:
+        abra.recipe_fetch(p["recipe"])
+    except AbraError as exc:
+        fail_from(module, exc, msg="unknown recipe %s: %s" % (p["recipe"], exc.fata or exc))
+    checkout = os.path.join(abra_dir, "recipes", p["recipe"])
+    try:
+        versions = git_tags(checkout)
+        if not versions:
+            raise RecipeError("recipe %s has no release tags" % p["recipe"])
+        head = p["version"] or versions[-1]
+        if head not in versions:
+            raise RecipeError("recipe %s has no release %s (releases: %s)" % (p["recipe"], head, ", ".join(versions)))
+        sample_text = git_show(checkout, head, ".env.sample")
+        if sample_text is None:
+            raise RecipeError("release %s of %s has no .env.sample" % (head, p["recipe"]))
+        sample = parse_env_sample(sample_text)
+        env = {k: v["value"] for k, v in sample.items() if not v["commented"]}
+        env.update({k: str(v) for k, v in p["env"].items()})
+        domain = p["domain"] or "%s.example.com" % p["recipe"]
+        env.update(DOMAIN=domain, STACK_NAME=stack_name(domain))
+        files, docs = load_compose_chain(checkout, head, env)
+        findings = compose_findings(docs, domain, env)
+    except RecipeError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
+                     compose_files=files, findings=findings, env_sample=sample)
+
+
+if __name__ == "__main__":
+    main()

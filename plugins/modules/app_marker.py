@@ -1,0 +1,115 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: app_marker
+short_description: Write or read a data marker inside a running app
+description:
+  - The upgrade and backup/restore tiers prove that data survives by writing a marker file into
+    the app's persistent storage and reading it back later.
+  - Runs C(cat) and C(sh -c 'cat > path') in the service's running container; the marker value
+    goes through standard input, never a command line.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.abra
+attributes:
+  check_mode:
+    support: full
+    description: Reads the marker and reports whether it would change.
+  diff_mode:
+    support: full
+    description: Shows the marker before and after.
+  idempotent:
+    description: Writing the value the marker already holds changes nothing.
+options:
+  domain:
+    description: The app's domain.
+    type: str
+    required: true
+  service:
+    description: The service (short name, as in the recipe's compose file).
+    type: str
+    default: app
+  path:
+    description: Absolute path of the marker file inside the container.
+    type: str
+    required: true
+  value:
+    description: The value to write. Omit to only read.
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Seed data before an upgrade
+  coopcloud.canon.app_marker:
+    domain: cust-1a2b3c.bench.canon.test
+    path: /var/www/html/canon-marker.txt
+    value: "seed-{{ canon_run_id }}"
+"""
+
+RETURN = r"""
+value:
+  description: The marker's content afterwards (null when the file does not exist).
+  type: str
+  returned: always
+before:
+  description: The marker's content before.
+  type: str
+  returned: always
+"""
+
+import posixpath  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+    clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+
+
+def read(docker, container, path):
+    res = docker.exec(container, ["cat", path], check=False)
+    return res.stdout.rstrip("\n") if res.ok else None
+
+
+def main():
+    spec = common_argument_spec()
+    spec.update(domain=dict(type="str", required=True), service=dict(type="str", default="app"),
+                path=dict(type="str", required=True), value=dict(type="str", no_log=False))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        validate_domain(p["domain"])
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc))
+    if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/"):
+        module.fail_json(msg="path must be absolute and without '..': %r" % p["path"])
+    _abra, docker, _evidence = clients(module)
+    try:
+        container = docker.running_container(stack_name(p["domain"]), p["service"])
+        if not container:
+            module.fail_json(msg="no running container of service %s in %s" % (p["service"], p["domain"]))
+        before = read(docker, container, p["path"])
+        after = before
+        changed = p["value"] is not None and before != p["value"]
+        if changed and not module.check_mode:
+            docker.exec(container, ["sh", "-c", 'cat > "$1"', "sh", p["path"]], input_text=p["value"] + "\n")
+            after = read(docker, container, p["path"])
+            if after != p["value"]:
+                module.fail_json(msg="marker write did not stick: read back %r" % after)
+    except CommandError as exc:
+        fail_from(module, exc)
+    result = dict(changed=changed, value=after if not module.check_mode else p["value"] if changed else before,
+                  before=before)
+    if module._diff:
+        result["diff"] = dict(before=(before or "") + "\n", after=(result["value"] or "") + "\n")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

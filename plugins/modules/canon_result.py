@@ -1,0 +1,110 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: canon_result
+short_description: Write a run's result.json and render its per-tier table
+description:
+  - Builds the result document (schema C(coopcloud.canon/result), version 1; see
+    C(docs/results.md)) from the run and its tiers, computes the overall outcome and the level
+    reached on the ladder (install, upgrade, backup_restore, custom, lint), and writes it
+    atomically to I(path)/result.json, scrubbed of the run's secret values.
+  - Called again with I(teardown), it adds the teardown's outcome to the same document.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+  idempotent:
+    description: Writing the same document twice leaves the same file.
+options:
+  path:
+    description: The run's results directory.
+    type: path
+    required: true
+  run:
+    description: The run (run_id, recipe, server, domains, versions, started).
+    type: dict
+    required: true
+  tiers:
+    description: Each tier's name, outcome, duration and error or reason.
+    type: list
+    elements: dict
+    required: true
+  teardown:
+    description: The teardown's outcome, added to the document.
+    type: dict
+  redact_file:
+    description: The run's private list of secret values to scrub.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Write the result
+  coopcloud.canon.canon_result:
+    path: results/{{ canon_run.run_id }}
+    run: "{{ canon_run }}"
+    tiers: "{{ canon_tiers }}"
+"""
+
+RETURN = r"""
+result:
+  description: The result document.
+  type: dict
+  returned: always
+table:
+  description: The per-tier table, one line per element.
+  type: list
+  elements: str
+  returned: always
+"""
+
+import json  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import result_document, table  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, read_json, write_json_atomic  # noqa: E402
+
+RUN_KEYS = ("run_id", "recipe", "server", "domains", "versions", "started", "started_epoch")
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        run=dict(type="dict", required=True),
+        tiers=dict(type="list", elements="dict", required=True),
+        teardown=dict(type="dict"),
+        redact_file=dict(type="path"),
+    ), supports_check_mode=False)
+    p = module.params
+    path = os.path.join(p["path"], "result.json")
+    run = {k: p["run"].get(k) for k in RUN_KEYS}
+    if run.get("started_epoch"):
+        run["duration"] = round(time.time() - float(run["started_epoch"]), 1)
+    run["finished"] = now_iso()
+    try:
+        doc = result_document(run, p["tiers"])
+    except (KeyError, ValueError) as exc:
+        module.fail_json(msg="cannot build the result: %s" % exc)
+    old = read_json(path, {}) or {}
+    if p["teardown"] is not None:
+        doc["teardown"] = p["teardown"]
+    elif "teardown" in old:
+        doc["teardown"] = old["teardown"]
+    redactor = load_redactor(p["redact_file"])
+    doc = json.loads(redactor(json.dumps(doc)))
+    write_json_atomic(path, doc)
+    module.exit_json(changed=True, result=doc, table=table(doc), path=path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: canon_run
+short_description: Claim a harness run - id, private ABRA_DIR, cold domains, ledger entry, guardian
+description:
+  - Validates the recipe name, server, domains and the abra binary before anything is created;
+    a bad input fails with the reason and leaves nothing behind.
+  - Reaps runs whose controller died without tearing down (the janitor), then refuses to start
+    while other harness runs are live on the server when I(exclusive=true) (isolation).
+  - Allocates short cold domains C(<recipe[:4]>-<6 hex>.<base_domain>) that are checked against
+    DNS and certificate limits, protected domains, every app C(.env) on every server, every
+    deployed stack and every domain another run claimed.
+  - Records the run in the ledger (before anything is deployed) and starts the run guardian: a
+    detached process that tears the run down if the controller dies (SIGINT, SIGTERM, SIGKILL)
+    and sends the controller SIGTERM when the run deadline passes.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+attributes:
+  check_mode:
+    support: full
+    description: Validates and plans the domains; records nothing and starts no guardian.
+  diff_mode:
+    support: none
+  idempotent:
+    description: Not idempotent; every call claims a new run.
+options:
+  recipe:
+    description: The recipe to run.
+    type: str
+    required: true
+  server:
+    description: The abra server.
+    type: str
+    default: default
+  state_dir:
+    description: The harness's state directory (ledger, locks) on the abra host.
+    type: path
+    required: true
+  abra_dir:
+    description: The shared C(ABRA_DIR); the run gets its own with a link to its C(servers/).
+    type: path
+    required: true
+  abra_bin:
+    description: The abra binary.
+    type: path
+    default: abra
+  docker_bin:
+    description: The docker CLI.
+    type: path
+    default: docker
+  base_domain:
+    description: Cold domains are made under this domain.
+    type: str
+    required: true
+  domain:
+    description: Use this domain for the base app instead of a generated one (still checked).
+    type: str
+  domain_roles:
+    description: One cold domain is allocated per role (C(base) for the install tier, C(upgrade) for the upgrade tier).
+    type: list
+    elements: str
+    default: [base]
+  protected_domains:
+    description: Live services the harness may never touch or deploy onto.
+    type: list
+    elements: str
+    default: []
+  exclusive:
+    description: Refuse to start while other harness runs are live on the server.
+    type: bool
+    default: true
+  keep_on_failure:
+    description: Recorded for the guardian; an interrupted run is then kept, not torn down.
+    type: bool
+    default: false
+  deadline:
+    description: Seconds after which the guardian stops the run (SIGTERM to the controller). 0 for none.
+    type: int
+    default: 3600
+  run_id:
+    description: An explicit run id; generated when omitted.
+    type: str
+  watch_pid:
+    description: The controller pid the guardian watches; found automatically (the top-most C(ansible-playbook) ancestor).
+    type: int
+"""
+
+EXAMPLES = r"""
+- name: Claim a run
+  coopcloud.canon.canon_run:
+    recipe: custom-html
+    state_dir: /var/lib/canon-bench/state
+    abra_dir: /var/lib/canon-bench/abra
+    abra_bin: /var/lib/canon-bench/bin/abra
+    base_domain: bench.canon.test
+    domain_roles: [base, upgrade]
+  register: run
+"""
+
+RETURN = r"""
+run_id:
+  description: The run's id.
+  type: str
+  returned: always
+run_dir:
+  description: The run's private state directory.
+  type: str
+  returned: always
+run_abra_dir:
+  description: The run's own C(ABRA_DIR).
+  type: str
+  returned: always
+redact_file:
+  description: The run's private list of secret values to scrub.
+  type: str
+  returned: always
+domains:
+  description: Domain per role.
+  type: dict
+  returned: always
+guardian_pid:
+  description: The guardian's pid.
+  type: int
+  returned: success
+reaped:
+  description: Runs of dead controllers that were torn down first.
+  type: list
+  elements: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, start_run  # noqa: E402
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        recipe=dict(type="str", required=True),
+        server=dict(type="str", default="default"),
+        state_dir=dict(type="path", required=True),
+        abra_dir=dict(type="path", required=True),
+        abra_bin=dict(type="path", default="abra"),
+        docker_bin=dict(type="path", default="docker"),
+        base_domain=dict(type="str", required=True),
+        domain=dict(type="str"),
+        domain_roles=dict(type="list", elements="str", default=["base"]),
+        protected_domains=dict(type="list", elements="str", default=[]),
+        exclusive=dict(type="bool", default=True),
+        keep_on_failure=dict(type="bool", default=False),
+        deadline=dict(type="int", default=3600),
+        run_id=dict(type="str"),
+        watch_pid=dict(type="int"),
+    ), supports_check_mode=True)
+    try:
+        docker = DockerClient(binary=module.params["docker_bin"])
+        stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
+        run = start_run(module.params, stacks, check_mode=module.check_mode)
+    except (NameError_, RunRefused) as exc:
+        module.fail_json(msg=str(exc))
+    except CommandError as exc:
+        module.fail_json(**exc.as_dict())
+    module.exit_json(changed=not module.check_mode, **run)
+
+
+if __name__ == "__main__":
+    main()
