@@ -146,3 +146,43 @@ def compose_findings(docs: dict, domain: str, env: dict, shared_aliases: dict | 
                 budget.append("%s name %s is %d characters, over swarm's 64" % (kind, full, len(full)))
     findings += [{"check": "name-budget", "file": ",".join(docs), "message": p} for p in budget]
     return findings
+
+
+LINT_RULES = {
+    "L001": "every image names an explicit tag other than latest",
+    "L002": "the services carry the coop-cloud.<stack>.version label of the release",
+    "L003": ".env.sample sets TYPE to the recipe",
+}
+
+
+def _labels(spec: dict) -> dict:
+    labels = (spec.get("deploy") or {}).get("labels") or {}
+    if isinstance(labels, list):
+        labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
+    return labels
+
+
+def lint_findings(docs: dict, sample: dict, recipe: str, version: str, stack: str) -> list:
+    """The recipe hygiene rules of :data:`LINT_RULES` on the head release's files."""
+    found = []
+    version_label = "coop-cloud.%s.version" % stack
+    labelled = []
+    for f, doc in docs.items():
+        for name, spec in (doc.get("services") or {}).items():
+            spec = spec or {}
+            image = str(spec.get("image") or "")
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            if image and tag in ("", "latest"):
+                found.append({"rule": "L001", "file": f, "message": "service %s image %s has no pinned tag" % (name, image)})
+            value = _labels(spec).get(version_label)
+            if value is not None:
+                labelled.append(value)
+                if value != version:
+                    found.append({"rule": "L002", "file": f, "message": "service %s says version %s, the release is %s"
+                                  % (name, value, version)})
+    if docs and not labelled:
+        found.append({"rule": "L002", "file": ",".join(docs), "message": "no service carries %s" % version_label})
+    if sample.get("TYPE", {}).get("value") not in (recipe,):
+        found.append({"rule": "L003", "file": ".env.sample",
+                      "message": "TYPE is %r, not %r" % (sample.get("TYPE", {}).get("value"), recipe)})
+    return found

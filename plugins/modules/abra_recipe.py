@@ -79,6 +79,16 @@ findings:
   type: list
   elements: dict
   returned: always
+lint:
+  description: Lint findings on the head release, each with rule, file and message.
+  type: list
+  elements: dict
+  returned: always
+lint_rules:
+  description: The lint rules checked.
+  type: list
+  elements: str
+  returned: always
 env_sample:
   description: The head's C(.env.sample) keys with their defaults (secret lengths included).
   type: dict
@@ -95,7 +105,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
     NameError_, stack_name, validate_domain, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
-    RecipeError, compose_findings, git_show, git_tags, load_compose_chain, parse_env_sample, previous_version)
+    LINT_RULES, RecipeError, compose_findings, git_show, lint_findings, git_tags, load_compose_chain, parse_env_sample, previous_version)
 
 
 def main():
@@ -136,10 +146,12 @@ def main():
         env.update(DOMAIN=domain, STACK_NAME=stack_name(domain))
         files, docs = load_compose_chain(checkout, head, env)
         findings = compose_findings(docs, domain, env)
+        lint = lint_findings(docs, sample, p["recipe"], head, env["STACK_NAME"])
     except RecipeError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
-                     compose_files=files, findings=findings, env_sample=sample)
+                     compose_files=files, findings=findings, env_sample=sample, lint=lint,
+                     lint_rules=["%s %s" % kv for kv in sorted(LINT_RULES.items())])
 
 
 if __name__ == "__main__":
