@@ -1,0 +1,61 @@
+import pytest
+
+from ansible_collections.coopcloud.canon.plugins.module_utils import _recipe as r
+
+
+def test_versions_sort_semver_not_text():
+    tags = ["1.10.0+1", "1.9.0+1", "1.2.0+2", "not-a-release", "1.2.0+1"]
+    assert r.sort_versions(tags) == ["1.2.0+1", "1.2.0+2", "1.9.0+1", "1.10.0+1"]
+    assert r.previous_version(tags, "1.10.0+1") == "1.9.0+1"
+    assert r.previous_version(tags, "1.2.0+1") is None
+
+
+def test_env_sample_parse():
+    sample = r.parse_env_sample(
+        "TYPE=gitea\nDOMAIN=gitea.example.com\n#LETS_ENCRYPT_ENV=production\n"
+        "SECRET_DB_PASSWORD_VERSION=v1 # length=32\n## a comment with a = sign\nCOMPOSE_FILE=\"compose.yml\"\n")
+    assert sample["TYPE"]["value"] == "gitea"
+    assert sample["LETS_ENCRYPT_ENV"]["commented"] is True
+    assert sample["SECRET_DB_PASSWORD_VERSION"] == {"value": "v1", "commented": False, "length": 32}
+    assert sample["COMPOSE_FILE"]["value"] == "compose.yml"
+
+
+@pytest.mark.parametrize("bad", ["this is not an assignment", "KEY=\"unterminated", "1BAD=x"])
+def test_env_sample_malformed(bad):
+    with pytest.raises(r.RecipeError):
+        r.parse_env_sample("TYPE=x\n" + bad + "\n")
+
+
+def test_substitute():
+    env = {"STACK_NAME": "a_b", "EMPTY": ""}
+    assert r.substitute("${STACK_NAME}_x ${TIMEOUT:-300} ${EMPTY:-d} $$HOME $STACK_NAME", env) == "a_b_x 300 d $HOME a_b"
+
+
+def test_compose_findings():
+    docs = {
+        "compose.yml": {"services": {"app": {"image": "x:1", "depends_on": ["db"]}, "db": {"image": "y:1"}},
+                        "secrets": {"pw": {"external": True, "name": "s_pw_v1"}}},
+        "compose.smtpauth.yml": {"services": {"app": {"depends_on": ["smtp"]}, "noimage": {}}},
+    }
+    findings = r.compose_findings(docs, "a.example.org", {})
+    msgs = [f["message"] for f in findings]
+    assert any("depends_on smtp" in m for m in msgs)
+    assert any("noimage has no image" in m for m in msgs)
+    assert not any("depends_on db" in m for m in msgs)
+
+
+def test_compose_name_budget_finding():
+    long = "x" * 50 + ".example.org"
+    docs = {"compose.yml": {"services": {"app": {"image": "x:1"}},
+                            "secrets": {"pw": {"name": long.replace(".", "_") + "_pw_v1"}}}}
+    findings = r.compose_findings(docs, long, {})
+    assert [f["check"] for f in findings] == ["name-budget", "name-budget"]
+
+
+def test_lint():
+    docs = {"compose.yml": {"services": {"app": {"image": "x:latest", "deploy": {"labels": [
+        "coop-cloud.s.version=1.0.0+1"]}}}}}
+    found = r.lint_findings(docs, {"TYPE": {"value": "rec"}}, "rec", "1.1.0+1", "s")
+    assert sorted(f["rule"] for f in found) == ["L001", "L002"]
+    ok = {"compose.yml": {"services": {"app": {"image": "x:1.2", "deploy": {"labels": {"coop-cloud.s.version": "1.1.0+1"}}}}}}
+    assert r.lint_findings(ok, {"TYPE": {"value": "rec"}}, "rec", "1.1.0+1", "s") == []
