@@ -1,0 +1,30 @@
+# coopcloud.canon — one entry point per thing a person wants to do.
+PYTHON ?= python3
+RECIPE ?= custom-html
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: setup bench bench-down isolate teardown unit test build
+
+setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check '.[test]'
+
+bench: setup      ## the bench: Docker engine, swarm, proxy, images, recipes, abra stand-in
+	ansible-playbook playbooks/bench.yml
+
+bench-down:       ## take the bench down (proxy, repos, swarm, the dockerd it started)
+	ansible-playbook playbooks/bench.yml -e bench_state=absent
+
+isolate: bench    ## one recipe's full cold lifecycle alone on the bench
+	ansible-playbook playbooks/isolate.yml -e recipe=$(RECIPE)
+
+teardown:         ## remove whatever dead harness runs left
+	ansible-playbook playbooks/teardown.yml
+
+unit:             ## fast: pure logic and parsers, no swarm (seconds)
+	$(PYTHON) -m pytest -q tests/unit
+
+test: bench       ## everything: unit + integration on the real bench swarm
+	$(PYTHON) -m pytest -q -ra tests/unit tests/integration
+
+build:            ## the collection tarball
+	ansible-galaxy collection build --force
