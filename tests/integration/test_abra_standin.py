@@ -147,6 +147,22 @@ SECRET_DB_PASSWORD_VERSION=v1 # length=32
 SECRET_API_KEY_VERSION=v1
 """
 
+CFG_OVERLAY = """\
+version: "3.8"
+services:
+  app:
+    environment:
+      - LITERAL=a$$b
+      - FROMENV=${DOMAIN}:${EXTRA_SETTING:-dflt}
+    configs:
+      - source: app_conf
+        target: /etc/standin.conf
+configs:
+  app_conf:
+    name: ${STACK_NAME}_app_conf_${APP_CONF_VERSION:-v1}
+    file: app.conf
+"""
+
 CRASH_COMPOSE = """\
 version: "3.8"
 services:
@@ -276,6 +292,7 @@ def app_recipe(bench):
         ("1.0.0+t1", {"compose.yml": APP_COMPOSE.format(tag="t1", version="1.0.0+t1"),
                       ".env.sample": APP_ENV, "abra.sh": "", "release/1.0.0+t1": "first\n"}),
         ("1.1.0+t2", {"compose.yml": APP_COMPOSE.format(tag="t2", version="1.1.0+t2"),
+                      "compose.cfg.yml": CFG_OVERLAY, "app.conf": "conf-of-1.1.0\n",
                       "release/1.1.0+t2": "second: new image\n"}),
     ])
 
@@ -359,8 +376,14 @@ def test_full_lifecycle(bench):
 
     p = bench.abra("app", "upgrade", d, "1.0.0+t1", "-n")
     assert p.returncode == 1 and fata(p) == "1.0.0+t1 is not an upgrade for 1.0.0+t1?"
+    with open(bench.env_file(d), "a") as f:  # the operator enables an overlay that only 1.1.0 has
+        f.write('COMPOSE_FILE="compose.yml:compose.cfg.yml"\n')
     p = bench.abra("app", "upgrade", d, "-n", check=True)
-    assert "deploy succeeded" in p.stderr
+    assert "deploy succeeded" in p.stderr and "second: new image" in p.stdout
+    ctr = container_of(stack)
+    assert sh("docker", "exec", ctr, "cat", "/etc/standin.conf").stdout == "conf-of-1.1.0\n"
+    envs = sh("docker", "exec", ctr, "env").stdout.splitlines()
+    assert "LITERAL=a$b" in envs and "FROMENV=%s:dflt" % d in envs
     assert version_label(stack) == ("1.1.0+t2", "canon-standin-test/busybox:t2")
     assert "TYPE=standin-app:1.1.0+t2\n" in open(bench.env_file(d)).read()
     p = bench.abra("app", "upgrade", d, "-n", check=True)
@@ -395,8 +418,8 @@ def test_deploy_refuses_untracked_files(bench):
     bench.abra("app", "new", "standin-app", "1.0.0+t1", "-s", "default", "-D", d, "-S", "-n", check=True)
     assert "TYPE=standin-app:1.0.0+t1\n" in open(bench.env_file(d)).read()
     rdir = os.path.join(bench.abra_dir, "recipes", "standin-app")
-    with open(os.path.join(rdir, "compose.extra.yml"), "w") as f:
-        f.write("version: '3.8'\n")
+    with open(os.path.join(rdir, "untracked.txt"), "w") as f:
+        f.write("scratch\n")
     p = bench.abra("app", "deploy", d, "-n")
     assert p.returncode == 1
     assert fata(p) == ("standin-app (%s) has locally unstaged changes? please commit/remove your changes "
@@ -408,7 +431,7 @@ def test_deploy_refuses_untracked_files(bench):
     p = bench.abra("app", "ls", "-m", "-S", check=True)
     (a,) = [x for x in json.loads(p.stdout)["default"]["apps"] if x["domain"] == d]
     assert a["chaos"] == "true" and a["chaosVersion"] == head + "+U" and a["version"] == "1.0.0+t1"
-    os.remove(os.path.join(rdir, "compose.extra.yml"))
+    os.remove(os.path.join(rdir, "untracked.txt"))
     bench.abra("app", "undeploy", d, "-n", check=True)
     bench.abra("app", "remove", d, "-f", "-n", check=True)
     assert leftovers(stack) == []
