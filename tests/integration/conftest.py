@@ -1,0 +1,121 @@
+"""Integration tests drive the real bench swarm through the collection's own playbooks.
+
+The bench must be up (``make bench``; ``make test`` does it first).
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BENCH_ROOT = os.environ.get("CANON_BENCH_ROOT", "/var/lib/canon-bench")
+STATE_DIR = os.path.join(BENCH_ROOT, "state")
+ABRA_DIR = os.path.join(BENCH_ROOT, "abra")
+SERVER = "default"
+PROXY = "http://127.0.0.1:8480"
+
+
+def docker(*args, check=True) -> str:
+    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if check and res.returncode != 0:
+        raise AssertionError("docker %s failed: %s" % (" ".join(args), res.stderr))
+    return res.stdout
+
+
+def ansible_env(**extra) -> dict:
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env.update(extra)
+    return env
+
+
+class Playbook:
+    def __init__(self, rc, stdout, stderr, results_dir):
+        self.rc, self.stdout, self.stderr, self.results_dir = rc, stdout, stderr, results_dir
+
+    @property
+    def results(self) -> list:
+        docs = []
+        for path in sorted(glob.glob(os.path.join(self.results_dir, "*", "result.json"))):
+            with open(path) as fh:
+                docs.append(json.load(fh))
+        return docs
+
+    def tier(self, name, index=0) -> dict:
+        return next(t for t in self.results[index]["tiers"] if t["name"] == name)
+
+
+def run_playbook(playbook: str, results_dir: str, timeout: int = 900, **extra_vars) -> Playbook:
+    argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
+            "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
+    res = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+    return Playbook(res.returncode, res.stdout, res.stderr, results_dir)
+
+
+def start_playbook(playbook: str, results_dir: str, **extra_vars) -> subprocess.Popen:
+    argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
+            "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
+    return subprocess.Popen(argv, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def ledger_runs() -> list:
+    runs = []
+    for path in glob.glob(os.path.join(STATE_DIR, "runs", "*", "run.json")):
+        with open(path) as fh:
+            runs.append(json.load(fh))
+    return runs
+
+
+def leftovers(domains) -> dict:
+    """Everything of these apps that still exists on the bench: swarm objects and .env files."""
+    left = {}
+    stacks = [d.replace(".", "_") for d in domains]
+    for kind, args in (("service", ["service", "ls", "--format", "{{.Name}}"]),
+                       ("volume", ["volume", "ls", "--format", "{{.Name}}"]),
+                       ("secret", ["secret", "ls", "--format", "{{.Name}}"]),
+                       ("config", ["config", "ls", "--format", "{{.Name}}"]),
+                       ("network", ["network", "ls", "--format", "{{.Name}}"]),
+                       ("container", ["ps", "-a", "--format", "{{.Names}}"])):
+        names = [n for n in docker(*args).split() if any(n.startswith(s + "_") or n == s for s in stacks)]
+        if names:
+            left[kind] = names
+    stack_ls = docker("stack", "ls", "--format", "{{.Name}}").split()
+    if any(s in stack_ls for s in stacks):
+        left["stack"] = [s for s in stacks if s in stack_ls]
+    envs = [p for d in domains for p in glob.glob(os.path.join(ABRA_DIR, "servers", "*", d + ".env"))]
+    if envs:
+        left["env"] = envs
+    return left
+
+
+def wait_for(predicate, timeout=60, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bench_is_up():
+    res = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
+    if res.returncode != 0 or res.stdout.strip() != "active":
+        pytest.fail("the bench swarm is not up: run `make bench` (make test does it first)")
+    if not os.path.exists(os.path.join(BENCH_ROOT, "bin", "abra")):
+        pytest.fail("the bench is not provisioned: run `make bench`")
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    d = tmp_path / "results"
+    d.mkdir()
+    return str(d)

@@ -1,0 +1,103 @@
+"""Every exit path tears down: signals during deploy, keep-on-failure, teardown twice, bad input."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import (BENCH_ROOT, STATE_DIR, docker, ledger_runs, leftovers, run_playbook, start_playbook,
+                      wait_for)
+
+
+def live_run_of(recipe, known=()):
+    runs = [r for r in ledger_runs() if r["recipe"] == recipe and r["run_id"] not in known
+            and r.get("status") == "running"]
+    return runs[0] if runs else None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_deploy_tears_the_run_down(results_dir, sig):
+    before = {r["run_id"] for r in ledger_runs()}
+    proc = start_playbook("isolate.yml", results_dir, recipe="custom-html")
+    try:
+        run = wait_for(lambda: live_run_of("custom-html", before), timeout=120, interval=0.2)
+        assert run, "the run never appeared in the ledger"
+        stack = run["domains"]["base"].replace(".", "_")
+        # Deploying: the stack's service exists while abra waits for convergence.
+        assert wait_for(lambda: any(n.startswith(stack + "_") for n in
+                                    docker("service", "ls", "--format", "{{.Name}}").split()),
+                        timeout=180, interval=0.2), "the deploy never started"
+        proc.send_signal(sig)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    # The guardian noticed the controller is gone and tore the run down.
+    assert wait_for(lambda: not leftovers(run["domains"].values()) and run["run_id"] not in
+                    [r["run_id"] for r in ledger_runs()], timeout=240, interval=1), leftovers(run["domains"].values())
+    # No process of the run is left behind either.
+    out = subprocess.run(["grep", "-l", "CANON_RUN_ID=%s" % run["run_id"]] +
+                         ["/proc/%s/environ" % p for p in os.listdir("/proc") if p.isdigit()],
+                         capture_output=True, text=True)
+    assert out.stdout.strip() == ""
+
+
+def test_keep_on_failure_keeps_then_teardown_removes_and_second_teardown_changes_nothing(results_dir):
+    pb = run_playbook("isolate.yml", results_dir, recipe="canary-crash", canon_keep_on_failure=True)
+    assert pb.rc != 0
+    [doc] = pb.results
+    assert doc["teardown"]["kept"] == [doc["run_id"]]
+    kept = leftovers(doc["domains"].values())
+    assert kept.get("env") and kept.get("service"), kept   # kept on purpose, for debugging
+    assert [r["status"] for r in ledger_runs() if r["run_id"] == doc["run_id"]] == ["kept"]
+
+    first = run_playbook("teardown.yml", results_dir, run_id=doc["run_id"])
+    assert first.rc == 0, first.stdout[-3000:]
+    assert "changed=1" in first.stdout
+    assert leftovers(doc["domains"].values()) == {}
+    assert doc["run_id"] not in [r["run_id"] for r in ledger_runs()]
+
+    second = run_playbook("teardown.yml", results_dir, run_id=doc["run_id"])
+    assert second.rc == 0
+    assert "changed=0" in second.stdout and "failed=0" in second.stdout
+
+
+def test_teardown_of_everything_twice(results_dir):
+    first = run_playbook("teardown.yml", results_dir)
+    assert first.rc == 0, first.stdout[-3000:]
+    second = run_playbook("teardown.yml", results_dir)
+    assert second.rc == 0 and "changed=0" in second.stdout, second.stdout[-3000:]
+
+
+LONG = "a" * 43 + ".bench.canon.test"   # 60 characters: valid DNS, but <stack>_app is 64 > 63
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"recipe": "no-such-recipe"}, "unknown recipe no-such-recipe"),
+    ({"recipe": "Custom-HTML"}, "recipe name 'Custom-HTML' is not valid"),
+    ({"recipe": "x;touch /tmp/pwned"}, "is not valid"),
+    ({"recipe": "../../etc"}, "is not valid"),
+    ({"recipe": "custom-html", "canon_domain": "Bad.bench.canon.test"}, "uppercase"),
+    ({"recipe": "custom-html", "canon_domain": "a b.bench.canon.test"}, "invalid label"),
+    ({"recipe": "custom-html", "canon_domain": "x" * 70 + ".test"}, "certificate common name"),
+    ({"recipe": "custom-html", "canon_domain": LONG}, "over swarm's 63"),
+    ({"recipe": "custom-html", "canon_domain": "live.bench.canon.test",
+      "canon_protected_domains": ["live.bench.canon.test"]}, "is protected"),
+], ids=["unknown", "uppercase", "shell", "path", "domain-upper", "domain-space", "domain-label", "swarm-budget",
+        "protected"])
+def test_bad_input_is_refused_before_anything_is_deployed(results_dir, extra, message):
+    stacks_before = docker("stack", "ls", "--format", "{{.Name}}")
+    runs_before = {r["run_id"] for r in ledger_runs()}
+    pb = run_playbook("isolate.yml", results_dir, **extra)
+    assert pb.rc != 0
+    assert message in pb.stdout, pb.stdout[-3000:]
+    assert "Traceback" not in pb.stdout + pb.stderr
+    assert docker("stack", "ls", "--format", "{{.Name}}") == stacks_before
+    assert {r["run_id"] for r in ledger_runs()} == runs_before
+    assert not os.path.exists("/tmp/pwned")
+    for doc in pb.results:   # a run that got as far as preflight says so, and left nothing
+        assert [t["outcome"] for t in doc["tiers"] if t["name"] == "preflight"] == ["fail"]
+        assert all(t["outcome"] == "skipped" for t in doc["tiers"] if t["name"] not in ("preflight",))
+        assert leftovers(doc["domains"].values()) == {}

@@ -1,0 +1,58 @@
+"""isolate on the bench: green on custom-html, red on the canaries, nothing left behind."""
+import glob
+import os
+
+import pytest
+
+from conftest import ledger_runs, leftovers, run_playbook
+
+
+def service_logs(results_dir) -> str:
+    out = []
+    for path in glob.glob(os.path.join(results_dir, "*", "evidence", "**", "*.logs.txt"), recursive=True):
+        if os.path.isfile(path):
+            with open(path, errors="replace") as fh:
+                out.append(fh.read())
+    return "\n".join(out)
+
+
+def test_custom_html_is_green_on_every_tier_and_leaves_nothing(results_dir):
+    pb = run_playbook("isolate.yml", results_dir, recipe="custom-html")
+    assert pb.rc == 0, pb.stdout[-4000:]
+    [doc] = pb.results
+    assert doc["outcome"] == "pass"
+    assert [(t["name"], t["outcome"]) for t in doc["tiers"]] == [
+        ("preflight", "pass"), ("install", "pass"), ("upgrade", "pass"), ("backup_restore", "pass"),
+        ("custom", "pass"), ("lint", "pass")]
+    assert doc["level"] == {"level": 5, "name": "lint", "stopped_at": None, "of": 5}
+    assert doc["versions"]["head"] != doc["versions"]["upgrade_base"]
+    assert all(t["duration"] >= 0 for t in doc["tiers"])
+    assert "PASS, level 5/5" in pb.stdout
+    # The evidence bundle holds every abra call's output and the swarm's view of the app.
+    bundle = os.path.join(results_dir, doc["run_id"], "evidence")
+    commands = os.listdir(os.path.join(bundle, "commands"))
+    assert any("app-deploy" in c for c in commands) and any("app-upgrade" in c for c in commands)
+    assert glob.glob(os.path.join(bundle, "final", doc["domains"]["base"], "*.service-ps.txt"))
+    # Nothing of the run is left: no stack, service, volume, secret, config, network, .env, ledger entry.
+    assert doc["teardown"]["clean"] is True
+    assert leftovers(doc["domains"].values()) == {}
+    assert doc["run_id"] not in [r["run_id"] for r in ledger_runs()]
+
+
+@pytest.mark.parametrize("recipe,tier,needle,in_logs", [
+    # the service's own error must be in the evidence bundle's service logs
+    ("canary-crash", "install", "FATAL: canary-crash: config file /etc/canary.conf missing", True),
+    ("canary-empty-backup", "backup_restore", "the restore did not bring back the state", False),
+    ("canary-static-upgrade", "upgrade", "the upgrade did not move the deployment", False),
+])
+def test_canary_is_red_on_the_right_tier(results_dir, recipe, tier, needle, in_logs):
+    pb = run_playbook("isolate.yml", results_dir, recipe=recipe)
+    assert pb.rc != 0
+    [doc] = pb.results
+    assert doc["outcome"] == "fail"
+    failed = [t["name"] for t in doc["tiers"] if t["outcome"] == "fail"]
+    assert failed == [tier], doc["tiers"]
+    error = next(t for t in doc["tiers"] if t["name"] == tier)["error"]
+    assert needle in (service_logs(results_dir) if in_logs else error), error
+    assert leftovers(doc["domains"].values()) == {}
+    assert doc["run_id"] not in [r["run_id"] for r in ledger_runs()]
