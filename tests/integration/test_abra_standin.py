@@ -168,15 +168,22 @@ version: "3.8"
 services:
   app:
     image: canon-standin-test/busybox:t1
-    command: ["sh", "-c", "echo boom; exit 3"]
+    command: ["sh", "-c", "{command}"]
     deploy:
       endpoint_mode: dnsrr
       restart_policy:
         condition: any
         delay: 1s
+      update_config:
+        order: stop-first
+        failure_action: rollback
+        monitor: 3s
+      rollback_config:
+        order: stop-first
+        monitor: 1s
       labels:
-        - "coop-cloud.${STACK_NAME}.version=0.1.0+t1"
-        - "coop-cloud.${STACK_NAME}.timeout=${TIMEOUT:-6}"
+        - "coop-cloud.${{STACK_NAME}}.version={version}"
+        - "coop-cloud.${{STACK_NAME}}.timeout=${{TIMEOUT:-40}}"
 """
 
 CRASH_ENV = """\
@@ -437,20 +444,47 @@ def test_deploy_refuses_untracked_files(bench):
     assert leftovers(stack) == []
 
 
-def test_crashing_service_fails_deploy(bench):
-    bench.recipe("standin-crash", [("0.1.0+t1", {"compose.yml": CRASH_COMPOSE, ".env.sample": CRASH_ENV})])
+def crash_recipe(bench):
+    return bench.recipe("standin-crash", [
+        ("0.1.0+t1", {"compose.yml": CRASH_COMPOSE.format(command="exec sleep 3600", version="0.1.0+t1"),
+                      ".env.sample": CRASH_ENV}),
+        ("0.2.0+t1", {"compose.yml": CRASH_COMPOSE.format(command="echo boom; exit 3", version="0.2.0+t1")}),
+    ])
+
+
+def test_crash_looping_first_deploy_times_out(bench):
+    crash_recipe(bench)
     d = bench.domain("crash")
-    bench.abra("app", "new", "standin-crash", "-s", "default", "-D", d, "-n", check=True)
+    bench.abra("app", "new", "standin-crash", "0.2.0+t1", "-s", "default", "-D", d, "-n", check=True)
+    with open(bench.env_file(d), "a") as f:
+        f.write("TIMEOUT=6\n")
     t0 = time.time()
     p = bench.abra("app", "deploy", d, "-n")
     took = time.time() - t0
     assert p.returncode == 1, p.stderr
     assert fata(p) == "deploy timed out 🟠"
     assert p.stderr.strip().splitlines()[-1].startswith("FATA ")
-    assert re.search(r"^ERRO %s_app has not converged" % d.replace(".", "_"), p.stderr, re.M), p.stderr
-    assert took < 40
+    assert re.search(r"^ERRO %s_app has not converged: 0/1 running; last task error: task: non-zero exit \(3\)"
+                     % d.replace(".", "_"), p.stderr, re.M), p.stderr
+    assert took < 30
     # like abra, the failed stack is left deployed
     assert bench.abra("app", "ps", d, "-n").returncode == 0
+
+
+def test_failed_upgrade_is_rolled_back(bench):
+    crash_recipe(bench)
+    d = bench.domain("rollb")
+    stack = d.replace(".", "_")
+    bench.abra("app", "new", "standin-crash", "0.1.0+t1", "-s", "default", "-D", d, "-n", check=True)
+    bench.abra("app", "deploy", d, "-n", check=True)
+    assert version_label(stack)[0] == "0.1.0+t1"
+    t0 = time.time()
+    p = bench.abra("app", "upgrade", d, "-n")
+    assert p.returncode == 1, p.stderr
+    assert fata(p) == "deploy failed 🛑"
+    assert re.search(r"^ERRO %s_app: update rolled back" % stack, p.stderr, re.M), p.stderr
+    assert time.time() - t0 < 40
+    assert version_label(stack)[0] == "0.1.0+t1"
 
 
 def test_unknown_recipe_and_app(bench):
