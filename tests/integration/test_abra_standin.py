@@ -169,6 +169,7 @@ services:
   app:
     image: canon-standin-test/busybox:t1
     command: ["sh", "-c", "{command}"]
+    stop_grace_period: 1s
     deploy:
       endpoint_mode: dnsrr
       restart_policy:
