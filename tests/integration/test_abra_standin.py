@@ -96,6 +96,7 @@ services:
   app:
     image: canon-standin-test/busybox:{tag}
     command: ["sh", "-c", "mkdir -p /data && exec httpd -f -p 8080 -h /data"]
+    stop_grace_period: 1s
     volumes:
       - data:/data
     networks:
