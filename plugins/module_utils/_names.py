@@ -85,9 +85,13 @@ def validate_domain(domain: str) -> str:
     return domain
 
 
+# abra cuts a sanitised app name to this length (MAX_SANITISED_APP_NAME_LENGTH).
+STACK_NAME_MAX = 45
+
+
 def stack_name(domain: str) -> str:
-    """abra's stack name: the domain with dots turned into underscores."""
-    return domain.replace(".", "_")
+    """abra's stack name: the domain with dots turned into underscores, cut to 45 characters."""
+    return domain.replace(".", "_")[:STACK_NAME_MAX]
 
 
 def cold_domain(recipe: str, salt: str, base_domain: str) -> str:

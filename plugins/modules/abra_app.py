@@ -48,7 +48,9 @@ options:
         upgraded with C(abra app upgrade); an in-place downgrade is refused.
     type: str
   secrets:
-    description: Generate the app's secrets when creating it (C(abra app new --secrets)).
+    description:
+      - Generate the app's secrets when creating it (C(abra app secret generate --all --machine)).
+      - The generated values are added to the run's redaction list (I(redact_file)) and never logged.
     type: bool
     default: true
   chaos:
@@ -141,8 +143,10 @@ def apply(module, abra, docker, steps, abra_dir):
     domain = p["domain"]
     for step in steps:
         if step == "new":
-            abra.app_new(p["recipe"], p["server"], domain, version=p["version"], secrets=p["secrets"])
-            add_redactions(p.get("redact_file"), abra.redactor.values)
+            abra.app_new(p["recipe"], p["server"], domain, version=p["version"])
+            if p["secrets"]:
+                abra.secret_generate(domain)
+                add_redactions(p.get("redact_file"), abra.redactor.values)
         elif step == "env":
             write_env(env_file_path(abra_dir, p["server"], domain), p["env"])
         elif step == "deploy":

@@ -28,9 +28,10 @@ def test_every_command_carries_no_input_flag():
     (lambda c: c.recipe_fetch("gitea"), ["recipe", "fetch", "gitea", "-n"]),
     (lambda c: c.app_new("gitea", "srv", "g.example.org"),
      ["app", "new", "gitea", "--server", "srv", "--domain", "g.example.org", "-n"]),
-    (lambda c: c.app_new("gitea", "srv", "g.example.org", version="3.5.3+1.24.2", secrets=True),
-     ["app", "new", "gitea", "3.5.3+1.24.2", "--server", "srv", "--domain", "g.example.org", "--secrets", "-n"]),
-    (lambda c: c.secret_generate("g.example.org"), ["app", "secret", "generate", "g.example.org", "--all", "-n"]),
+    (lambda c: c.app_new("gitea", "srv", "g.example.org", version="3.5.3+1.24.2"),
+     ["app", "new", "gitea", "3.5.3+1.24.2", "--server", "srv", "--domain", "g.example.org", "-n"]),
+    (lambda c: c.secret_generate("g.example.org"),
+     ["app", "secret", "generate", "g.example.org", "--all", "--machine", "-n"]),
     (lambda c: c.deploy("g.example.org"), ["app", "deploy", "g.example.org", "-n"]),
     (lambda c: c.deploy("g.example.org", version="1.0.0+1", chaos=True, force=True, converge_checks=False),
      ["app", "deploy", "g.example.org", "1.0.0+1", "--chaos", "--force", "--no-converge-checks", "-n"]),
@@ -77,7 +78,7 @@ def test_env_is_c_locale_with_abra_dir(tmp_path):
 
 def test_secret_output_is_withheld_from_logs_and_redacted(tmp_path):
     script = tmp_path / "abra"
-    script.write_text("#!/bin/sh\nprintf 'NAME | VALUE\\ndb_password | s3cr3tValue99\\n'\n")
+    script.write_text("#!/bin/sh\necho '[{\"name\": \"db_password\", \"value\": \"s3cr3tValue99\"}]'\n")
     script.chmod(0o755)
     logged = []
     c = _abra.AbraClient(binary=str(script), log=logged.append)
@@ -85,6 +86,11 @@ def test_secret_output_is_withheld_from_logs_and_redacted(tmp_path):
     assert "s3cr3tValue99" not in res.stdout
     assert "s3cr3tValue99" not in logged[0].stdout
     assert c.redactor("the value s3cr3tValue99 leaked") == "the value [REDACTED] leaked"
+
+
+def test_parse_generated_secrets_machine_output():
+    text = '[{"name": "admin_password", "value": "correct horse battery"}, {"name": "k", "value": "0123456789"}]'
+    assert _abra.parse_generated_secrets(text) == {"admin_password": "correct horse battery", "k": "0123456789"}
 
 
 def test_parse_generated_secrets_table():

@@ -42,6 +42,8 @@ def test_label_over_63_named():
 
 def test_stack_name():
     assert n.stack_name("cust-1a2b3c.bench.canon.test") == "cust-1a2b3c_bench_canon_test"
+    # abra cuts the sanitised name to 45 characters
+    assert n.stack_name("a" * 50 + ".example.org") == "a" * 45
 
 
 def test_cold_domain_is_short_deterministic_and_salted():
@@ -60,8 +62,11 @@ def test_cold_domain_strips_trailing_hyphen_of_prefix():
 
 def test_name_budgets():
     long_domain = "a" * 40 + ".bench.canon.test"
+    # the stack is cut to 45 characters, so a service name over 17 and a secret name+version over
+    # 17 characters break the budget
     problems = n.name_budget_problems(long_domain, services=["app", "very-long-service-name"],
-                                      secrets=[("db_password", "v1")])
+                                      secrets=[("db_password", "v1"), ("smtp_relay_password", "v1")])
+    assert len(problems) == 2
     assert any("service name" in p and "very-long-service-name" in p for p in problems)
     assert any("secret name" in p for p in problems)
     assert n.name_budget_problems("cust-1a2b3c.bench.canon.test", services=["app"], secrets=[("pw", "v1")]) == []

@@ -46,8 +46,9 @@ def test_compose_findings():
 
 def test_compose_name_budget_finding():
     long = "x" * 50 + ".example.org"
-    docs = {"compose.yml": {"services": {"app": {"image": "x:1"}},
-                            "secrets": {"pw": {"name": long.replace(".", "_") + "_pw_v1"}}}}
+    stack = long.replace(".", "_")[:45]
+    docs = {"compose.yml": {"services": {"app": {"image": "x:1"}, "a-very-long-service-name": {"image": "x:1"}},
+                            "secrets": {"smtp_relay_password": {"name": stack + "_smtp_relay_password_v1"}}}}
     findings = r.compose_findings(docs, long, {})
     assert [f["check"] for f in findings] == ["name-budget", "name-budget"]
 
