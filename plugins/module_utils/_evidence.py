@@ -48,7 +48,8 @@ class Evidence:
     def path(self, *parts) -> str | None:
         if not self.directory:
             return None
-        return os.path.join(self.directory, *[_SAFE_RE.sub("_", p) for p in parts])
+        pieces = [piece for p in parts for piece in str(p).split("/") if piece and piece not in (".", "..")]
+        return os.path.join(self.directory, *[_SAFE_RE.sub("_", p) for p in pieces])
 
     def write(self, name: str, text: str, subdir: str = "") -> str | None:
         path = self.path(subdir, name) if subdir else self.path(name)
