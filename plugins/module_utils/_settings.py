@@ -4,18 +4,27 @@
 """Per-recipe settings: a frozen, validated schema. Unknown keys are errors.
 
 A recipe's role declares its settings as data (``canon_recipe_settings`` in the role's
-defaults); a recipe without a role runs on :data:`DEFAULTS`.
+defaults); a recipe without a role runs on :data:`DEFAULTS`. ``docs/settings.md`` documents
+every key.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 
 TIERS = ("install", "upgrade", "backup_restore", "custom", "lint")
+WARM_STRATEGIES = ("in-place", "in-place-then-redeploy", "redeploy")
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_OVERLAY_RE = re.compile(r"^compose\.[a-z0-9._-]+\.yml$")
 
 DEFAULTS = {
     # Convergence: abra waits up to the recipe's coop-cloud.<stack>.timeout label (TIMEOUT in .env).
     "deploy_timeout": 300,
+    # The convergence watcher: no progress (task state, restarts, health, new log lines) for this
+    # many seconds is a wedge.
+    "wedge_window": 120,
     # The install tier's HTTP check through the proxy.
     "health_path": "/",
     "health_codes": [200],
@@ -29,40 +38,86 @@ DEFAULTS = {
     # Where the harness writes its data marker for the upgrade and backup/restore tiers.
     "state_service": "app",
     "state_path": "",
-    # Extra settings written into the app's .env (e.g. COMPOSE_FILE overlays).
+    # Extra settings written into the app's .env.
     "env": {},
+    # Compose overlays enabled on top of compose.yml (COMPOSE_FILE), e.g. [compose.smtp.yml].
+    "overlays": [],
+    # Heavy recipes never deploy beside another heavy one (a lock on the server).
     "heavy": False,
+    # Readiness probes run before each tier after the deploy.
+    "readiness": [],
+    # A check that a backup captured real data, and how often to re-take it.
+    "backup_verify": {},
+    # How a warm canonical advances to a new release.
+    "warm_strategy": "in-place-then-redeploy",
 }
 
 _TYPES = {
-    "deploy_timeout": int, "health_path": str, "health_codes": list, "content_marker": str,
-    "http_timeout": int, "http_retries": int, "upgrade_base_version": str, "not_applicable": dict,
-    "state_service": str, "state_path": str, "env": dict, "heavy": bool,
+    "deploy_timeout": int, "wedge_window": int, "health_path": str, "health_codes": list,
+    "content_marker": str, "http_timeout": int, "http_retries": int, "upgrade_base_version": str,
+    "not_applicable": dict, "state_service": str, "state_path": str, "env": dict, "overlays": list,
+    "heavy": bool, "readiness": list, "backup_verify": dict, "warm_strategy": str,
 }
+
+PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
+                  "stable": 3, "interval": 1, "timeout": 120, "send": "", "expect": ""}
+_PROBE_TYPES = {"type": str, "service": str, "port": int, "path": str, "codes": list, "stable": int,
+                "interval": int, "timeout": int, "send": str, "expect": str}
+
+BACKUP_VERIFY_DEFAULTS = {"service": "app", "command": [], "attempts": 3, "settle": 5}
+_BACKUP_VERIFY_TYPES = {"service": str, "command": list, "attempts": int, "settle": int}
 
 
 class SettingsError(ValueError):
     pass
 
 
+def _check_types(where: str, data: dict, types: dict) -> None:
+    unknown = sorted(set(data) - set(types))
+    if unknown:
+        raise SettingsError("unknown setting(s) in %s: %s (known: %s)" % (where, ", ".join(unknown), ", ".join(sorted(types))))
+    for key, value in data.items():
+        want = types[key]
+        if (want is int and isinstance(value, bool)) or not isinstance(value, want):
+            raise SettingsError("%s.%s must be %s, not %r" % (where, key, want.__name__, value))
+
+
+def _probe(where: str, probe: dict) -> dict:
+    if not isinstance(probe, dict):
+        raise SettingsError("%s must be a mapping" % where)
+    _check_types(where, probe, _PROBE_TYPES)
+    out = dict(PROBE_DEFAULTS, **copy.deepcopy(probe))
+    if out["type"] not in ("http", "tcp"):
+        raise SettingsError("%s.type must be http or tcp" % where)
+    if not _NAME_RE.match(out["service"]):
+        raise SettingsError("%s.service %r is not a service name" % (where, out["service"]))
+    if not 1 <= out["port"] <= 65535:
+        raise SettingsError("%s.port must be a TCP port" % where)
+    if out["stable"] < 1 or out["interval"] < 1 or out["timeout"] < 1:
+        raise SettingsError("%s: stable, interval and timeout must be positive" % where)
+    if out["type"] == "http" and not out["path"].startswith("/"):
+        raise SettingsError("%s.path must start with /" % where)
+    return out
+
+
 def resolve(settings: dict | None, recipe: str = "") -> dict:
     """Validate ``settings`` against the schema and fill in the defaults."""
+    name = recipe or "the recipe"
     settings = settings or {}
     if not isinstance(settings, dict):
-        raise SettingsError("settings for %s must be a mapping" % (recipe or "the recipe"))
+        raise SettingsError("settings for %s must be a mapping" % name)
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
         raise SettingsError("unknown setting(s) for %s: %s (known: %s)"
-                            % (recipe or "the recipe", ", ".join(unknown), ", ".join(sorted(DEFAULTS))))
+                            % (name, ", ".join(unknown), ", ".join(sorted(DEFAULTS))))
     out = copy.deepcopy(DEFAULTS)
     for key, value in settings.items():
         want = _TYPES[key]
-        if want is int and isinstance(value, bool) or not isinstance(value, want):
-            raise SettingsError("setting %s of %s must be %s, not %r" % (key, recipe or "the recipe",
-                                                                      want.__name__, value))
+        if (want is int and isinstance(value, bool)) or not isinstance(value, want):
+            raise SettingsError("setting %s of %s must be %s, not %r" % (key, name, want.__name__, value))
         out[key] = copy.deepcopy(value)
-    if out["deploy_timeout"] <= 0:
-        raise SettingsError("deploy_timeout must be positive")
+    if out["deploy_timeout"] <= 0 or out["wedge_window"] <= 0:
+        raise SettingsError("deploy_timeout and wedge_window must be positive")
     for tier, reason in out["not_applicable"].items():
         if tier not in TIERS:
             raise SettingsError("not_applicable names unknown tier %r (tiers: %s)" % (tier, ", ".join(TIERS)))
@@ -73,9 +128,34 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
             raise SettingsError("health_codes must be HTTP status codes, not %r" % (code,))
     if not out["health_path"].startswith("/"):
         raise SettingsError("health_path must start with /")
+    if out["state_path"] and not out["state_path"].startswith("/"):
+        raise SettingsError("state_path must be an absolute path")
     for key, value in out["env"].items():
-        if not isinstance(key, str) or not key.replace("_", "").isalnum() or not key[:1].isalpha():
+        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
             raise SettingsError("env key %r is not a valid variable name" % (key,))
         if not isinstance(value, (str, int)) or "\n" in str(value):
             raise SettingsError("env value of %s must be a single-line string" % key)
+    for overlay in out["overlays"]:
+        if not isinstance(overlay, str) or not _OVERLAY_RE.match(overlay):
+            raise SettingsError("overlay %r is not a compose.<name>.yml file name" % (overlay,))
+    if out["overlays"] and "COMPOSE_FILE" in out["env"]:
+        raise SettingsError("set overlays or env.COMPOSE_FILE, not both")
+    out["readiness"] = [_probe("readiness[%d]" % i, p) for i, p in enumerate(out["readiness"])]
+    if out["backup_verify"]:
+        _check_types("backup_verify", out["backup_verify"], _BACKUP_VERIFY_TYPES)
+        bv = dict(BACKUP_VERIFY_DEFAULTS, **out["backup_verify"])
+        if not bv["command"] or not all(isinstance(a, str) for a in bv["command"]):
+            raise SettingsError("backup_verify.command must be a non-empty argv list of strings")
+        if bv["attempts"] < 1 or bv["settle"] < 0:
+            raise SettingsError("backup_verify.attempts must be >= 1 and settle >= 0")
+        out["backup_verify"] = bv
+    if out["warm_strategy"] not in WARM_STRATEGIES:
+        raise SettingsError("warm_strategy must be one of %s" % ", ".join(WARM_STRATEGIES))
     return out
+
+
+def compose_file(settings: dict) -> str | None:
+    """The ``COMPOSE_FILE`` the settings ask for: compose.yml plus the overlays."""
+    if settings.get("overlays"):
+        return ":".join(["compose.yml"] + list(settings["overlays"]))
+    return settings.get("env", {}).get("COMPOSE_FILE")

@@ -31,6 +31,8 @@ def ansible_env(**extra) -> dict:
     env = dict(os.environ)
     env["ANSIBLE_CONFIG"] = os.path.join(ROOT, "ansible.cfg")
     env["ANSIBLE_FORCE_COLOR"] = "0"
+    # One JSON line per result: messages are not folded or re-quoted as YAML would.
+    env["ANSIBLE_CALLBACK_RESULT_FORMAT"] = "json"
     env.update(extra)
     return env
 
