@@ -16,6 +16,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Comma
 
 STACK_LABEL = "com.docker.stack.namespace"
 SERVICE_LABEL = "com.docker.swarm.service.name"
+PROBE_LABEL = "coopcloud.canon.probe"
 KINDS = ("service", "volume", "secret", "config", "network")
 
 
@@ -81,6 +82,11 @@ class DockerClient:
             time.sleep(1)
         return False
 
+    def probe_containers(self, stack: str) -> list:
+        """Throwaway probe containers the harness started against ``stack`` (readiness)."""
+        res = self.run(["ps", "-aq", "--filter", "label=%s=%s" % (PROBE_LABEL, stack)], check=False)
+        return res.stdout.split()
+
     def stack_containers(self, stack: str) -> list:
         res = self.run(["ps", "-aq", "--filter", "label=%s=%s" % (STACK_LABEL, stack)], check=False)
         return res.stdout.split()
@@ -115,6 +121,30 @@ class DockerClient:
     def exec(self, container: str, argv: list, input_text=None, check: bool = True) -> Result:
         args = ["exec"] + (["-i"] if input_text is not None else []) + [container] + list(argv)
         return self.run(args, input_text=input_text, check=check, timeout=60)
+
+    def network_aliases(self, networks) -> dict:
+        """``{network: {alias: [stacks]}}``: the names other services answer to on ``networks``."""
+        wanted = {}
+        for net in networks:
+            res = self.run(["network", "inspect", "--format", "{{.ID}}", net], check=False)
+            if res.ok and res.stdout.strip():
+                wanted[res.stdout.strip()] = net
+        out = {net: {} for net in wanted.values()}
+        names = self.list_names("service")
+        if not wanted or not names:
+            return out
+        for svc in json.loads(self.run(["service", "inspect"] + names).stdout or "[]"):
+            spec = svc.get("Spec", {})
+            stack = (spec.get("Labels") or {}).get(STACK_LABEL, "")
+            for att in (spec.get("TaskTemplate", {}).get("Networks") or []):
+                net = wanted.get(att.get("Target"))
+                if not net:
+                    continue
+                for alias in att.get("Aliases") or []:
+                    out[net].setdefault(alias, [])
+                    if stack not in out[net][alias]:
+                        out[net][alias].append(stack)
+        return out
 
     def image_id(self, image: str) -> str | None:
         res = self.run(["image", "inspect", "--format", "{{.Id}}", image], check=False)

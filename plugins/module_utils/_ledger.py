@@ -193,6 +193,15 @@ class Ledger:
                 write_json_atomic(path, {"run_id": run_id, "since": now_iso()})
             return True, None
 
+    def release_lock(self, name: str, run_id: str) -> bool:
+        """Release lock ``name`` if ``run_id`` holds it."""
+        with self.mutex():
+            held = read_json(self.lock_path(name))
+            if held and held.get("run_id") == run_id:
+                os.unlink(self.lock_path(name))
+                return True
+        return False
+
     def release_locks(self, run_id: str) -> list:
         released = []
         with self.mutex():

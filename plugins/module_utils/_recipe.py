@@ -136,6 +136,7 @@ def compose_findings(docs: dict, domain: str, env: dict, shared_aliases: dict | 
                 findings.append({"check": "undefined-service", "file": files[-1],
                                  "message": "service %s depends_on %s, which no file in COMPOSE_FILE defines"
                                  % (name, dep)})
+    findings += ambiguous_short_names(services, networks, stack_of(domain, env), shared_aliases or {})
     internal_nets = [n for n, v in networks.items() if not v.get("external")]
     budget = name_budget_problems(domain, services=list(services), networks=internal_nets)
     # Secrets and configs carry their full swarm name (``${STACK_NAME}_<name>_${..._VERSION}``).
@@ -145,6 +146,53 @@ def compose_findings(docs: dict, domain: str, env: dict, shared_aliases: dict | 
             if len(full) > 64:
                 budget.append("%s name %s is %d characters, over swarm's 64" % (kind, full, len(full)))
     findings += [{"check": "name-budget", "file": ",".join(docs), "message": p} for p in budget]
+    return findings
+
+
+def stack_of(domain: str, env: dict) -> str:
+    return env.get("STACK_NAME") or domain.replace(".", "_")[:45]
+
+
+def _service_networks(spec: dict) -> list:
+    nets = spec.get("networks") or []
+    return list(nets) if isinstance(nets, (list, dict)) else []
+
+
+def _env_values(spec: dict) -> list:
+    env = spec.get("environment") or []
+    if isinstance(env, dict):
+        return ["%s=%s" % (k, v) for k, v in env.items()]
+    return [str(e) for e in env]
+
+
+def short_name_references(services: dict) -> list:
+    """``(service, sibling)`` pairs: a service that reaches a sibling by its short name in its
+    environment (``app:3000``, ``http://app/...``)."""
+    refs = []
+    for name, entry in services.items():
+        text = "\n".join(_env_values(entry["spec"]))
+        for sibling in services:
+            if sibling != name and re.search(r"(?<![\w.-])%s(?=[:/]|$)" % re.escape(sibling), text, re.MULTILINE):
+                refs.append((name, sibling))
+    return refs
+
+
+def ambiguous_short_names(services: dict, networks: dict, stack: str, shared_aliases: dict) -> list:
+    """A short name is ambiguous when both services meet on a shared external network where
+    another stack's service answers to the same name."""
+    findings = []
+    external = {n: (v.get("name") or n) for n, v in networks.items() if v.get("external")}
+    for name, sibling in short_name_references(services):
+        common = set(_service_networks(services[name]["spec"])) & set(_service_networks(services[sibling]["spec"]))
+        for key in sorted(common & set(external)):
+            others = [s for s in shared_aliases.get(external[key], {}).get(sibling, []) if s != stack]
+            if others:
+                findings.append({
+                    "check": "ambiguous-alias", "file": services[name]["files"][-1],
+                    "message": "service %s reaches %s by its short name on the shared network %s, where %s "
+                               "also answer(s) to %r: requests can land on another stack"
+                               % (name, sibling, external[key], ", ".join("stack " + o for o in sorted(others)),
+                                  sibling)})
     return findings
 
 

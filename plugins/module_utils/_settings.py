@@ -61,18 +61,18 @@ _TYPES = {
 
 PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
                   "stable": 3, "interval": 1, "timeout": 120, "send": "", "expect": ""}
-_PROBE_TYPES = {"type": str, "service": str, "port": int, "path": str, "codes": list, "stable": int,
+PROBE_TYPES = {"type": str, "service": str, "port": int, "path": str, "codes": list, "stable": int,
                 "interval": int, "timeout": int, "send": str, "expect": str}
 
 BACKUP_VERIFY_DEFAULTS = {"service": "app", "command": [], "attempts": 3, "settle": 5}
-_BACKUP_VERIFY_TYPES = {"service": str, "command": list, "attempts": int, "settle": int}
+BACKUP_VERIFY_TYPES = {"service": str, "command": list, "attempts": int, "settle": int}
 
 
 class SettingsError(ValueError):
     pass
 
 
-def _check_types(where: str, data: dict, types: dict) -> None:
+def check_types(where: str, data: dict, types: dict) -> None:
     unknown = sorted(set(data) - set(types))
     if unknown:
         raise SettingsError("unknown setting(s) in %s: %s (known: %s)" % (where, ", ".join(unknown), ", ".join(sorted(types))))
@@ -82,10 +82,10 @@ def _check_types(where: str, data: dict, types: dict) -> None:
             raise SettingsError("%s.%s must be %s, not %r" % (where, key, want.__name__, value))
 
 
-def _probe(where: str, probe: dict) -> dict:
+def resolve_probe(where: str, probe: dict) -> dict:
     if not isinstance(probe, dict):
         raise SettingsError("%s must be a mapping" % where)
-    _check_types(where, probe, _PROBE_TYPES)
+    check_types(where, probe, PROBE_TYPES)
     out = dict(PROBE_DEFAULTS, **copy.deepcopy(probe))
     if out["type"] not in ("http", "tcp"):
         raise SettingsError("%s.type must be http or tcp" % where)
@@ -126,8 +126,8 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
     for code in out["health_codes"]:
         if not isinstance(code, int) or not 100 <= code <= 599:
             raise SettingsError("health_codes must be HTTP status codes, not %r" % (code,))
-    if not out["health_path"].startswith("/"):
-        raise SettingsError("health_path must start with /")
+    if out["health_path"] and not out["health_path"].startswith("/"):
+        raise SettingsError("health_path must start with / (or be empty: no HTTP check, e.g. a TCP-only app)")
     if out["state_path"] and not out["state_path"].startswith("/"):
         raise SettingsError("state_path must be an absolute path")
     for key, value in out["env"].items():
@@ -140,9 +140,9 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
             raise SettingsError("overlay %r is not a compose.<name>.yml file name" % (overlay,))
     if out["overlays"] and "COMPOSE_FILE" in out["env"]:
         raise SettingsError("set overlays or env.COMPOSE_FILE, not both")
-    out["readiness"] = [_probe("readiness[%d]" % i, p) for i, p in enumerate(out["readiness"])]
+    out["readiness"] = [resolve_probe("readiness[%d]" % i, p) for i, p in enumerate(out["readiness"])]
     if out["backup_verify"]:
-        _check_types("backup_verify", out["backup_verify"], _BACKUP_VERIFY_TYPES)
+        check_types("backup_verify", out["backup_verify"], BACKUP_VERIFY_TYPES)
         bv = dict(BACKUP_VERIFY_DEFAULTS, **out["backup_verify"])
         if not bv["command"] or not all(isinstance(a, str) for a in bv["command"]):
             raise SettingsError("backup_verify.command must be a non-empty argv list of strings")

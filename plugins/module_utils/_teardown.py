@@ -26,6 +26,7 @@ class ProtectedError(Exception):
 def domain_leftovers(docker: DockerClient, shared_abra_dir: str, server: str, domain: str) -> dict:
     """What of ``domain`` exists now: swarm objects by kind, and its ``.env``."""
     found = docker.stack_objects(stack_name(domain))
+    found["probe-container"] = docker.probe_containers(stack_name(domain))
     env = env_file_path(shared_abra_dir, server, domain)
     found["env"] = [env] if os.path.exists(env) else []
     return {k: v for k, v in found.items() if v}
@@ -46,6 +47,8 @@ def teardown_domain(domain: str, server: str, shared_abra_dir: str, abra: AbraCl
         return before
     stack = stack_name(domain)
     env = env_file_path(shared_abra_dir, server, domain)
+    if before.get("probe-container"):
+        docker.run(["rm", "-f"] + before["probe-container"], check=False)
     if before.get("service"):
         if os.path.exists(env):
             abra.undeploy(domain, check=False)

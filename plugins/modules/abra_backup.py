@@ -11,6 +11,11 @@ description:
   - C(state=created) runs C(abra app backup create); C(state=restored) runs C(abra app restore).
   - Both are actions, not states that can be read back, so both always report a change; in
     check mode nothing runs.
+  - With I(verify), a backup must be shown to hold real data: after C(backup create) the
+    recipe's check runs in the service's container (e.g. the dump is non-empty and complete).
+    A failed check waits I(verify.settle) seconds for the app to settle and takes the backup
+    again, up to I(verify.attempts) times; every attempt is returned and written to the
+    evidence. A backup that "succeeds" but holds nothing is a failure, not a pass.
 author: coopcloud.canon contributors
 version_added: 0.1.0
 extends_documentation_fragment:
@@ -33,6 +38,12 @@ options:
     type: str
     choices: [created, restored]
     required: true
+  verify:
+    description:
+      - Only with C(state=created). C(service) (default C(app)), C(command) (argv run in its
+        container; exit 0 means the captured data is real), C(attempts) (default 3), C(settle)
+        (seconds before a re-take, default 5).
+    type: dict
 """
 
 EXAMPLES = r"""
@@ -43,6 +54,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+attempts:
+  description: With I(verify), each attempt's backup output and check result.
+  type: list
+  elements: dict
+  returned: when verify is set
 stdout:
   description: abra's output (scrubbed of secret values).
   type: str
@@ -53,24 +69,69 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._settings import (  # noqa: E402
+    BACKUP_VERIFY_DEFAULTS, SettingsError, BACKUP_VERIFY_TYPES, check_types)
+
+import time  # noqa: E402
+
+
+def verified_backup(abra, docker, evidence, domain, verify, sleep=time.sleep):
+    """Take backups until the recipe's check passes or the attempts run out."""
+    attempts = []
+    for n in range(1, verify["attempts"] + 1):
+        res = abra.backup_create(domain)
+        container = docker.running_container(stack_name(domain), verify["service"])
+        if container is None:
+            check = {"rc": None, "output": "no running container of %s" % verify["service"]}
+        else:
+            out = docker.exec(container, verify["command"], check=False)
+            check = {"rc": out.rc, "output": (out.stdout + out.stderr).strip()[-500:]}
+        ok = check["rc"] == 0
+        attempts.append({"attempt": n, "backup": abra.redactor(res.stdout.strip()[-300:]), "verified": ok,
+                         "check": check})
+        if ok:
+            break
+        if n < verify["attempts"]:
+            sleep(verify["settle"])
+    evidence.write("backup-verify.txt", "\n".join(
+        "attempt %(attempt)d: %(verified)s\n  backup: %(backup)s\n  check: %(check)s" % a for a in attempts) + "\n",
+        subdir="backup/%s" % domain)
+    return attempts
 
 
 def main():
     spec = common_argument_spec()
     spec.update(domain=dict(type="str", required=True),
-                state=dict(type="str", required=True, choices=["created", "restored"]))
+                state=dict(type="str", required=True, choices=["created", "restored"]),
+                verify=dict(type="dict"))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
         validate_domain(p["domain"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
+    verify = None
+    if p["verify"]:
+        try:
+            check_types("verify", p["verify"], BACKUP_VERIFY_TYPES)
+        except SettingsError as exc:
+            module.fail_json(msg=str(exc))
+        verify = dict(BACKUP_VERIFY_DEFAULTS, **p["verify"])
+        if not verify["command"] or p["state"] != "created":
+            module.fail_json(msg="verify needs a command, and only applies to state=created")
     if module.check_mode:
         module.exit_json(changed=True)
-    abra, _docker, _evidence = clients(module)
+    abra, docker, evidence = clients(module)
     try:
+        if verify:
+            attempts = verified_backup(abra, docker, evidence, p["domain"], verify)
+            if not attempts[-1]["verified"]:
+                module.fail_json(msg="the backup never held real data: %d attempt(s), the check %s kept failing: %s"
+                                 % (len(attempts), " ".join(verify["command"])[:120], attempts[-1]["check"]["output"]),
+                                 attempts=attempts)
+            module.exit_json(changed=True, attempts=attempts, stdout=attempts[-1]["backup"])
         res = abra.backup_create(p["domain"]) if p["state"] == "created" else abra.restore(p["domain"])
     except CommandError as exc:
         fail_from(module, exc)

@@ -15,7 +15,7 @@ description:
     C(COMPOSE_FILE) chains (with I(env) applied), and reports findings before anything is
     deployed - services referenced but not defined, services without an image, and swarm name
     budgets for I(domain) (service and network names up to 63 characters, secret and config names
-    up to 64).
+    up to 64), and short names that are ambiguous on a shared network (I(shared_networks)).
   - An unknown recipe fails with abra's own message.
 author: coopcloud.canon contributors
 version_added: 0.1.0
@@ -44,6 +44,13 @@ options:
     description: Settings the app's C(.env) will carry on top of the sample (e.g. C(COMPOSE_FILE)).
     type: dict
     default: {}
+  shared_networks:
+    description:
+      - Check short names a service uses to reach a sibling (C(app:3000) in its environment)
+        against the services other stacks run on the shared external networks (e.g. C(proxy)):
+        a name another stack also answers to there is ambiguous.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -102,6 +109,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
     NameError_, stack_name, validate_domain, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
@@ -111,7 +119,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  
 def main():
     spec = common_argument_spec()
     spec.update(recipe=dict(type="str", required=True), version=dict(type="str"), domain=dict(type="str"),
-                env=dict(type="dict", default={}))
+                env=dict(type="dict", default={}), shared_networks=dict(type="bool", default=True))
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     p = module.params
     try:
@@ -122,7 +130,7 @@ def main():
             validate_domain(p["domain"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
-    abra, _docker, _evidence = clients(module)
+    abra, docker, _evidence = clients(module)
     abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
     try:
         abra.recipe_fetch(p["recipe"])
@@ -145,10 +153,15 @@ def main():
         domain = p["domain"] or "%s.example.com" % p["recipe"]
         env.update(DOMAIN=domain, STACK_NAME=stack_name(domain))
         files, docs = load_compose_chain(checkout, head, env)
-        findings = compose_findings(docs, domain, env)
+        shared = sorted({(v or {}).get("name") or k for d in docs.values()
+                         for k, v in (d.get("networks") or {}).items() if (v or {}).get("external")})
+        aliases = docker.network_aliases(shared) if p["shared_networks"] and shared else {}
+        findings = compose_findings(docs, domain, env, shared_aliases=aliases)
         lint = lint_findings(docs, sample, p["recipe"], head, env["STACK_NAME"])
     except RecipeError as exc:
         module.fail_json(msg=str(exc))
+    except CommandError as exc:
+        fail_from(module, exc)
     module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
                      compose_files=files, findings=findings, env_sample=sample, lint=lint,
                      lint_rules=["%s %s" % kv for kv in sorted(LINT_RULES.items())])

@@ -60,3 +60,31 @@ def test_lint():
     assert sorted(f["rule"] for f in found) == ["L001", "L002"]
     ok = {"compose.yml": {"services": {"app": {"image": "x:1.2", "deploy": {"labels": {"coop-cloud.s.version": "1.1.0+1"}}}}}}
     assert r.lint_findings(ok, {"TYPE": {"value": "rec"}}, "rec", "1.1.0+1", "s") == []
+
+
+def test_ambiguous_short_name_on_shared_network():
+    docs = {"compose.yml": {
+        "services": {
+            "app": {"image": "pds:1", "networks": ["proxy", "internal"]},
+            "web": {"image": "web:1", "networks": ["proxy", "internal"], "environment": ["PDS_UPSTREAM=app:3000"]},
+        },
+        "networks": {"proxy": {"external": True}, "internal": {}}}}
+    stack = "blue-1a2b3c_bench_canon_test"
+    # another stack's "app" on proxy: ambiguous
+    found = r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+                               shared_aliases={"proxy": {"app": [stack, "warm-keycloak_bench_canon_test"]}})
+    assert [f["check"] for f in found] == ["ambiguous-alias"]
+    assert "warm-keycloak_bench_canon_test" in found[0]["message"] and "web reaches app" in found[0]["message"]
+    # only our own stack answers to "app": fine
+    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+                              shared_aliases={"proxy": {"app": [stack]}}) == []
+    # renamed upstream (the recipe fix): no short-name clash
+    docs["compose.yml"]["services"]["pds"] = docs["compose.yml"]["services"].pop("app")
+    docs["compose.yml"]["services"]["web"]["environment"] = ["PDS_UPSTREAM=pds:3000"]
+    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+                              shared_aliases={"proxy": {"app": ["other"]}}) == []
+
+
+def test_short_name_references_are_whole_words():
+    services = {"app": {"spec": {}}, "web": {"spec": {"environment": {"A": "http://app/x", "B": "myapp:1", "C": "app.example.org"}}}}
+    assert r.short_name_references(services) == [("web", "app")]

@@ -1,0 +1,177 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: readiness
+short_description: Wait until an app is ready - N successful probes in a row, in bounded time
+description:
+  - Swarm calls a task running long before the app behind it answers (a protocol port that
+    opens after a warm-up, longer on a loaded node). A test run before that fails for the
+    harness's reasons, not the recipe's. This module runs the recipe's declared probes before a
+    tier and fails with the history of attempts when the app never became ready.
+  - C(http) probes go through the proxy with the app's domain as Host header (or straight to
+    C(https://<domain>)). C(tcp) probes connect from a throwaway container on the app's network
+    to C(<stack>_<service>:<port>), send I(send) and, when I(expect) is set, require it in the
+    answer.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.abra
+attributes:
+  check_mode:
+    support: full
+    description: Probes are read-only and run the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    description: Never changes the app. A tcp probe starts and removes its own probe container.
+options:
+  domain:
+    description: The app's domain.
+    type: str
+    required: true
+  probes:
+    description:
+      - Probes as in the recipe settings' C(readiness) list; every key is optional.
+      - C(type) (http or tcp), C(service), C(port), C(path), C(codes), C(stable) (successes in a
+        row), C(interval) (s), C(timeout) (s), C(send), C(expect).
+    type: list
+    elements: dict
+    required: true
+  proxy_url:
+    description: Reach HTTP through this URL with the domain as Host header; empty for https://<domain>.
+    type: str
+    default: ""
+  probe_image:
+    description: Image of the throwaway container tcp probes run from (needs C(sh) and C(nc)).
+    type: str
+    default: busybox:stable
+  network:
+    description: The network the probe container joins to reach the service.
+    type: str
+    default: proxy
+"""
+
+EXAMPLES = r"""
+- name: Wait for mumble's protocol port
+  coopcloud.canon.readiness:
+    domain: mumb-1a2b3c.bench.canon.test
+    probes:
+      - {type: tcp, port: 64738, send: "hello\n", expect: "channels:", stable: 3}
+    probe_image: canon-bench/busybox:1.36
+"""
+
+RETURN = r"""
+probes:
+  description: Per probe - ready, attempts, streak, elapsed, first_ok_after, last_detail, history.
+  type: list
+  elements: dict
+  returned: always
+elapsed:
+  description: Seconds spent waiting in all.
+  type: float
+  returned: always
+"""
+
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.urls import open_url  # noqa: E402
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+    clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe  # noqa: E402
+
+
+def http_attempt(url, host, codes, timeout):
+    def attempt():
+        try:
+            resp = open_url(url, headers={"Host": host} if host else None, timeout=timeout,
+                            follow_redirects="none", validate_certs=False)
+            code = resp.getcode()
+        except HTTPError as exc:
+            code = exc.code
+        except (URLError, OSError, ValueError) as exc:
+            return False, "no answer: %s" % exc
+        return code in codes, "HTTP %s" % code
+    return attempt
+
+
+def tcp_attempt(docker, container, host, port, send, expect):
+    def attempt():
+        res = docker.exec(container, tcp_probe_script() + [send, host, str(port)], check=False)
+        answer = (res.stdout or "").strip()
+        if res.rc != 0 and not answer:
+            return False, "connect %s:%s failed (exit %d) %s" % (host, port, res.rc, res.stderr.strip()[-120:])
+        if expect and expect not in answer:
+            return False, "answered %r without %r" % (answer[:80], expect)
+        return True, "answered %r" % answer[:80]
+    return attempt
+
+
+def main():
+    spec = common_argument_spec()
+    spec.update(domain=dict(type="str", required=True), probes=dict(type="list", elements="dict", required=True),
+                proxy_url=dict(type="str", default=""), probe_image=dict(type="str", default="busybox:stable"),
+                network=dict(type="str", default="proxy"))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        validate_domain(p["domain"])
+        probes = [resolve_probe("probes[%d]" % i, pr) for i, pr in enumerate(p["probes"])]
+    except (NameError_, SettingsError) as exc:
+        module.fail_json(msg=str(exc))
+    _abra, docker, evidence = clients(module)
+    stack = stack_name(p["domain"])
+    start = time.monotonic()
+    results, container = [], None
+    try:
+        for probe in probes:
+            if probe["type"] == "http":
+                base = p["proxy_url"] or "https://%s" % p["domain"]
+                attempt = http_attempt(base + probe["path"], p["domain"] if p["proxy_url"] else None,
+                                       probe["codes"], min(probe["interval"] + 5, 15))
+                what = "http %s%s" % (p["domain"], probe["path"])
+            else:
+                if container is None:
+                    res = docker.run(["run", "-d", "--rm", "--network", p["network"], "--label",
+                                      "%s=%s" % (PROBE_LABEL, stack), p["probe_image"], "sleep", "3600"])
+                    container = res.stdout.strip()
+                host = "%s_%s" % (stack, probe["service"])
+                attempt = tcp_attempt(docker, container, host, probe["port"], probe["send"], probe["expect"])
+                what = "tcp %s:%s" % (host, probe["port"])
+            outcome = wait_ready(attempt, probe["stable"], probe["interval"], probe["timeout"])
+            outcome["probe"] = what
+            results.append(outcome)
+            if not outcome["ready"]:
+                break
+    except CommandError as exc:
+        fail_from(module, exc)
+    finally:
+        if container:
+            docker.run(["rm", "-f", container], check=False)
+    elapsed = round(time.monotonic() - start, 2)
+    evidence.write("readiness.txt", "\n".join(
+        "%s: %s after %ss, %d attempts; last: %s\n  %s" % (
+            r["probe"], "ready" if r["ready"] else "NEVER READY", r["elapsed"], r["attempts"], r["last_detail"],
+            "\n  ".join("%6.2fs %s %s" % h for h in r["history"])) for r in results) + "\n",
+        subdir="readiness/%s" % p["domain"])
+    bad = [r for r in results if not r["ready"]]
+    if bad:
+        r = bad[0]
+        module.fail_json(msg="%s never became ready: %d attempts in %ss, %d in a row needed; last: %s"
+                         % (r["probe"], r["attempts"], r["elapsed"], probes[len(results) - 1]["stable"],
+                            r["last_detail"]), probes=results, elapsed=elapsed)
+    module.exit_json(changed=False, probes=results, elapsed=elapsed)
+
+
+if __name__ == "__main__":
+    main()
