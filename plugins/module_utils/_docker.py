@@ -149,3 +149,38 @@ class DockerClient:
     def image_id(self, image: str) -> str | None:
         res = self.run(["image", "inspect", "--format", "{{.Id}}", image], check=False)
         return res.stdout.strip() or None
+
+    # -- convergence (swarm_converge) ------------------------------------------------------
+    def task_ids(self, services: list) -> list:
+        """Every task of ``services``, task history included."""
+        if not services:
+            return []
+        res = self.run(["service", "ps", "--quiet", "--no-trunc"] + list(services), check=False)
+        return sorted(set(res.stdout.split()))
+
+    def inspect(self, ids: list, kind: str) -> list:
+        """``docker inspect --type <kind>`` of ``ids``; ids that vanished meanwhile are skipped."""
+        if not ids:
+            return []
+        res = self.run(["inspect", "--type", kind] + list(ids), check=False)
+        try:
+            return json.loads(res.stdout or "[]")
+        except ValueError:
+            return []
+
+    def container_logs(self, container: str, since: str | None = None, tail: int = 200) -> Result:
+        """A task container's log lines (stdout and stderr) with timestamps, bounded.
+
+        ``docker service logs`` shows nothing of a task still ``starting`` (a healthcheck not
+        passed yet), which is exactly the task a slow first boot sits in; its container's log does.
+        """
+        args = ["logs", "--timestamps", "--tail", str(tail)]
+        if since:
+            args += ["--since", since]
+        return self.run(args + [container], check=False, timeout=60)
+
+    def service_logs_since(self, service: str, since: str | None = None, tail: int = 200) -> Result:
+        args = ["service", "logs", "--timestamps", "--raw", "--tail", str(tail)]
+        if since:
+            args += ["--since", since]
+        return self.run(args + [service], check=False, timeout=60)

@@ -1,0 +1,454 @@
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The convergence watcher: a state machine that tells "slow but progressing" from "stuck".
+
+abra's own convergence check only knows a timeout, so a wedged deploy and a legitimately slow
+first boot look the same until the timeout fires. This watcher is fed one :class:`Observation`
+of a stack per poll and returns a :class:`Verdict` as soon as there is one:
+
+- ``converged``   every service at its desired replicas with running tasks, healthy where a
+                  healthcheck exists, no update in progress, the version label as expected;
+- ``rolled-back`` an update rolled back or paused (declared as soon as it is seen);
+- ``crashloop``   ``crashloop_restarts`` tasks of a service failed within the window (as soon as
+                  it is seen);
+- ``wedged``      no progress for ``wedge_window`` seconds;
+- ``timeout``     progressing, but not converged after ``timeout`` seconds;
+- ``no-services`` the stack has no services at all.
+
+Progress is any task state change, a new task, a change of running replicas, a health status
+change, an update state change, or a *new distinct* log line (timestamps stripped, so a line
+repeated verbatim is not progress, but ``step 7/20`` -> ``step 8/20`` is).
+
+Pure logic: no Ansible, no subprocess. The parsers below turn ``docker inspect`` JSON into
+observations; the module does the polling.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+CONVERGED = "converged"
+WEDGED = "wedged"
+CRASHLOOP = "crashloop"
+ROLLED_BACK = "rolled-back"
+TIMEOUT = "timeout"
+NO_SERVICES = "no-services"
+VERDICTS = (CONVERGED, WEDGED, CRASHLOOP, ROLLED_BACK, TIMEOUT, NO_SERVICES)
+
+# UpdateStatus.State values: swarm rolled an update back, or stopped it half way.
+ROLLBACK_STATES = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+UPDATE_IN_PROGRESS = ("updating", "rollback_started")
+FAILED_TASK_STATES = ("failed", "rejected")
+# A task swarm itself stopped (update, scale down, stack rm) exits on SIGTERM or SIGKILL; that is
+# the orchestrator's doing, not a crash.
+STOP_EXIT_CODES = (0, 137, 143)
+
+EVENTS_KEPT = 10
+LOG_LINES_KEPT = 20
+SEEN_LINES_MAX = 20000
+DETAIL_MAX = 160
+
+
+# -- observations -------------------------------------------------------------------------
+@dataclass
+class TaskObs:
+    id: str
+    service: str
+    state: str
+    desired_state: str = "running"
+    slot: int | None = None
+    timestamp: float | None = None  # epoch seconds of the task's last state change
+    exit_code: int | None = None
+    error: str = ""
+    container_id: str | None = None
+    # starting / healthy / unhealthy; "unknown" when the spec has a healthcheck but the
+    # container could not be inspected; None when there is no healthcheck.
+    health: str | None = None
+    health_output: str = ""
+
+
+@dataclass
+class ServiceObs:
+    name: str
+    desired: int | None = 1  # None: a job, which has no replica target
+    update_state: str | None = None
+    update_message: str = ""
+    # the task template changed but swarm has not started the rolling update yet
+    update_pending: bool = False
+    labels: dict = field(default_factory=dict)
+
+
+@dataclass
+class Observation:
+    time: float
+    services: list
+    tasks: list = field(default_factory=list)
+    # service -> log lines new since the previous observation: (epoch or None, text)
+    logs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Verdict:
+    name: str
+    message: str
+    service: str | None = None
+
+
+@dataclass
+class Event:
+    time: float
+    kind: str  # task-new, task-state, replicas, health, update, log
+    service: str
+    detail: str
+
+
+# -- parsing docker's JSON ------------------------------------------------------------------
+_RFC3339_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def parse_time(text) -> float | None:
+    """Docker's RFC 3339 timestamps (nanoseconds, ``Z``) as epoch seconds; None for zero/empty."""
+    if not isinstance(text, str):
+        return None
+    m = _RFC3339_RE.match(text.strip())
+    if not m or m.group(1).startswith("0001-"):
+        return None
+    frac = (m.group(3) or "0")[:6].ljust(6, "0")
+    tz = m.group(4) or "Z"
+    stamp = _dt.datetime.fromisoformat("%sT%s.%s%s" % (m.group(1), m.group(2), frac,
+                                                       "+00:00" if tz == "Z" else tz))
+    return stamp.timestamp()
+
+
+def short_service_name(full: str, stack: str) -> str:
+    prefix = stack + "_"
+    return full[len(prefix):] if stack and full.startswith(prefix) else full
+
+
+def has_healthcheck(service_json: dict) -> bool:
+    hc = service_json.get("Spec", {}).get("TaskTemplate", {}).get("ContainerSpec", {}).get("Healthcheck") or {}
+    test = hc.get("Test") or []
+    return bool(test) and test[0] != "NONE"
+
+
+def service_from_inspect(svc: dict, stack: str = "", tasks: list | None = None) -> ServiceObs:
+    """A ``docker service inspect`` document as a :class:`ServiceObs`.
+
+    ``tasks`` (raw task documents of this service) give a global service its desired count.
+    """
+    spec = svc.get("Spec", {})
+    mode = spec.get("Mode", {})
+    if "Replicated" in mode:
+        desired = int((mode.get("Replicated") or {}).get("Replicas", 1))
+    elif "Global" in mode:
+        desired = len([t for t in tasks or () if t.get("DesiredState") == "running"]) or 1
+    else:  # ReplicatedJob / GlobalJob: run to completion, no replica target
+        desired = None
+    us = svc.get("UpdateStatus") or {}
+    previous = svc.get("PreviousSpec")
+    # `docker stack deploy` resets UpdateStatus when it changes a service; until swarm starts
+    # the rolling update, the old tasks are still running and must not count as converged.
+    pending = (not us and previous is not None and desired not in (None, 0)
+               and previous.get("TaskTemplate") != spec.get("TaskTemplate"))
+    return ServiceObs(name=short_service_name(spec.get("Name", ""), stack), desired=desired,
+                      update_state=us.get("State") or None, update_message=us.get("Message", ""),
+                      update_pending=pending, labels=dict(spec.get("Labels") or {}))
+
+
+def task_from_inspect(task: dict, service_names: dict, containers: dict | None = None,
+                      healthchecked: set | None = None) -> TaskObs:
+    """A ``docker inspect --type task`` document as a :class:`TaskObs`.
+
+    ``service_names`` maps service ids to short names; ``containers`` maps container ids to
+    ``docker inspect --type container`` documents (health); ``healthchecked`` names the
+    services whose spec has a healthcheck.
+    """
+    status = task.get("Status", {})
+    cstatus = status.get("ContainerStatus") or {}
+    cid = cstatus.get("ContainerID") or None
+    service = service_names.get(task.get("ServiceID"), task.get("ServiceID", ""))
+    health, output = None, ""
+    container = (containers or {}).get(cid) if cid else None
+    if container is not None:
+        h = (container.get("State") or {}).get("Health")
+        if h:
+            health = h.get("Status")
+            log = h.get("Log") or []
+            if log:
+                output = (log[-1].get("Output") or "").strip()
+    elif service in (healthchecked or ()) and status.get("State") in ("starting", "running"):
+        health = "unknown"
+    exit_code = cstatus.get("ExitCode")
+    return TaskObs(id=task.get("ID", ""), service=service, state=status.get("State", ""),
+                   desired_state=task.get("DesiredState", ""), slot=task.get("Slot"),
+                   timestamp=parse_time(status.get("Timestamp")),
+                   exit_code=int(exit_code) if exit_code is not None else None,
+                   error=status.get("Err", "") or "", container_id=cid, health=health,
+                   health_output=output)
+
+
+def split_log_line(raw: str) -> tuple:
+    """``<RFC3339Nano> <text>`` (``--timestamps``) as (epoch or None, text)."""
+    head, _, rest = raw.partition(" ")
+    stamp = parse_time(head)
+    if stamp is None:
+        return None, raw
+    return stamp, rest
+
+
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_VOLATILE_RES = (
+    # ISO 8601 / RFC 3339 date-times, with or without fraction and zone
+    re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+    # syslog and ctime style: "Nov 27 16:16:22", "Fri Nov 27 16:16:22 2026"
+    re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)?\s*(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+               r"\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}(?:\s+\d{4})?"),
+    re.compile(r"\d{1,2}/(?:\w{3}|\d{1,2})/\d{2,4}[: ]\d{2}:\d{2}:\d{2}(?:\s*[+-]\d{4})?"),  # nginx/apache
+    re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),  # clock times
+    re.compile(r"\b1[5-9]\d{8}(?:\d{3})?(?:\.\d+)?\b"),  # unix epoch seconds/milliseconds
+)
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalise_log_line(text: str) -> str:
+    """A log line with its timestamps stripped, so that a line printed again is the same line.
+
+    Plain counters stay: ``step 7/20`` and ``step 8/20`` are different lines.
+    """
+    text = _ANSI_RE.sub("", text)
+    for rx in _VOLATILE_RES:
+        text = rx.sub("", text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def _short(text: str, limit: int = DETAIL_MAX) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _age(seconds: float) -> str:
+    return "%d s" % int(round(seconds))
+
+
+# -- the state machine ----------------------------------------------------------------------
+class Watcher:
+    """Feed it observations with :meth:`feed`; it returns a :class:`Verdict` once there is one.
+
+    ``since`` (epoch): task failures before it are not counted towards a crash loop (they belong
+    to an earlier deploy); by default the first observation's time minus ``failure_slack``.
+    """
+
+    def __init__(self, timeout: float, wedge_window: float, crashloop_restarts: int = 3,
+                 version: str | None = None, stack: str = "", since: float | None = None,
+                 failure_slack: float = 30.0):
+        if timeout <= 0 or wedge_window <= 0 or crashloop_restarts < 1:
+            raise ValueError("timeout and wedge_window must be positive, crashloop_restarts at least 1")
+        self.timeout = timeout
+        self.wedge_window = wedge_window
+        self.crashloop_restarts = crashloop_restarts
+        self.version = version
+        self.version_label = "coop-cloud.%s.version" % stack
+        self.since = since
+        self.failure_slack = failure_slack
+        self.start: float | None = None
+        self.now: float | None = None
+        self.last_progress: float | None = None
+        self.verdict: Verdict | None = None
+        self.events: deque = deque(maxlen=EVENTS_KEPT)
+        self.event_count = 0
+        self._tasks: dict = {}  # id -> (state, health)
+        self._replicas: dict = {}  # service -> running
+        self._updates: dict = {}  # service -> update state
+        self._seen_lines: dict = {}  # service -> OrderedDict of normalised lines
+        self.last_log_lines: dict = {}
+        self.task_errors: dict = {}
+        self.last_health_output: dict = {}
+        self.replicas: dict = {}
+        self.waiting_for: dict = {}
+        self.failures: dict = {}  # service -> [(timestamp, task id, error)] inside the window
+        self.services: list = []
+
+    # -- progress ---------------------------------------------------------------------------
+    def _progress(self, now: float, kind: str, service: str, detail: str) -> None:
+        self.events.append(Event(now, kind, service, _short(detail)))
+        self.event_count += 1
+        self.last_progress = now
+
+    def _see_line(self, service: str, text: str) -> bool:
+        seen = self._seen_lines.setdefault(service, OrderedDict())
+        key = normalise_log_line(text)
+        if not key:
+            return False
+        if key in seen:
+            seen.move_to_end(key)
+            return False
+        seen[key] = True
+        if len(seen) > SEEN_LINES_MAX:
+            seen.popitem(last=False)
+        return True
+
+    def _track(self, obs: Observation, baseline: bool) -> None:
+        now = obs.time
+        running = {s.name: 0 for s in obs.services}
+        for t in obs.tasks:
+            if t.desired_state == "running" and t.state == "running":
+                running[t.service] = running.get(t.service, 0) + 1
+            old = self._tasks.get(t.id)
+            if not baseline:
+                label = "%s.%s" % (t.service, t.slot) if t.slot else t.service
+                if old is None:
+                    self._progress(now, "task-new", t.service, "task %s %s: new, %s" % (label, t.id[:12], t.state))
+                else:
+                    if old[0] != t.state:
+                        self._progress(now, "task-state", t.service,
+                                       "task %s %s: %s -> %s" % (label, t.id[:12], old[0], t.state))
+                    if old[1] != t.health and t.health is not None:
+                        self._progress(now, "health", t.service,
+                                       "task %s %s: health %s -> %s" % (label, t.id[:12], old[1] or "none", t.health))
+            self._tasks[t.id] = (t.state, t.health)
+            if t.error:
+                errors = self.task_errors.setdefault(t.service, [])
+                if t.error not in errors:
+                    errors.append(t.error)
+        for s in obs.services:
+            if not baseline:
+                if self._replicas.get(s.name, 0) != running[s.name]:
+                    self._progress(now, "replicas", s.name, "%s: %d -> %d running" % (
+                        s.name, self._replicas.get(s.name, 0), running[s.name]))
+                if self._updates.get(s.name) != s.update_state:
+                    self._progress(now, "update", s.name, "%s: update %s -> %s" % (
+                        s.name, self._updates.get(s.name) or "none", s.update_state or "none"))
+            self._replicas[s.name] = running[s.name]
+            self._updates[s.name] = s.update_state
+        for service, lines in sorted(obs.logs.items()):
+            newest = None
+            kept = self.last_log_lines.setdefault(service, deque(maxlen=LOG_LINES_KEPT))
+            for _stamp, text in lines:
+                kept.append(text)
+                if self._see_line(service, text):
+                    newest = text
+            if newest is not None and not baseline:
+                self._progress(now, "log", service, newest)
+        # the newest health probe output of each service's latest task that has one
+        for t in sorted(obs.tasks, key=lambda t: t.timestamp or 0):
+            if t.health_output:
+                self.last_health_output[t.service] = t.health_output
+
+    # -- verdicts ---------------------------------------------------------------------------
+    def _crashloop(self, obs: Observation) -> Verdict | None:
+        floor = self.since if self.since is not None else self.start - self.failure_slack
+        self.failures = {}
+        for t in obs.tasks:
+            crashed = t.state in FAILED_TASK_STATES or (
+                t.state == "shutdown" and t.exit_code is not None and t.exit_code not in STOP_EXIT_CODES)
+            when = t.timestamp if t.timestamp is not None else obs.time
+            if crashed and when >= floor and obs.time - when <= self.wedge_window:
+                self.failures.setdefault(t.service, []).append((when, t.id, t.error or t.state))
+        for service, fails in sorted(self.failures.items()):
+            if len(fails) >= self.crashloop_restarts:
+                last = max(fails)[2]
+                return Verdict(CRASHLOOP, "crashloop: %d tasks of %s failed within %s (last error: %s)" % (
+                    len(fails), service, _age(self.wedge_window), _short(last)), service)
+        return None
+
+    def _rolled_back(self, obs: Observation) -> Verdict | None:
+        for s in obs.services:
+            if s.update_state in ROLLBACK_STATES:
+                how = "paused" if s.update_state == "paused" else "rolled back"
+                msg = "rolled-back: %s update %s (%s)" % (s.name, how, s.update_state)
+                if s.update_message:
+                    msg += ": %s" % _short(s.update_message)
+                return Verdict(ROLLED_BACK, msg, s.name)
+        return None
+
+    def _why_not_converged(self, obs: Observation) -> dict:
+        why = {}
+        self.replicas = {}
+        version_seen = False
+        for s in obs.services:
+            tasks = [t for t in obs.tasks if t.service == s.name and t.desired_state == "running"]
+            running = [t for t in tasks if t.state == "running"]
+            unhealthy = [t for t in running if t.health not in (None, "healthy")]
+            self.replicas[s.name] = {"running": len(running), "desired": s.desired,
+                                     "healthy": len(running) - len(unhealthy),
+                                     "update_state": s.update_state, "version": s.labels.get(self.version_label)}
+            reasons = []
+            if s.update_pending:
+                reasons.append("update not started yet")
+            elif s.update_state in UPDATE_IN_PROGRESS:
+                reasons.append("update in progress (%s)" % s.update_state)
+            if s.desired is not None and len(running) != s.desired:
+                states = sorted({t.state for t in tasks if t.state != "running"})
+                reasons.append("%d/%d running%s" % (len(running), s.desired,
+                                                    " (%s)" % ", ".join(states) if states else ""))
+            if unhealthy:
+                reasons.append("health %s" % ", ".join(sorted({t.health for t in unhealthy})))
+            if self.version is not None and self.version_label in s.labels:
+                version_seen = True
+                if s.labels[self.version_label] != self.version:
+                    reasons.append("version %s, want %s" % (s.labels[self.version_label], self.version))
+            if reasons:
+                why[s.name] = "; ".join(reasons)
+        if self.version is not None and not version_seen:
+            why["(stack)"] = "no service carries %s=%s" % (self.version_label, self.version)
+        return why
+
+    def _last_progress_text(self, now: float) -> str:
+        if not self.events:
+            return "none since the watch began %s ago" % _age(now - self.start)
+        ev = self.events[-1]
+        detail = "'%s'" % ev.detail if ev.kind == "log" else ev.detail
+        return "%s %s ago" % (detail, _age(now - ev.time))
+
+    def feed(self, obs: Observation) -> Verdict | None:
+        """Take one observation; return the verdict once there is one (and keep returning it)."""
+        if self.verdict is not None:
+            return self.verdict
+        baseline = self.start is None
+        if baseline:
+            self.start = self.last_progress = obs.time
+        self.now = obs.time
+        self.services = [s.name for s in obs.services]
+        self._track(obs, baseline)
+        self.waiting_for = self._why_not_converged(obs)
+        elapsed = obs.time - self.start
+        if not obs.services:
+            self.verdict = Verdict(NO_SERVICES, "no-services: the stack has no services")
+        else:
+            self.verdict = self._rolled_back(obs) or self._crashloop(obs)
+        if self.verdict is None and not self.waiting_for:
+            self.verdict = Verdict(CONVERGED, "converged after %s" % _age(elapsed))
+        if self.verdict is None and obs.time - self.last_progress >= self.wedge_window:
+            self.verdict = Verdict(WEDGED, "wedged: no progress for %s (last: %s)" % (
+                _age(obs.time - self.last_progress), self._last_progress_text(obs.time)))
+        if self.verdict is None and elapsed >= self.timeout:
+            waiting = "; ".join("%s: %s" % kv for kv in sorted(self.waiting_for.items()))
+            self.verdict = Verdict(TIMEOUT, "timeout: not converged after %s (%s; last progress: %s)" % (
+                _age(elapsed), waiting, self._last_progress_text(obs.time)))
+        return self.verdict
+
+    # -- what the module returns ------------------------------------------------------------
+    def report(self) -> dict:
+        now = self.now if self.now is not None else 0.0
+        start = self.start if self.start is not None else now
+        return {
+            "verdict": self.verdict.name if self.verdict else None,
+            "message": self.verdict.message if self.verdict else "",
+            "elapsed": round(now - start, 1),
+            "progress_events": {
+                "count": self.event_count,
+                "last": [{"kind": e.kind, "service": e.service, "detail": e.detail,
+                          "time": round(e.time - start, 1)} for e in list(self.events)[-5:]],
+            },
+            "last_progress_age": round(now - (self.last_progress if self.last_progress is not None else now), 1),
+            "replicas": self.replicas,
+            "waiting_for": self.waiting_for,
+            "task_errors": self.task_errors,
+            "last_health_output": self.last_health_output,
+            "last_log_lines": {k: list(v) for k, v in self.last_log_lines.items()},
+            "failures_in_window": {k: len(v) for k, v in self.failures.items()},
+        }

@@ -1,0 +1,358 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: swarm_converge
+short_description: Watch a deployed stack converge, and tell a slow deploy from a wedged one
+description:
+  - Polls the app's stack (services, tasks, task containers' health and logs) until it
+    converges or one of the failure verdicts is reached. Meant to run after
+    C(abra app deploy --no-converge-checks), instead of abra's timeout-only wait.
+  - Converged means every service runs its desired replicas, healthy where a healthcheck exists,
+    with no update in progress and, when I(version) is given, the C(coop-cloud.<stack>.version)
+    label as expected.
+  - Progress is a task state change, a new task, a change of running replicas, a health status
+    change, an update state change, or a new distinct log line (timestamps stripped, so a line
+    printed again is not progress, while C(step 7/20) then C(step 8/20) is). No progress for
+    I(wedge_window) seconds is C(wedged), however long I(timeout) is.
+  - A crash loop (I(crashloop_restarts) failed tasks of one service within I(wedge_window)) and a
+    rolled back or paused update fail as soon as they are seen, not at the timeout.
+  - On any verdict but C(converged) it writes evidence into I(evidence_dir)/converge/<domain>/
+    (C(docker service ps --no-trunc), task errors, health probe output, last log lines, the
+    verdict), scrubbed of the run's secret values, and fails with a message naming the verdict.
+  - Never changes anything.
+author: coopcloud.canon contributors
+version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.abra
+attributes:
+  check_mode:
+    support: full
+    description: Only reads the swarm; runs the same in check mode.
+  diff_mode:
+    support: none
+  idempotent:
+    description: Never changes anything (C(changed=false)).
+options:
+  domain:
+    description: The app's domain; its stack is the domain with dots turned into underscores, cut to 45 characters.
+    type: str
+    required: true
+  timeout:
+    description: Seconds to wait for convergence while the deploy keeps progressing.
+    type: int
+    default: 300
+  wedge_window:
+    description:
+      - Seconds without any progress after which the deploy is declared C(wedged).
+      - Also the window in which failed tasks count towards a crash loop.
+    type: int
+    default: 120
+  crashloop_restarts:
+    description: Failed tasks of one service within I(wedge_window) that make a crash loop.
+    type: int
+    default: 3
+  poll:
+    description: Seconds between two observations of the stack.
+    type: float
+    default: 2
+  version:
+    description:
+      - The C(coop-cloud.<stack>.version) label the services must carry to count as converged
+        (the release being deployed). Not checked when unset.
+    type: str
+notes:
+  - Log lines come from the task containers' own logs (C(docker logs --since)), read
+    incrementally, because C(docker service logs) shows nothing of a task whose healthcheck has not
+    passed yet, which is where a slow first boot spends its time. A container on another
+    node falls back to C(docker service logs --since --timestamps --raw).
+"""
+
+EXAMPLES = r"""
+- name: Deploy without abra's timeout-only wait
+  coopcloud.canon.abra_app:
+    domain: disc-1a2b3c.ci.example.org
+    state: deployed
+    converge_checks: false
+
+- name: Wait for it, failing fast on a wedge, a crash loop or a rollback
+  coopcloud.canon.swarm_converge:
+    domain: disc-1a2b3c.ci.example.org
+    timeout: 2400
+    wedge_window: 300
+    version: 3.2.0+v3.3.1
+    evidence_dir: "{{ canon_run_results }}/evidence"
+  register: converge
+"""
+
+RETURN = r"""
+verdict:
+  description: converged, wedged, crashloop, rolled-back, timeout or no-services.
+  type: str
+  returned: always
+  sample: wedged
+msg:
+  description: The verdict with its evidence, and where the evidence was written.
+  sample: "wedged: no progress for 60 s (last: 'waiting for smtp.invalid:25' 61 s ago); evidence: /r/converge/d.example.org"
+  type: str
+  returned: always
+elapsed:
+  description: Seconds from the first observation to the verdict.
+  type: float
+  returned: always
+polls:
+  description: How many times the stack was observed.
+  type: int
+  returned: always
+progress_events:
+  description: How many progress events were seen, and the last few (kind, service, detail, time in seconds since the start).
+  type: dict
+  returned: always
+  sample: {"count": 12, "last": [{"kind": "log", "service": "app", "detail": "step 8/20", "time": 16.2}]}
+last_progress_age:
+  description: Seconds since the last progress event when the verdict was reached.
+  type: float
+  returned: always
+replicas:
+  description: Per service, running, desired and healthy task counts, update state and version label.
+  type: dict
+  returned: always
+  sample: {"app": {"running": 1, "desired": 1, "healthy": 1, "update_state": null, "version": "1.1.0+1.37"}}
+waiting_for:
+  description: Per service, why it had not converged at the last observation (empty once converged).
+  type: dict
+  returned: always
+task_errors:
+  description: Per service, the distinct task errors swarm reported.
+  type: dict
+  returned: always
+last_health_output:
+  description: Per service, the output of the newest healthcheck probe.
+  type: dict
+  returned: always
+last_log_lines:
+  description: Per service, the last log lines seen (timestamps stripped by docker's prefix only).
+  type: dict
+  returned: always
+failures_in_window:
+  description: Per service, the failed tasks counted towards a crash loop at the last observation.
+  type: dict
+  returned: always
+stack:
+  description: The stack watched.
+  type: str
+  returned: always
+evidence:
+  description: The evidence files written (only when the verdict is not converged and evidence_dir is set).
+  type: list
+  elements: str
+  returned: always
+"""
+
+import json  # noqa: E402
+import time  # noqa: E402
+from collections import deque  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+    clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (  # noqa: E402
+    CONVERGED, Observation, Watcher, has_healthcheck, parse_time, service_from_inspect, short_service_name,
+    split_log_line, task_from_inspect)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, stack_name, validate_domain)
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+
+LOG_TAIL = 200  # log lines read per container per poll, at most
+EVIDENCE_LOG_LINES = 200
+RECENT_KEYS = 2000
+
+
+class SwarmObserver:
+    """Turns the swarm's state into :class:`Observation` objects, reading logs incrementally."""
+
+    def __init__(self, docker, stack: str, clock=time.time, log_tail: int = LOG_TAIL):
+        self.docker = docker
+        self.stack = stack
+        self.clock = clock
+        self.log_tail = log_tail
+        self._since = {}  # log source -> (epoch, RFC 3339 string) of the newest line read
+        self._recent = {}  # log source -> (deque, set) of lines read, to drop the inclusive --since overlap
+        self._last_poll = None
+        self.log_lines = {}  # service -> deque of raw lines, for the evidence
+        self.health_logs = {}  # service -> the newest containers' full health probe logs
+        self.services_full = []  # full service names
+
+    def _read(self, source: str, reader) -> list | None:
+        since = self._since.get(source)
+        res = reader(since[1] if since else None)
+        if not res.ok:
+            return None
+        seen, keys = self._recent.setdefault(source, (deque(maxlen=RECENT_KEYS), set()))
+        lines = []
+        for raw in (res.stdout + "\n" + res.stderr).splitlines():
+            if not raw.strip() or raw in keys:
+                continue
+            if len(seen) == seen.maxlen:
+                keys.discard(seen[0])
+            seen.append(raw)
+            keys.add(raw)
+            stamp, text = split_log_line(raw)
+            lines.append((stamp, text, raw))
+            if stamp is not None and (since is None or stamp > since[0]):
+                since = (stamp, raw.partition(" ")[0])
+        if since:
+            self._since[source] = since
+        return lines
+
+    def _logs(self, tasks: list, names: dict) -> dict:
+        logs = {}
+        fallback = set()
+        for t in tasks:
+            cid = t.container_id
+            if not cid:
+                continue
+            ended_recently = (t.timestamp is not None and self._last_poll is not None
+                              and t.timestamp >= self._last_poll - 5)
+            if t.desired_state != "running" and self._last_poll is not None and not ended_recently:
+                continue  # an old task's container: read once, at the first poll or when it ended
+            lines = self._read(cid, lambda since, c=cid: self.docker.container_logs(c, since, self.log_tail))
+            if lines is None:
+                if t.desired_state == "running":
+                    fallback.add(t.service)
+                continue
+            logs.setdefault(t.service, []).extend(lines)
+        for service in sorted(fallback):
+            full = names.get(service, service)
+            lines = self._read("service:" + full,
+                               lambda since, s=full: self.docker.service_logs_since(s, since, self.log_tail))
+            if lines:
+                logs.setdefault(service, []).extend(lines)
+        out = {}
+        for service, lines in logs.items():
+            lines.sort(key=lambda x: x[0] or 0)
+            self.log_lines.setdefault(service, deque(maxlen=EVIDENCE_LOG_LINES)).extend(x[2] for x in lines)
+            out[service] = [(x[0], x[1]) for x in lines]
+        return out
+
+    def observe(self) -> Observation:
+        now = self.clock()
+        raw_services = self.docker.services(self.stack)
+        self.services_full = [s["Spec"]["Name"] for s in raw_services]
+        raw_tasks = self.docker.inspect(self.docker.task_ids(self.services_full), "task")
+        names = {s["ID"]: short_service_name(s["Spec"]["Name"], self.stack) for s in raw_services}
+        full_names = {short_service_name(n, self.stack): n for n in self.services_full}
+        healthchecked = {names[s["ID"]] for s in raw_services if has_healthcheck(s)}
+        services = [service_from_inspect(s, self.stack, [t for t in raw_tasks if t.get("ServiceID") == s["ID"]])
+                    for s in raw_services]
+        # health of the live tasks and of the newest task of each slot (the one that just died)
+        newest = {}
+        for t in raw_tasks:
+            key = (t.get("ServiceID"), t.get("Slot") or t.get("NodeID"))
+            stamp = parse_time((t.get("Status") or {}).get("Timestamp")) or 0
+            if key not in newest or stamp > newest[key][0]:
+                newest[key] = (stamp, t)
+        wanted = {t["ID"] for t in raw_tasks if t.get("DesiredState") == "running"}
+        wanted |= {t["ID"] for _s, t in newest.values()}
+        cids = sorted({((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+                       for t in raw_tasks if t["ID"] in wanted} - {None, ""})
+        containers = {c["Id"]: c for c in self.docker.inspect(cids, "container")}
+        tasks = [task_from_inspect(t, names, containers, healthchecked) for t in raw_tasks]
+        for svc_id, short in names.items():
+            probes = []
+            for cid, c in containers.items():
+                if (c.get("Config", {}).get("Labels") or {}).get("com.docker.swarm.service.id") != svc_id:
+                    continue
+                for entry in ((c.get("State") or {}).get("Health") or {}).get("Log") or []:
+                    probes.append("%s %s exit %s: %s" % (entry.get("Start", ""), cid[:12], entry.get("ExitCode"),
+                                                        (entry.get("Output") or "").strip()))
+            if probes:
+                self.health_logs[short] = "\n".join(sorted(probes)) + "\n"
+        logs = self._logs(tasks, full_names)
+        self._last_poll = now
+        return Observation(time=now, services=services, tasks=tasks, logs=logs)
+
+
+def watch(docker, domain: str, timeout: float, wedge_window: float, crashloop_restarts: int = 3,
+          poll: float = 2, version: str | None = None, clock=time.time, sleep=time.sleep):
+    """Observe the stack of ``domain`` every ``poll`` seconds until the watcher has a verdict.
+
+    Returns (report dict, observer); the observer holds what the evidence is made of.
+    """
+    stack = stack_name(domain)
+    watcher = Watcher(timeout, wedge_window, crashloop_restarts, version=version, stack=stack)
+    observer = SwarmObserver(docker, stack, clock=clock)
+    polls = 0
+    while True:
+        started = clock()
+        polls += 1
+        if watcher.feed(observer.observe()) is not None:
+            break
+        sleep(max(0.0, poll - (clock() - started)))
+    report = watcher.report()
+    report.update(stack=stack, polls=polls)
+    return report, observer
+
+
+def write_evidence(docker, evidence, domain: str, report: dict, observer: SwarmObserver) -> list:
+    """The evidence of a verdict other than converged, into converge/<domain>/ of the bundle."""
+    sub = "converge/%s" % domain
+    files = [evidence.write("verdict.json", json.dumps(report, indent=2, sort_keys=True) + "\n", sub)]
+    for full in observer.services_full:
+        files.append(evidence.write("%s.service-ps.txt" % full, docker.service_ps(full), sub))
+    errors = "".join("%s: %s\n" % (svc, err) for svc, errs in sorted(report["task_errors"].items()) for err in errs)
+    files.append(evidence.write("task-errors.txt", errors or "no task errors\n", sub))
+    for svc, text in sorted(observer.health_logs.items()):
+        files.append(evidence.write("%s.health.txt" % svc, text, sub))
+    for svc, lines in sorted(observer.log_lines.items()):
+        files.append(evidence.write("%s.logs.txt" % svc, "\n".join(lines) + "\n", sub))
+    return [f for f in files if f]
+
+
+def _redact(value, redactor):
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {k: _redact(v, redactor) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact(v, redactor) for v in value]
+    return value
+
+
+def main():
+    spec = common_argument_spec()
+    spec.update(domain=dict(type="str", required=True), timeout=dict(type="int", default=300),
+                wedge_window=dict(type="int", default=120), crashloop_restarts=dict(type="int", default=3),
+                poll=dict(type="float", default=2), version=dict(type="str"))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    p = module.params
+    try:
+        validate_domain(p["domain"])
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc))
+    if p["timeout"] <= 0 or p["wedge_window"] <= 0 or p["crashloop_restarts"] < 1 or p["poll"] <= 0:
+        module.fail_json(msg="timeout, wedge_window and poll must be positive, crashloop_restarts at least 1")
+    _abra, docker, evidence = clients(module)
+    try:
+        report, observer = watch(docker, p["domain"], p["timeout"], p["wedge_window"], p["crashloop_restarts"],
+                                 p["poll"], p["version"])
+        files = []
+        if report["verdict"] != CONVERGED:
+            files = write_evidence(docker, evidence, p["domain"], report, observer)
+    except CommandError as exc:
+        fail_from(module, exc)
+    report = _redact(report, evidence.redactor)
+    msg = report.pop("message")
+    if report["verdict"] != CONVERGED:
+        if evidence.directory:
+            msg += "; evidence: %s" % evidence.path("converge", p["domain"])
+        module.fail_json(msg=msg, changed=False, evidence=files, **report)
+    module.exit_json(msg=msg, changed=False, evidence=files, **report)
+
+
+if __name__ == "__main__":
+    main()
