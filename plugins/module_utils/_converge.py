@@ -330,7 +330,7 @@ class Watcher:
             for _stamp, text in lines:
                 kept.append(text)
                 if self._see_line(service, text):
-                    newest = text
+                    newest = normalise_log_line(text)
             if newest is not None and not baseline:
                 self._progress(now, "log", service, newest)
         # the newest health probe output of each service's latest task that has one
