@@ -18,12 +18,13 @@ def test_build_install_and_run_isolate_by_fqcn(tmp_path):
     assert "plugins/modules/abra_app.py" in listing and "playbooks/isolate.yml" in listing
 
     cpath = tmp_path / "collections"
-    inst = subprocess.run(["ansible-galaxy", "collection", "install", "-p", str(cpath), tarball],
-                          capture_output=True, text=True, timeout=300)
-    assert inst.returncode == 0, inst.stdout + inst.stderr
-
+    # Away from the clone and its ansible.cfg: only the installed collection is visible.
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(cpath))
-    env.pop("ANSIBLE_CONFIG")   # no ansible.cfg of the clone: only the installed collection
+    env.pop("ANSIBLE_CONFIG")
+    inst = subprocess.run(["ansible-galaxy", "collection", "install", "-p", str(cpath), tarball],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert inst.returncode == 0, inst.stdout + inst.stderr
+    assert (cpath / "ansible_collections" / "coopcloud" / "canon" / "MANIFEST.json").exists(), inst.stdout
     doc = subprocess.run(["ansible-doc", "coopcloud.canon.abra_app"], capture_output=True, text=True, env=env,
                          cwd=str(tmp_path))
     assert doc.returncode == 0 and "present" in doc.stdout, doc.stderr

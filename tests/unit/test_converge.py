@@ -268,6 +268,13 @@ def test_service_from_inspect():
     assert service_from_inspect(fresh, STACK).update_pending is False
     same = dict(SERVICE_20_10, PreviousSpec=SERVICE_20_10["Spec"])
     assert service_from_inspect(same, STACK).update_pending is False
+    # after a rollback swarm keeps the template without the CLI's defaults: not a pending update
+    cli = {"ContainerSpec": {"Image": "x:1", "DNSConfig": {}, "Privileges": {"NoNewPrivileges": False}},
+           "RestartPolicy": {"Condition": "any", "Delay": 5000000000, "MaxAttempts": 0}, "ForceUpdate": 0}
+    stored = {"ContainerSpec": {"Image": "x:1", "Privileges": {"NoNewPrivileges": False}}, "ForceUpdate": 0}
+    redeployed = dict(SERVICE_20_10, Spec=dict(SERVICE_20_10["Spec"], TaskTemplate=cli),
+                      PreviousSpec=dict(SERVICE_20_10["PreviousSpec"], TaskTemplate=stored))
+    assert service_from_inspect(redeployed, STACK).update_pending is False
     glob = {"ID": "g", "Spec": {"Name": STACK + "_agent", "Mode": {"Global": {}}}}
     assert service_from_inspect(glob, STACK, [{"DesiredState": "running"}] * 3).desired == 3
     job = {"ID": "j", "Spec": {"Name": STACK + "_migrate", "Mode": {"ReplicatedJob": {}}}}
@@ -290,3 +297,10 @@ def test_bad_parameters_are_refused():
         Watcher(0, 60)
     with pytest.raises(ValueError):
         Watcher(60, 60, crashloop_restarts=0)
+
+
+def test_an_update_swarm_never_starts_stops_blocking_after_the_grace():
+    w = Watcher(300, 60, stack=STACK, pending_grace=15)
+    for t in (0, 2, 14):
+        assert w.feed(Observation(T0 + t, [svc(pending=True)], [task("t1")])) is None
+    assert w.feed(Observation(T0 + 16, [svc(pending=True)], [task("t1")])).name == "converged"
