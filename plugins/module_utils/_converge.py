@@ -135,6 +135,28 @@ def has_healthcheck(service_json: dict) -> bool:
     return bool(test) and test[0] != "NONE"
 
 
+_DEFAULT_RESTART = {"Condition": "any", "Delay": 5000000000, "MaxAttempts": 0}
+
+
+def _comparable(value):
+    """A task template with empty fields and the default restart policy dropped.
+
+    The spec swarm keeps after a rollback omits what the CLI fills in (``DNSConfig: {}``, the
+    default ``RestartPolicy``), so the same template can read differently.
+    """
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _comparable(v)
+            if v in (None, {}, [], "", 0, False) or (k == "RestartPolicy" and v == _comparable(_DEFAULT_RESTART)):
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
 def service_from_inspect(svc: dict, stack: str = "", tasks: list | None = None) -> ServiceObs:
     """A ``docker service inspect`` document as a :class:`ServiceObs`.
 
@@ -153,7 +175,7 @@ def service_from_inspect(svc: dict, stack: str = "", tasks: list | None = None) 
     # `docker stack deploy` resets UpdateStatus when it changes a service; until swarm starts
     # the rolling update, the old tasks are still running and must not count as converged.
     pending = (not us and previous is not None and desired not in (None, 0)
-               and previous.get("TaskTemplate") != spec.get("TaskTemplate"))
+               and _comparable(previous.get("TaskTemplate")) != _comparable(spec.get("TaskTemplate")))
     return ServiceObs(name=short_service_name(spec.get("Name", ""), stack), desired=desired,
                       update_state=us.get("State") or None, update_message=us.get("Message", ""),
                       update_pending=pending, labels=dict(spec.get("Labels") or {}))
@@ -244,7 +266,7 @@ class Watcher:
 
     def __init__(self, timeout: float, wedge_window: float, crashloop_restarts: int = 3,
                  version: str | None = None, stack: str = "", since: float | None = None,
-                 failure_slack: float = 30.0):
+                 failure_slack: float = 30.0, pending_grace: float = 15.0, settle: float = 5.0):
         if timeout <= 0 or wedge_window <= 0 or crashloop_restarts < 1:
             raise ValueError("timeout and wedge_window must be positive, crashloop_restarts at least 1")
         self.timeout = timeout
@@ -254,6 +276,15 @@ class Watcher:
         self.version_label = "coop-cloud.%s.version" % stack
         self.since = since
         self.failure_slack = failure_slack
+        # swarm starts a rolling update within a second of the spec change; a template change it
+        # never acts on (no task is dirty by its own comparison) stops counting as pending after this
+        self.pending_grace = pending_grace
+        # a task that exits right after starting is "running" for an instant: a running task
+        # counts once it has been running this long (the first crash of a crash loop otherwise
+        # looks converged)
+        self.settle = settle
+        self._running_since: dict = {}  # task id -> when it was first seen running
+        self._pending_since: dict = {}  # service -> time its update was first seen pending
         self.start: float | None = None
         self.now: float | None = None
         self.last_progress: float | None = None
@@ -310,6 +341,11 @@ class Watcher:
                         self._progress(now, "health", t.service,
                                        "task %s %s: health %s -> %s" % (label, t.id[:12], old[1] or "none", t.health))
             self._tasks[t.id] = (t.state, t.health)
+            if t.state != "running":
+                self._running_since.pop(t.id, None)
+            elif t.id not in self._running_since:
+                # swarm's timestamp of the task's last state change: when it became running
+                self._running_since[t.id] = now if t.timestamp is None else min(now, t.timestamp)
             if t.error:
                 errors = self.task_errors.setdefault(t.service, [])
                 if t.error not in errors:
@@ -377,7 +413,11 @@ class Watcher:
                                      "healthy": len(running) - len(unhealthy),
                                      "update_state": s.update_state, "version": s.labels.get(self.version_label)}
             reasons = []
-            if s.update_pending:
+            if not s.update_pending:
+                self._pending_since.pop(s.name, None)
+            pending = s.update_pending and (
+                obs.time - self._pending_since.setdefault(s.name, obs.time) < self.pending_grace)
+            if pending:
                 reasons.append("update not started yet")
             elif s.update_state in UPDATE_IN_PROGRESS:
                 reasons.append("update in progress (%s)" % s.update_state)
@@ -391,6 +431,9 @@ class Watcher:
                 version_seen = True
                 if s.labels[self.version_label] != self.version:
                     reasons.append("version %s, want %s" % (s.labels[self.version_label], self.version))
+            unsettled = [t for t in running if obs.time - self._running_since.get(t.id, obs.time) < self.settle]
+            if unsettled and not reasons:
+                reasons.append("running for less than %s" % _age(self.settle))
             if reasons:
                 why[s.name] = "; ".join(reasons)
         if self.version is not None and not version_seen:

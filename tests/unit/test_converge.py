@@ -64,7 +64,13 @@ def busy_forever(t):
 
 
 def converged_at_once(t):
-    return [svc(), svc("db")], [task("t1"), task("t2", service="db", health="healthy")], {}
+    """Running (and healthy) for a minute already when the watch begins."""
+    return [svc(), svc("db")], [task("t1", at=-60), task("t2", service="db", health="healthy", at=-60)], {}
+
+
+def just_started(t):
+    """Running since the watch began: converged once it has stayed up for the settle time (5 s)."""
+    return [svc()], [task("t1", at=0)], {}
 
 
 def version_moves_at_20(t):
@@ -76,11 +82,12 @@ def version_never_moves(t):
 
 
 @pytest.mark.parametrize("world,kw,verdict,low,high", [
-    (slow_but_progressing, dict(timeout=1500, window=60), "converged", 1200, 1200),
+    (slow_but_progressing, dict(timeout=1500, window=60), "converged", 1204, 1206),  # healthy + settled
     (stuck_repeating, dict(timeout=3600, window=60), "wedged", 60, 64),
     (crashing, dict(timeout=3600, window=60), "crashloop", 11, 12),
     (busy_forever, dict(timeout=100, window=60), "timeout", 100, 100),
     (converged_at_once, dict(), "converged", 0, 0),
+    (just_started, dict(), "converged", 6, 6),
     (version_moves_at_20, dict(version="1.1.0+1"), "converged", 20, 20),
     (version_never_moves, dict(version="1.1.0+1", window=30), "wedged", 30, 30),
 ])
@@ -147,18 +154,18 @@ def test_not_converged(services, tasks, why):
 
 def test_completed_update_and_jobs_converge():
     w = Watcher(300, 60, stack=STACK)
-    got = w.feed(Observation(T0, [svc(update="completed"), svc("migrate", desired=None)], [task("t1")]))
+    got = w.feed(Observation(T0, [svc(update="completed"), svc("migrate", desired=None)], [task("t1", at=-60)]))
     assert got.name == "converged"
 
 
 def test_version_mismatch_keeps_waiting():
     w = Watcher(300, 60, version="1.1.0+1", stack=STACK)
-    assert w.feed(Observation(T0, [svc(version="1.0.0+1")], [task("t1")])) is None
+    assert w.feed(Observation(T0, [svc(version="1.0.0+1")], [task("t1", at=-60)])) is None
     assert w.waiting_for == {"app": "version 1.0.0+1, want 1.1.0+1"}
     assert w.feed(Observation(T0 + 2, [svc()], [task("t1")])) is None
     assert w.waiting_for == {"(stack)": "no service carries %s=1.1.0+1" % LABEL}
     assert w.feed(Observation(T0 + 4, [svc(version="1.1.0+1"), svc("db")],
-                              [task("t1"), task("t2", service="db")])).name == "converged"
+                              [task("t1"), task("t2", service="db", at=-60)])).name == "converged"
 
 
 def test_no_services():
@@ -302,5 +309,17 @@ def test_bad_parameters_are_refused():
 def test_an_update_swarm_never_starts_stops_blocking_after_the_grace():
     w = Watcher(300, 60, stack=STACK, pending_grace=15)
     for t in (0, 2, 14):
-        assert w.feed(Observation(T0 + t, [svc(pending=True)], [task("t1")])) is None
-    assert w.feed(Observation(T0 + 16, [svc(pending=True)], [task("t1")])).name == "converged"
+        assert w.feed(Observation(T0 + t, [svc(pending=True)], [task("t1", at=-60)])) is None
+    assert w.feed(Observation(T0 + 16, [svc(pending=True)], [task("t1", at=-60)])).name == "converged"
+
+
+def test_a_task_running_for_an_instant_is_not_converged():
+    """Exit 1 right after start: swarm reports "running" for a moment, then the task fails."""
+    w = Watcher(3600, 60, stack=STACK)
+    assert w.feed(Observation(T0, [svc()], [task("t1", at=0)])) is None
+    assert w.waiting_for == {"app": "running for less than 5 s"}
+    assert w.feed(Observation(T0 + 2, [svc()], [task("t1", "failed", desired="shutdown", at=1, exit_code=1),
+                                               task("t2", "ready", at=2)])) is None
+    assert w.feed(Observation(T0 + 4, [svc()], [task("t1", "failed", desired="shutdown", at=1, exit_code=1),
+                                               task("t2", at=3)])) is None
+    assert w.waiting_for == {"app": "running for less than 5 s"}
