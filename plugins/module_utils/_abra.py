@@ -124,6 +124,13 @@ class AbraClient:
     def secret_generate(self, domain: str) -> Result:
         return self.run(self.argv("secret_generate", domain=domain), secret_output=True)
 
+    def secret_generate_one(self, domain: str, name: str, version: str) -> Result:
+        """Generate one secret (``app secret generate <domain> <name> <version>``)."""
+        argv = self.argv("secret_generate", domain=domain)
+        argv = [a for a in argv if a != "--all"]
+        argv = argv[:5] + [name, version] + argv[5:]
+        return self.run(argv, secret_output=True)
+
     def deploy(self, domain: str, version: str | None = None, chaos: bool = False, force: bool = False,
                converge_checks: bool = True, timeout=None) -> Result:
         argv = self.argv("deploy", domain=domain)

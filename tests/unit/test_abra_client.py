@@ -115,3 +115,9 @@ def test_read_env_file(tmp_path):
     p = tmp_path / "a.env"
     p.write_text('TYPE=gitea:3.5.3\n# comment\nDOMAIN="a.example.org"\nSECRET_X_VERSION=v1 # length=32\n')
     assert _abra.read_env_file(str(p)) == {"TYPE": "gitea:3.5.3", "DOMAIN": "a.example.org", "SECRET_X_VERSION": "v1"}
+
+
+def test_secret_generate_one_argv():
+    c = Recorder()
+    c.secret_generate_one("g.example.org", "jwt_secret", "v2")
+    assert c.calls == [["/opt/abra", "app", "secret", "generate", "g.example.org", "jwt_secret", "v2", "--machine", "-n"]]
