@@ -42,7 +42,7 @@ def slow_but_progressing(t):
     """A first boot printing a new step every 10 s (longer than nothing for 60 s), healthy at 1200 s."""
     if t < 1200:
         return [svc()], [task("t1", "starting", health="starting")], {"app": ["migrating: step %d/120" % (t // 10)]}
-    return [svc()], [task("t1", "running", health="healthy")], {"app": ["listening on :80"]}
+    return [svc()], [task("t1", "running", health="healthy", at=1200)], {"app": ["listening on :80"]}
 
 
 def stuck_repeating(t):
