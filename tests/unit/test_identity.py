@@ -1,0 +1,19 @@
+from ansible_collections.coopcloud.canon.plugins.module_utils import _identity as i
+
+
+def test_classify():
+    me = '{"version":"0.4","did":"did:web:blue-1.bench.canon.test"}'
+    other = '{"version":"0.4","did":"did:web:warm-keycloak.bench.canon.test"}'
+    assert i.classify(200, me, "did:web:blue-1.bench.canon.test") == i.OK
+    assert i.classify(200, other, "did:web:blue-1.bench.canon.test") == i.WRONG_BACKEND
+    assert i.classify(None, "", "x") == i.NO_ANSWER
+    assert i.classify(404, "canon bench proxy: no route for host x", "x") == i.NO_ROUTE
+    assert i.classify(502, "", "x") == i.NO_ROUTE
+    assert i.classify(404, "<h1>keycloak</h1> not found", "did:web:x") == i.WRONG_BACKEND
+
+
+def test_verdict_is_the_worst_sample():
+    v = i.verdict([(i.OK, 200, "a"), (i.WRONG_BACKEND, 200, "b"), (i.OK, 200, "a"), (i.NO_ANSWER, None, "")])
+    assert v["verdict"] == i.WRONG_BACKEND and v["counts"] == {"ok": 2, "wrong-backend": 1, "no-answer": 1}
+    assert v["example"] == {"status": 200, "excerpt": "b"}
+    assert i.verdict([(i.OK, 200, "a")])["verdict"] == i.OK
