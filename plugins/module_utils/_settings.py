@@ -50,6 +50,10 @@ DEFAULTS = {
     "backup_verify": {},
     # How a warm canonical advances to a new release.
     "warm_strategy": "in-place-then-redeploy",
+    # Routing identity after a warm promote: this path must answer with this text ({domain} is
+    # replaced by the app's domain), proving the proxy reached this stack and not another.
+    "identity_path": "",
+    "identity_expect": "",
 }
 
 _TYPES = {
@@ -57,6 +61,7 @@ _TYPES = {
     "content_marker": str, "http_timeout": int, "http_retries": int, "upgrade_base_version": str,
     "not_applicable": dict, "state_service": str, "state_path": str, "env": dict, "overlays": list,
     "heavy": bool, "readiness": list, "backup_verify": dict, "warm_strategy": str,
+    "identity_path": str, "identity_expect": str,
 }
 
 PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
@@ -149,6 +154,8 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
         if bv["attempts"] < 1 or bv["settle"] < 0:
             raise SettingsError("backup_verify.attempts must be >= 1 and settle >= 0")
         out["backup_verify"] = bv
+    if out["identity_path"] and not out["identity_path"].startswith("/"):
+        raise SettingsError("identity_path must start with /")
     if out["warm_strategy"] not in WARM_STRATEGIES:
         raise SettingsError("warm_strategy must be one of %s" % ", ".join(WARM_STRATEGIES))
     return out
