@@ -228,7 +228,7 @@ _VOLATILE_RES = (
     re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2})?(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
     # syslog and ctime style: "Nov 27 16:16:22", "Fri Nov 27 16:16:22 2026"
     re.compile(r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)?\s*(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-               r"\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}(?:\s+\d{4})?"),
+               r"\s+\d{1,2}\s+\d{2}:\d{2}:\d{2}(?:\s+[A-Z]{2,5})?(?:\s+\d{4})?"),
     re.compile(r"\d{1,2}/(?:\w{3}|\d{1,2})/\d{2,4}[: ]\d{2}:\d{2}:\d{2}(?:\s*[+-]\d{4})?"),  # nginx/apache
     re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"),  # clock times
     re.compile(r"\b1[5-9]\d{8}(?:\d{3})?(?:\.\d+)?\b"),  # unix epoch seconds/milliseconds

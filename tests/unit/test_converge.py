@@ -220,6 +220,8 @@ def test_progress_kinds():
     ("2026-11-27T16:17:40.513Z waiting for db", "2026-11-27T16:18:41.000Z waiting for db", True),
     ("[2026-11-27 16:17:40,513] INFO waiting", "[2026-11-27 16:19:02,001] INFO waiting", True),
     ("Nov 27 16:17:40 host sshd: retry", "Nov 27 16:18:02 host sshd: retry", True),
+    ("Fri Nov 27 16:17:40 UTC 2026 waiting", "Fri Nov 27 16:18:02 UTC 2026 waiting", True),  # date(1)
+    ("Fri Nov 27 16:17:40 UTC 2026 waiting", "waiting", True),
     ("I, [16:17:40.123] retry", "I, [16:18:22.456] retry", True),
     ("10.0.0.1 - - [27/Nov/2026:16:17:40 +0000] \"GET / HTTP/1.1\" 503",
      "10.0.0.1 - - [27/Nov/2026:16:17:42 +0000] \"GET / HTTP/1.1\" 503", True),
