@@ -133,3 +133,10 @@ def reapable_runs(ledger: Ledger, scope_run_id=None, scope_recipe=None, own_run_
             continue
         act.append(rec["run_id"])
     return act, skipped
+
+
+def reap_stale_leases(ledger: Ledger) -> list:
+    """Warm-domain leases whose run is dead or gone from the ledger (call after runs are torn
+    down). Leases held by the canonical registry are never stale. Returns the reaped leases."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils._warm import reap_stale_leases as _reap
+    return _reap(ledger)
