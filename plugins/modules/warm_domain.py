@@ -9,7 +9,8 @@ module: warm_domain
 short_description: Allocate a collision-free canonical warm domain and lease it to a run
 description:
   - Canonical warm deploys live in their own namespace, C(warm-canon-<recipe>.<base_domain>), or
-    C(wc-<10 hex of sha256(server|recipe)>.<base_domain>) when the readable name breaks a rule.
+    C(wc-<10 hex>.<base_domain>) (the first 10 hex digits of the SHA-256 of C(server|recipe))
+    when the readable name breaks a rule.
     The name is deterministic per recipe and server, so a re-run finds the same canonical.
   - Before a domain is handed out it is checked against DNS (labels up to 63, names up to 253,
     letters, digits and inner hyphens), the 64-character certificate common name, abra's
