@@ -128,18 +128,19 @@ def main() -> int:
         rows.append({"case": name, "expected": expected[name], "verdict": verdict,
                      "elapsed_s": rep.get("elapsed"), "since_deploy_s": rep.get("since_deploy"),
                      "last_progress_age_s": rep.get("last_progress_age"),
+                     "longest_quiet_s": rep.get("longest_quiet"),
                      "progress_events": (rep.get("progress_events") or {}).get("count"),
                      "polls": rep.get("polls"), "message": rep.get("message", errors.get(name, "")),
                      "target": target, "met": ok})
 
-    head = "%-17s %-10s %-10s %9s %12s %15s %7s  %s" % ("case", "expected", "verdict", "elapsed", "since deploy",
-                                                      "progress events", "met", "message")
+    head = "%-17s %-10s %-10s %9s %12s %13s %15s %4s  %s" % (
+        "case", "expected", "verdict", "elapsed", "since deploy", "longest quiet", "progress events", "met", "message")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print("%-17s %-10s %-10s %8.1fs %11.1fs %15s %7s  %s" % (
+        print("%-17s %-10s %-10s %8.1fs %11.1fs %12.1fs %15s %4s  %s" % (
             r["case"], r["expected"], r["verdict"], r["elapsed_s"] or 0, r["since_deploy_s"] or 0,
-            r["progress_events"], "yes" if r["met"] else "NO", r["message"]))
+            r["longest_quiet_s"] or 0, r["progress_events"], "yes" if r["met"] else "NO", r["message"]))
 
     doc = {"benchmark": "wedge", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "machine": info, "parameters": {"timeout": args.timeout, "wedge_window": args.window, "poll": args.poll,

@@ -291,6 +291,7 @@ class Watcher:
         self.verdict: Verdict | None = None
         self.events: deque = deque(maxlen=EVENTS_KEPT)
         self.event_count = 0
+        self.longest_quiet = 0.0  # the longest stretch without progress: the margin under the window
         self._tasks: dict = {}  # id -> (state, health)
         self._replicas: dict = {}  # service -> running
         self._updates: dict = {}  # service -> update state
@@ -305,6 +306,7 @@ class Watcher:
 
     # -- progress ---------------------------------------------------------------------------
     def _progress(self, now: float, kind: str, service: str, detail: str) -> None:
+        self.longest_quiet = max(self.longest_quiet, now - self.last_progress)
         self.events.append(Event(now, kind, service, _short(detail)))
         self.event_count += 1
         self.last_progress = now
@@ -488,6 +490,8 @@ class Watcher:
                           "time": round(e.time - start, 1)} for e in list(self.events)[-5:]],
             },
             "last_progress_age": round(now - (self.last_progress if self.last_progress is not None else now), 1),
+            "longest_quiet": round(max(self.longest_quiet,
+                                       now - (self.last_progress if self.last_progress is not None else now)), 1),
             "replicas": self.replicas,
             "waiting_for": self.waiting_for,
             "task_errors": self.task_errors,

@@ -116,6 +116,10 @@ last_progress_age:
   description: Seconds since the last progress event when the verdict was reached.
   type: float
   returned: always
+longest_quiet:
+  description: The longest stretch, in seconds, without progress during the watch (how close a slow deploy came to I(wedge_window)).
+  type: float
+  returned: always
 replicas:
   description: Per service, running, desired and healthy task counts, update state and version label.
   type: dict

@@ -102,13 +102,14 @@ def test_slow_but_progressing_is_never_wedged_within_the_timeout():
     got, _at, w = run(slow_but_progressing, timeout=1500, window=60, until=1198)
     assert got is None
     assert w.event_count >= 100 and w.report()["last_progress_age"] <= 10
+    assert w.report()["longest_quiet"] == 10
 
 
 def test_wedged_message_names_the_last_progress_and_its_age():
     got, at, w = run(stuck_repeating, timeout=3600, window=60)
     assert got.message == "wedged: no progress for 60 s (last: 'waiting for smtp.invalid:25 ...' 60 s ago)"
     rep = w.report()
-    assert rep["verdict"] == "wedged" and rep["progress_events"]["count"] == 1
+    assert rep["verdict"] == "wedged" and rep["progress_events"]["count"] == 1 and rep["longest_quiet"] == 60
     assert rep["last_log_lines"]["app"][-1].endswith("waiting for smtp.invalid:25 ...")
 
 
