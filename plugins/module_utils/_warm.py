@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     STATUS_KEPT, STATUS_RUNNING, Ledger, now_iso, read_json, write_json_atomic)
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    CERT_CN_MAX, DNS_LABEL_MAX, DNS_NAME_MAX, STACK_NAME_MAX, NameError_, is_protected, name_budget_problems, stack_name, validate_domain,
-    validate_recipe, validate_run_id, validate_server, validate_version)
+    CERT_CN_MAX, DNS_LABEL_MAX, DNS_NAME_MAX, STACK_NAME_MAX, NameError_, is_protected, name_budget_problems,
+    stack_name, validate_domain, validate_recipe, validate_run_id, validate_server, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import version_key
 
 WARM_PREFIX = "warm-canon"
