@@ -121,3 +121,47 @@ def results_dir(tmp_path):
     d = tmp_path / "results"
     d.mkdir()
     return str(d)
+
+
+LIVE_KEYCLOAK = "warm-keycloak.bench.canon.test"
+
+
+def live_keycloak_fingerprint() -> dict:
+    """The live keycloak's service specs and the bytes of its volume, to prove nothing touched it."""
+    stack = LIVE_KEYCLOAK.replace(".", "_")
+    names = [n for n in docker("service", "ls", "--format", "{{.Name}}").split() if n.startswith(stack + "_")]
+    specs = {}
+    for svc in json.loads(docker("service", "inspect", *names)) if names else []:
+        specs[svc["Spec"]["Name"]] = {"spec": svc["Spec"], "version": svc["Version"]["Index"]}
+    volumes = {}
+    for vol in [v for v in docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(stack + "_")]:
+        mount = json.loads(docker("volume", "inspect", vol))[0]["Mountpoint"]
+        digest = subprocess.run(["sh", "-c", "cd %s && find . -type f -print0 | sort -z | xargs -0 sha256sum" % mount],
+                                capture_output=True, text=True).stdout
+        volumes[vol] = digest
+    return {"services": specs, "volumes": volumes}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def live_keycloak_untouched(bench_is_up):
+    """Every test in the suite runs between these two readings: they must be equal."""
+    before = live_keycloak_fingerprint()
+    assert before["services"] and before["volumes"], "the bench's live keycloak is not deployed"
+    yield
+    after = live_keycloak_fingerprint()
+    assert after == before, "the live keycloak was touched"
+
+
+@pytest.fixture
+def cpu_load():
+    """Six busy loops in containers beside the run (host loops barely slow containers here:
+    each container gets its own CPU share)."""
+    ids = []
+    try:
+        for _ in range(6):
+            ids.append(docker("run", "-d", "--rm", "--network", "none", "--label", "coopcloud.canon.load=test",
+                              "canon-bench/busybox:1.36", "sh", "-c", "while :; do :; done").strip())
+        yield ids
+    finally:
+        if ids:
+            docker("rm", "-f", *ids, check=False)
