@@ -143,9 +143,10 @@ class AbraClient:
             extra.append("--no-converge-checks")
         return self.run(_insert_after_domain(argv, extra), timeout=timeout)
 
-    def upgrade(self, domain: str, version: str | None = None, timeout=None) -> Result:
+    def upgrade(self, domain: str, version: str | None = None, converge_checks: bool = True, timeout=None) -> Result:
         argv = self.argv("upgrade", domain=domain)
-        return self.run(_insert_after_domain(argv, [version] if version else []), timeout=timeout)
+        extra = ([version] if version else []) + ([] if converge_checks else ["--no-converge-checks"])
+        return self.run(_insert_after_domain(argv, extra), timeout=timeout)
 
     def undeploy(self, domain: str, check: bool = True) -> Result:
         return self.run(self.argv("undeploy", domain=domain), check=check)

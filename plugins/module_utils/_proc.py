@@ -76,10 +76,14 @@ def run(argv, env_extra=None, timeout=None, input_text=None, cwd=None) -> Result
     if env_extra:
         env.update({k: str(v) for k, v in env_extra.items()})
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [str(a) for a in argv], stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True,
-        start_new_session=True)
+    try:
+        proc = subprocess.Popen(
+            [str(a) for a in argv], stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd, text=True,
+            start_new_session=True)
+    except OSError as exc:  # not found, not executable: a failed command, never a traceback
+        return Result(argv=[str(a) for a in argv], rc=127, stdout="", stderr="cannot run %s: %s" % (argv[0], exc),
+                      duration=round(time.monotonic() - start, 3))
     timed_out = False
     try:
         out, err = proc.communicate(input=input_text, timeout=timeout)

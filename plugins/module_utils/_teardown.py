@@ -104,6 +104,9 @@ def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | 
         if done:
             removed[domain] = done
     locks = [] if check_mode else ledger.release_locks(run_id)
+    if not check_mode:
+        from ansible_collections.coopcloud.canon.plugins.module_utils._warm import release_run_leases
+        locks += ["lease:%s" % d for d in release_run_leases(ledger, run_id)]
     changed = bool(removed or locks or os.path.isdir(ledger.run_dir(run_id)))
     if not check_mode:
         if final_status == STATUS_KEPT:

@@ -578,3 +578,32 @@ def record_failed(ledger: Ledger, server: str, recipe: str, reason: str, version
         return {"event": "failed", "version": attempted, "kept_version": kept, "reason": reason}
 
     return _registry_change(ledger, server, recipe, change, dry_run)
+
+
+def forget_canonical(ledger: Ledger, server: str, recipe: str, dry_run: bool = False) -> tuple:
+    """Drop a canonical from the registry and release the registry's hold on its domain.
+
+    Returns ``(record before, changed)``. The app itself is removed by the caller first (through
+    abra); this only forgets it.
+    """
+    with ledger.mutex():
+        record = read_canonical(ledger, server, recipe)
+        path = registry_path(ledger, server, recipe)
+        exists = os.path.exists(path)
+        holds = [lz for lz in leases(ledger) if lz.get("holder") == registry_holder(server, recipe)]
+        if dry_run or not (exists or holds):
+            return record, bool(exists or holds)
+        for lz in holds:
+            os.unlink(lease_path(ledger, lz["lease_id"]))
+        if exists:
+            os.unlink(path)
+    return record, True
+
+
+def release_run_leases(ledger: Ledger, run_id: str) -> list:
+    """Release every lease a run holds (its teardown does this on every exit path)."""
+    released = []
+    for lz in leases(ledger):
+        if lz.get("kind") == "run" and lz.get("run_id") == run_id and release_lease(ledger, lz["lease_id"]):
+            released.append(lz["domain"])
+    return released

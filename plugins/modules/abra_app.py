@@ -156,7 +156,7 @@ def apply(module, abra, docker, steps, abra_dir):
             abra.deploy(domain, version=p["version"], chaos=p["chaos"], force=True,
                         converge_checks=p["converge_checks"], timeout=p["timeout"])
         elif step == "upgrade":
-            abra.upgrade(domain, version=p["version"], timeout=p["timeout"])
+            abra.upgrade(domain, version=p["version"], converge_checks=p["converge_checks"], timeout=p["timeout"])
         elif step == "undeploy":
             abra.undeploy(domain)
         elif step == "remove":

@@ -44,9 +44,9 @@ options:
     type: str
     required: true
   state:
-    description: C(read) only reads; C(deploying), C(promoted) and C(failed) record.
+    description: C(read) only reads; C(deploying), C(promoted) and C(failed) record; C(absent) forgets the canonical and releases the registry's hold on its domain (remove the app first).
     type: str
-    choices: [read, deploying, promoted, failed]
+    choices: [read, deploying, promoted, failed, absent]
     default: read
   version:
     description: The release being deployed (C(deploying)) or promoted (C(promoted)); for C(failed), the attempted one (defaults to the recorded attempt).
@@ -122,7 +122,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (  # noqa: E402
-    LeaseRefused, RegistryRefused, read_canonical, record_deploying, record_failed, record_promoted)
+    LeaseRefused, RegistryRefused, forget_canonical, read_canonical, record_deploying, record_failed, record_promoted)
 
 
 def load_cold_result(path):
@@ -153,7 +153,7 @@ def main():
         state_dir=dict(type="path", required=True),
         server=dict(type="str", default="default"),
         recipe=dict(type="str", required=True),
-        state=dict(type="str", default="read", choices=["read", "deploying", "promoted", "failed"]),
+        state=dict(type="str", default="read", choices=["read", "deploying", "promoted", "failed", "absent"]),
         version=dict(type="str"),
         commit=dict(type="str"),
         domain=dict(type="str"),
@@ -175,6 +175,9 @@ def main():
         elif p["state"] == "promoted":
             after, changed = record_promoted(ledger, p["server"], p["recipe"], p["version"], p["commit"],
                                              load_cold_result(p["cold_result"]), dry_run=dry)
+        elif p["state"] == "absent":
+            _old, changed = forget_canonical(ledger, p["server"], p["recipe"], dry_run=dry)
+            after = read_canonical(ledger, p["server"], p["recipe"]) if not dry else before
         else:
             after, changed = record_failed(ledger, p["server"], p["recipe"], p["reason"], version=p["version"],
                                            dry_run=dry)

@@ -36,6 +36,8 @@ def test_every_command_carries_no_input_flag():
     (lambda c: c.deploy("g.example.org", version="1.0.0+1", chaos=True, force=True, converge_checks=False),
      ["app", "deploy", "g.example.org", "1.0.0+1", "--chaos", "--force", "--no-converge-checks", "-n"]),
     (lambda c: c.upgrade("g.example.org", "1.1.0+2"), ["app", "upgrade", "g.example.org", "1.1.0+2", "-n"]),
+    (lambda c: c.upgrade("g.example.org", "1.1.0+2", converge_checks=False),
+     ["app", "upgrade", "g.example.org", "1.1.0+2", "--no-converge-checks", "-n"]),
     (lambda c: c.undeploy("g.example.org"), ["app", "undeploy", "g.example.org", "-n"]),
     (lambda c: c.remove("g.example.org"), ["app", "remove", "g.example.org", "--force", "-n"]),
     (lambda c: c.backup_create("g.example.org"), ["app", "backup", "create", "g.example.org", "-n"]),
@@ -121,3 +123,10 @@ def test_secret_generate_one_argv():
     c = Recorder()
     c.secret_generate_one("g.example.org", "jwt_secret", "v2")
     assert c.calls == [["/opt/abra", "app", "secret", "generate", "g.example.org", "jwt_secret", "v2", "--machine", "-n"]]
+
+
+def test_missing_binary_is_a_clear_failure_not_a_traceback(tmp_path):
+    c = _abra.AbraClient(binary=str(tmp_path / "no-such-abra"))
+    with pytest.raises(_abra.AbraError) as exc:
+        c.recipe_fetch("gitea")
+    assert exc.value.result.rc == 127 and "cannot run" in exc.value.result.stderr
