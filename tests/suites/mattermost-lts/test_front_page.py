@@ -2,19 +2,9 @@
 
 Run by the lifecycle's custom tier with CANON_APP_URL and CANON_APP_HOST_HEADER set.
 """
-import os
-import urllib.request
 
 
-def get(path):
-    req = urllib.request.Request(os.environ["CANON_APP_URL"] + path)
-    if os.environ.get("CANON_APP_HOST_HEADER"):
-        req.add_header("Host", os.environ["CANON_APP_HOST_HEADER"])
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return resp.status, resp.read().decode()
-
-
-def test_front_page():
+def test_front_page(get):
     status, body = get("/")
     assert status == 200
     assert "<h1>mattermost-lts</h1>" in body
