@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import (BENCH_ROOT, STATE_DIR, docker, ledger_runs, leftovers, run_playbook, start_playbook,
+from conftest import (docker, ledger_runs, leftovers, run_playbook, start_playbook,
                       wait_for)
 
 

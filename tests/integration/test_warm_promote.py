@@ -7,7 +7,19 @@ import uuid
 
 import pytest
 
-from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, ROOT, leftovers, run_playbook
+import urllib.error
+import urllib.request
+
+from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, leftovers, run_playbook, wait_for
+
+
+def http_get(domain, path):
+    req = urllib.request.Request(PROXY + path, headers={"Host": domain})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError):
+        return ""
 
 ABRA = os.path.join(BENCH_ROOT, "bin", "abra")
 
@@ -100,10 +112,13 @@ def colliding_bluesky():
     env = dict(os.environ, ABRA_DIR=ABRA_DIR)
     run = lambda *a: subprocess.run([ABRA, *a, "-n"], env=env, capture_output=True, text=True, timeout=600)
     try:
-        assert run("app", "new", "bluesky-pds", "--server", "default", "--domain", domain).returncode == 0
+        assert run("app", "new", "bluesky-pds", "0.3.0+0.4.107", "--server", "default", "--domain", domain).returncode == 0
         assert run("app", "secret", "generate", domain, "--all", "--machine").returncode == 0
         res = run("app", "deploy", domain)
         assert res.returncode == 0, res.stderr
+        # It must really answer as itself before it can collide with anything.
+        assert wait_for(lambda: ('"did":"did:web:%s"' % domain) in http_get(domain, "/xrpc/_health"), timeout=90), \
+            "the colliding bluesky-pds never answered"
         yield domain
     finally:
         run("app", "undeploy", domain)
@@ -117,7 +132,6 @@ def bluesky_fix_release():
     repo = os.path.join(BENCH_ROOT, "repos", "bluesky-pds")
     tag = "0.3.1+0.4.107"
     src = os.path.join(ROOT, "roles", "bench", "files", "recipe-fixes", "bluesky-pds", tag)
-    git = lambda *a: subprocess.run(["git", "-C", repo, *a], capture_output=True, text=True, check=True)
     work = repo + ".fixwork"
     shutil.rmtree(work, ignore_errors=True)
     subprocess.run(["git", "clone", "-q", repo, work], check=True)
@@ -138,6 +152,9 @@ def bluesky_fix_release():
         shutil.rmtree(work, ignore_errors=True)
         subprocess.run(["git", "-C", repo, "tag", "-d", tag], capture_output=True)
         subprocess.run(["git", "-C", repo, "branch", "-D", "fix-pds-alias"], capture_output=True)
+        # the warm canonical's checkout in the shared ABRA_DIR fetched the tag too
+        subprocess.run(["git", "-C", os.path.join(ABRA_DIR, "recipes", "bluesky-pds"), "tag", "-d", tag],
+                       capture_output=True)
 
 
 def test_bluesky_identity_names_the_wrong_backend_then_the_fix_promotes(results_dir, warm, colliding_bluesky,
