@@ -6,7 +6,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 .PHONY: setup bench bench-down isolate teardown unit test build
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check '.[test]'
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 
 bench: setup      ## the bench: Docker engine, swarm, proxy, images, recipes, abra stand-in
 	ansible-playbook playbooks/bench.yml
