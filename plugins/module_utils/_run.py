@@ -79,11 +79,20 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
                 teardown_run(ledger, rid, protected=protected)
                 reaped.append(rid)
 
-    live = ledger.live_runs(server=server)
-    if params.get("exclusive", True) and live:
-        raise RunRefused("refusing to start: other harness runs are live on server %s (%s); isolation needs "
-                         "the server to itself" % (server, ", ".join(r["run_id"] for r in live)))
+    exclusive = bool(params.get("exclusive", True))
     with ledger.mutex():
+        # Checked under the ledger mutex: two runs starting at once cannot both see an empty server.
+        # A run recorded moments ago whose guardian is still being spawned counts as live too.
+        live = [r for r in ledger.runs() if r.get("server") == server and r.get("status") == STATUS_RUNNING
+                and (ledger.is_live(r) or (r.get("guardian_pid") is None
+                                           and time.time() - r.get("started_epoch", 0) < 120))]
+        if exclusive and live:
+            raise RunRefused("refusing to start: other harness runs are live on server %s (%s); isolation needs "
+                             "the server to itself" % (server, ", ".join(r["run_id"] for r in live)))
+        isolating = [r["run_id"] for r in live if r.get("exclusive")]
+        if isolating:
+            raise RunRefused("refusing to start: an isolation run has server %s to itself (%s)"
+                             % (server, ", ".join(isolating)))
         if ledger.get(run_id):
             raise RunRefused("run id %s is already in the ledger" % run_id)
         claimed = {d for r in ledger.runs() for d in r.get("domains", {}).values()}
@@ -98,7 +107,7 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
             "abra_bin": abra_bin, "docker_bin": params.get("docker_bin", "docker"),
             "abra_dir": shared, "run_abra_dir": os.path.join(run_dir, "abra"),
             "domains": domains, "protected": protected, "started": now_iso(), "started_epoch": time.time(),
-            "keep_on_failure": bool(params.get("keep_on_failure")),
+            "keep_on_failure": bool(params.get("keep_on_failure")), "exclusive": exclusive,
             "controller_pid": None, "guardian_pid": None,
         }
         if check_mode:
