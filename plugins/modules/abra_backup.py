@@ -11,7 +11,8 @@ description:
   - C(state=created) runs C(abra app backup create); C(state=restored) runs C(abra app restore).
   - Both are actions, not states that can be read back, so both always report a change; in
     check mode nothing runs.
-  - With I(verify), a backup must be shown to hold real data: after C(backup create) the
+  - >-
+    With I(verify), a backup must be shown to hold real data: after C(backup create) the
     recipe's check runs in the service's container (e.g. the dump is non-empty and complete).
     A failed check waits I(verify.settle) seconds for the app to settle and takes the backup
     again, up to I(verify.attempts) times; every attempt is returned and written to the

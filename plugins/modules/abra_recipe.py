@@ -46,7 +46,8 @@ options:
     default: {}
   shared_networks:
     description:
-      - Check short names a service uses to reach a sibling (C(app:3000) in its environment)
+      - >-
+        Check short names a service uses to reach a sibling (C(app:3000) in its environment)
         against the services other stacks run on the shared external networks (e.g. C(proxy)):
         a name another stack also answers to there is ambiguous.
     type: bool

@@ -8,7 +8,8 @@ DOCUMENTATION = r"""
 module: canon_lock
 short_description: Take or release a harness lock on a server (e.g. the heavy-recipe lock)
 description:
-  - Two heavy recipes (a first boot that eats the node for minutes) never deploy at once: a run
+  - >-
+    Two heavy recipes (a first boot that eats the node for minutes) never deploy at once: a run
     takes the C(heavy) lock before its deploy and waits while another live run holds it.
   - A lock belongs to a run in the ledger. A lock whose run is no longer live (its guardian is
     gone) is stale and is taken over. Every lock of a run is released by its teardown, on every

@@ -15,7 +15,8 @@ description:
   - Allocates short cold domains C(<recipe[:4]>-<6 hex>.<base_domain>) that are checked against
     DNS and certificate limits, protected domains, every app C(.env) on every server, every
     deployed stack and every domain another run claimed.
-  - Records the run in the ledger (before anything is deployed) and starts the run guardian: a
+  - >-
+    Records the run in the ledger (before anything is deployed) and starts the run guardian: a
     detached process that tears the run down if the controller dies (SIGINT, SIGTERM, SIGKILL)
     and sends the controller SIGTERM when the run deadline passes.
 author: coopcloud.canon contributors
