@@ -1,7 +1,363 @@
-"""``canon``: the command line (filled in by the driver)."""
+"""``canon``: sweeps, isolation re-runs and classification on abra servers.
+
+    canon sweep [RECIPE ...] [--cap N] [--load cpu=6] [--profile FILE] [--resume DIR]
+    canon isolate RECIPE [--runs N] [--tiers install,custom] [--version V]
+    canon classify RECIPE --from results/<sweep-id> [--budget N] [--load cpu=6]
+    canon report results/<sweep-id>
+
+Exit codes: 0 green, 1 red (a recipe or promote failed, or a verdict is not clear), 2 refused
+(bad input, another sweep or isolation holds the server), 3 infra (the bench failed, not a
+recipe), 130 interrupted (Ctrl-C / SIGTERM; what finished is written).
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import glob
+import json
+import os
+import signal
 import sys
+import threading
+import time
+
+import yaml
+
+from canon import ROOT
+from canon.inventory import InventoryError, default_inventory, load_servers
+from canon.load import LoadArm, LoadError, parse_spec, reap_orphans
+
+EXIT_OK, EXIT_RED, EXIT_REFUSED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+DEFAULT_RESULTS = os.path.join(ROOT, "results")
+
+
+class Refused(Exception):
+    pass
+
+
+# -- terminal progress ---------------------------------------------------------------------
+class Progress:
+    """A live status line on a terminal; nothing at all when stderr is not a TTY."""
+
+    def __init__(self, stream=sys.stderr, enabled: bool | None = None):
+        self.stream = stream
+        self.enabled = stream.isatty() if enabled is None else enabled
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def update(self, snap: dict):
+        if not self.enabled or time.time() - self._last < 0.5:
+            return
+        self._last = time.time()
+        running = "  ".join("%s:%s" % (r, v.get("tier") or v.get("stage")) for r, v in sorted(snap["running"].items()))
+        line = "[%s] %d/%d done, %d red | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
+                                               running or "-")
+        with self._lock:
+            self.stream.write("\r\033[K" + line[:200])
+            self.stream.flush()
+
+    def finished(self, entry: dict, snap: dict):
+        if not self.enabled:
+            return
+        with self._lock:
+            self.stream.write("\r\033[K[%s] %-16s cold %-11s promote %s\n" % (
+                clock(snap["elapsed"]), entry["recipe"], entry["cold"]["outcome"], entry["promote"]["outcome"]))
+            self.stream.flush()
+
+    def say(self, text: str):
+        if self.enabled:
+            with self._lock:
+                self.stream.write("\r\033[K%s\n" % text)
+                self.stream.flush()
+
+
+def clock(seconds: float) -> str:
+    return "%02d:%02d" % divmod(int(seconds), 60)
+
+
+# -- shared pieces -------------------------------------------------------------------------
+def pick_server(args):
+    servers = load_servers(args.inventory)
+    if args.server:
+        chosen = [s for s in servers if args.server in (s.host, s.name)]
+        if not chosen:
+            raise Refused("no server %s in %s (servers: %s)" % (args.server, args.inventory,
+                                                                ", ".join(s.name for s in servers)))
+        return chosen[0]
+    return servers[0]
+
+
+class ServerLock:
+    """One sweep or classification per server at a time (a flock: it dies with its holder)."""
+
+    def __init__(self, server, what: str, wait: bool):
+        os.makedirs(server.state_dir, exist_ok=True)
+        self.path = os.path.join(server.state_dir, "driver-%s.lock" % server.name)
+        self.what, self.wait, self.server = what, wait, server
+        self.fh = None
+
+    def __enter__(self):
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            self.fh.seek(0)
+            holder = self.fh.read().strip() or "another canon process"
+            self.fh.close()
+            raise Refused("server %s is busy: %s; wait for it to finish (or pass --wait)" % (self.server.name, holder))
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write("%s by pid %d since %s" % (self.what, os.getpid(), time.strftime("%H:%M:%S")))
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.seek(0)
+        self.fh.truncate()
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+        return False
+
+
+def live_harness_runs(server) -> list:
+    from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
+    return Ledger(server.state_dir).live_runs(server=server.name)
+
+
+def on_signals(stop: threading.Event, progress: Progress):
+    def handler(signum, _frame):
+        if not stop.is_set():
+            progress.say("%s: no new work; stopping what runs and tearing it down ..." % signal.Signals(signum).name)
+            stop.set()
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def load_profile(path: str | None) -> dict:
+    if not path:
+        return {}
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    recipes = data.get("recipes") if isinstance(data, dict) else None
+    if not isinstance(recipes, dict):
+        raise Refused("profile %s: expected a mapping `recipes: {<recipe>: {settings: ..., warm_drift: ...}}`" % path)
+    return recipes
+
+
+def probe_image() -> str:
+    with open(os.path.join(ROOT, "inventory", "bench", "group_vars", "bench.yml")) as fh:
+        return (yaml.safe_load(fh) or {}).get("canon_probe_image", "busybox:stable")
+
+
+def render(sweep_dir: str):
+    from canon.report import write_all
+    sweep = json.load(open(os.path.join(sweep_dir, "sweep.json")))
+    classifications = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(sweep_dir, "classify", "*.json")))]
+    return write_all(sweep, classifications, sweep_dir)
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_sweep(args, progress) -> int:
+    from canon.sweep import Sweep
+    server = pick_server(args)
+    profile = load_profile(args.profile)
+    enrolled = {e["recipe"]: e for e in server.enrolled}
+    names = args.recipes or [e["recipe"] for e in server.enrolled]
+    resume = None
+    if args.resume:
+        path = os.path.join(args.resume, "sweep.json")
+        if not os.path.exists(path):
+            raise Refused("nothing to resume: %s does not exist" % path)
+        resume = json.load(open(path))
+        names = names if args.recipes else [r["recipe"] for r in resume["recipes"]]
+    plans = []
+    for name in names:
+        plan = dict(enrolled.get(name) or {"recipe": name, "warm": False, "settings": {}, "warm_drift": True})
+        extra = profile.get(name) or {}
+        plan["settings"] = dict(plan.get("settings") or {}, **(extra.get("settings") or {}))
+        if "warm_drift" in extra:
+            plan["warm_drift"] = bool(extra["warm_drift"])
+        if "warm" in extra:
+            plan["warm"] = bool(extra["warm"])
+        plans.append(plan)
+    if args.cap is not None:
+        cap = args.cap
+    else:
+        cap = server.cap
+    spec = parse_spec(args.load)
+    stop = threading.Event()
+    with ServerLock(server, "a sweep", args.wait):
+        isolating = [r["run_id"] for r in live_harness_runs(server) if r.get("exclusive")]
+        if isolating:
+            raise Refused("server %s is in an isolation run (%s)" % (server.name, ", ".join(isolating)))
+        reap_orphans(server)
+        load = LoadArm(server, spec, probe_image(), deploy_runner=None) if any(spec.values()) else None
+        sweep = Sweep(server, plans, os.path.dirname(os.path.abspath(args.resume)) if args.resume else args.results,
+                      args.inventory, cap=cap, load_arm=load, deadline=args.deadline, progress=progress,
+                      resume=resume)
+        sweep.stop = stop
+        on_signals(stop, progress)
+        progress.say("sweep %s: %d recipe(s) on %s, cap %d%s" % (sweep.sweep_id, len(plans), server.name, sweep.cap,
+                                                                  ", load %s" % spec if load else ""))
+        doc = sweep.run()
+    paths = render(sweep.dir)
+    summarise_sweep(doc, sweep.dir, paths)
+    return {"pass": EXIT_OK, "fail": EXIT_RED, "infra": EXIT_INFRA, "interrupted": EXIT_INTERRUPTED}[doc["outcome"]]
+
+
+def summarise_sweep(doc, directory, paths):
+    print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], doc["server"], doc["outcome"].upper(),
+                                                    doc["duration"] or 0, doc["cap"]))
+    for ev in doc.get("systemic") or []:
+        print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), ev["normalised"][:100]))
+    for r in doc["recipes"]:
+        f = r["cold"].get("failure") or {}
+        print("  %-16s cold %-11s promote %-20s %s" % (r["recipe"], r["cold"]["outcome"], r["promote"]["outcome"],
+                                                      ("%s: %s" % (f.get("tier"), f.get("error", "")[:70])) if f else ""))
+    print("results: %s" % directory)
+    for p in (paths or {}).values():
+        print("  %s" % p)
+
+
+def cmd_isolate(args, progress) -> int:
+    from canon.runner import Job
+    from canon.sweep import cold_record, engine_problem
+    server = pick_server(args)
+    stop = threading.Event()
+    on_signals(stop, progress)
+    outcomes = []
+    with ServerLock(server, "an isolation of %s" % args.recipe, args.wait):
+        live = live_harness_runs(server)
+        if live:
+            raise Refused("refusing to isolate %s: other harness runs are live on %s (%s)"
+                          % (args.recipe, server.name, ", ".join(r["run_id"] for r in live)))
+        for n in range(1, args.runs + 1):
+            if stop.is_set():
+                break
+            extravars = {"recipe": args.recipe, "canon_hosts": server.host, "canon_results_dir": args.results,
+                         "canon_exclusive": True, "canon_deadline": args.deadline}
+            if args.version:
+                extravars["version"] = args.version
+            if args.tiers:
+                extravars["canon_tier_order"] = args.tiers.split(",")
+            progress.say("%s: run %d of %d" % (args.recipe, n, args.runs))
+            res = Job("isolate.yml", extravars, "isolate-%s-%d-%d" % (args.recipe, os.getpid(), n), args.inventory,
+                      timeout=args.deadline + 300, cancel=stop).run()
+            rec = cold_record(res, args.results, server)
+            outcomes.append(rec)
+            f = rec.get("failure") or {}
+            print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
+                                             (" (%s: %s)" % (f.get("tier"), f.get("error", "")[:80])) if f else "",
+                                             os.path.dirname(rec["result"] or "") or ""))
+    if stop.is_set():
+        return EXIT_INTERRUPTED
+    if any(o["outcome"] == "infra" for o in outcomes) or engine_problem(server):
+        return EXIT_INFRA
+    return EXIT_OK if outcomes and all(o["outcome"] == "pass" for o in outcomes) else EXIT_RED
+
+
+def cmd_classify(args, progress) -> int:
+    from canon.classifier import ClassifyError, Classifier
+    server = pick_server(args)
+    path = os.path.join(args.sweep, "sweep.json")
+    if not os.path.exists(path):
+        raise Refused("no sweep at %s (run canon sweep first, or name its results folder)" % args.sweep)
+    sweep = json.load(open(path))
+    entry = next((r for r in sweep["recipes"] if r["recipe"] == args.recipe), None)
+    if entry is None:
+        raise Refused("%s was not in sweep %s" % (args.recipe, sweep["sweep_id"]))
+    spec = parse_spec(args.load or ["cpu=6"])
+    loaded = bool((sweep.get("load") or {}).get("spec"))
+    stop = threading.Event()
+    on_signals(stop, progress)
+    with ServerLock(server, "a classification of %s" % args.recipe, args.wait):
+        try:
+            clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(),
+                             budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop)
+        except ClassifyError as exc:
+            raise Refused(str(exc))
+        doc = clf.run()
+    c = doc["confidence"]
+    print("%s (%s): %s%s — %s" % (args.recipe, doc["kind"], doc["verdict"], "" if doc["clear"] else " (not clear)",
+                                  doc["reason"]))
+    print("  where: %s — %s" % (doc["location"]["where"], doc["location"].get("detail", "")))
+    for ev in doc["location"].get("evidence", []):
+        print("    evidence: %s" % ev)
+    print("  confidence: p=%.3g (%s); isolated clean %s of %s needed; runs used %d of %d" % (
+        c.get("p_value", 1.0), c.get("test"), c.get("isolated_clean"), c.get("isolated_clean_needed"),
+        doc["budget"]["used"], doc["budget"]["runs"]))
+    try:
+        render(args.sweep)
+    except FileNotFoundError:
+        pass
+    if doc.get("interrupted"):
+        return EXIT_INTERRUPTED
+    if doc["verdict"] == "infra":
+        return EXIT_INFRA
+    return EXIT_OK if doc["clear"] else EXIT_RED
+
+
+def cmd_report(args, progress) -> int:
+    if not os.path.exists(os.path.join(args.sweep, "sweep.json")):
+        raise Refused("no sweep.json in %s" % args.sweep)
+    for p in render(args.sweep).values():
+        print(p)
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
+    p.add_argument("--server", help="inventory host or abra server name (default: the first in canon_servers)")
+    p.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
+    p.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
+    p.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sweep", help="cold lifecycle then warm promote of every enrolled recipe")
+    s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
+    s.add_argument("--cap", type=int, help="deploys at once (default: the server's canon_sweep_cap; at most 3)")
+    s.add_argument("--load", action="append", default=[], help="load beside the sweep: cpu=N, io=N")
+    s.add_argument("--profile", help="YAML: per-recipe settings overrides and warm_drift for this sweep")
+    s.add_argument("--resume", help="a sweep's results folder: redo only what did not finish")
+
+    i = sub.add_parser("isolate", help="one recipe's cold lifecycle alone on the server, N times")
+    i.add_argument("recipe")
+    i.add_argument("--runs", type=int, default=1)
+    i.add_argument("--version", help="the release to test (default: the newest)")
+    i.add_argument("--tiers", help="comma-separated tier order (default: all)")
+
+    c = sub.add_parser("classify", help="tell genuine from load-flake from flaky, with the runs behind it")
+    c.add_argument("recipe")
+    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder")
+    c.add_argument("--budget", type=int, default=10, help="re-runs at most (default 10)")
+    c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
+    c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
+
+    r = sub.add_parser("report", help="render results.md, junit.xml and index.html of a sweep")
+    r.add_argument("sweep")
+    return p
 
 
 def main(argv=None) -> int:
-    print("canon: not yet", file=sys.stderr)
-    return 2
+    args = parser().parse_args(argv)
+    progress = Progress()
+    if getattr(args, "runs", 1) is not None and getattr(args, "runs", 1) < 1:
+        print("canon: --runs must be at least 1", file=sys.stderr)
+        return EXIT_REFUSED
+    commands = {"sweep": cmd_sweep, "isolate": cmd_isolate, "classify": cmd_classify, "report": cmd_report}
+    try:
+        return commands[args.command](args, progress)
+    except (Refused, InventoryError, LoadError) as exc:
+        print("canon: %s" % exc, file=sys.stderr)
+        return EXIT_REFUSED
+    except Exception as exc:
+        from canon.sweep import SweepError
+        if isinstance(exc, SweepError):
+            print("canon: %s" % exc, file=sys.stderr)
+            return EXIT_REFUSED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

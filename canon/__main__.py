@@ -1,0 +1,5 @@
+import sys
+
+from canon.cli import main
+
+sys.exit(main())

@@ -1,0 +1,198 @@
+"""``canon classify``: re-run a failure in two arms until the verdict is clear.
+
+The logic (verdicts, the exact test, the stopping rule, where the defect lives) is pure and
+lives in the collection (``module_utils/_classify.py``); this module only runs the arms:
+
+* ``isolated``: the recipe alone on the server (no other harness run may be live);
+* ``loaded``: the same run while the load arm runs beside it.
+
+A cold failure is re-run up to its failing rung (install, then the failing tier); a promote
+failure is re-run as a promote from the same green cold result, with the canonical put back
+where it was before the failing promote.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from canon.load import LoadArm, fingerprint as load_fingerprint, Sampler
+from canon.runner import Job
+from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_record, recipe_commit
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
+    classification_document, decide, fingerprint, locate)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
+
+
+class ClassifyError(Exception):
+    pass
+
+
+def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict:
+    """A sweep or re-run record (cold or promote) as an observation for ``decide``."""
+    outcome = record.get("outcome")
+    if kind == "cold":
+        failure = record.get("failure") or {}
+        if outcome == "pass":
+            obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
+        elif outcome == "infra":
+            obs = {"outcome": "infra", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
+                   "error": failure.get("error") or record.get("infra") or ""}
+        else:
+            obs = {"outcome": "fail", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
+                   "error": failure.get("error", "")}
+    else:
+        error = record.get("detail") or ""
+        if outcome in ("promoted", "current"):
+            obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
+        elif outcome == "infra":
+            obs = {"outcome": "infra", "tier": "promote", "fingerprint": None, "error": error}
+        else:
+            # A fallback that saved the canonical still means the in-place advance failed.
+            error = record.get("in_place_error") or error or outcome
+            obs = {"outcome": "fail", "tier": "promote", "fingerprint": fingerprint("promote", error), "error": error}
+    obs.update(arm=arm, run_id=record.get("run_id"), origin=origin, kind=kind,
+               started=record.get("started_epoch"), finished=record.get("finished_epoch"))
+    return obs
+
+
+def location_context(kind: str, cold: dict, promote: dict, drift_enabled: bool) -> dict:
+    tiers = cold.get("tiers") or []
+    findings = []
+    for t in tiers:
+        if t.get("name") == "preflight":
+            for message in t.get("warnings") or []:
+                findings.append({"code": "ambiguous-alias", "level": "warning", "message": message})
+    ctx = {"kind": kind, "tiers": tiers, "findings": findings, "drift_enabled": drift_enabled,
+           "tier": (cold.get("failure") or {}).get("tier") if kind == "cold" else "promote"}
+    if kind == "promote":
+        error = promote.get("in_place_error") or promote.get("detail") or ""
+        m = re.search(r"\b(ok|no-answer|no-route|wrong-backend)\b", error)
+        backend = re.search(r"backend[ =:]+([^\s,;)]+)", error)
+        ctx["promote"] = {"outcome": promote.get("outcome"), "mode": promote.get("mode"),
+                          "in_place_error": promote.get("in_place_error", ""), "fallback": promote.get("fallback", False),
+                          "fallback_error": promote.get("fallback_error", ""), "drift": dict(promote.get("drift") or {},
+                                                                                           reconciled=drift_enabled),
+                          "identity": {"verdict": m.group(1) if m else None,
+                                       "backend": backend.group(1) if backend else None}}
+    return ctx
+
+
+class Classifier:
+    def __init__(self, server, inventory: str, recipe: str, out_dir: str, sweep_entry: dict, sweep_loaded: bool,
+                 load_spec: dict, probe_image: str, budget: int = 10, deadline: int = 1800, kind: str | None = None,
+                 progress=None, stop=None):
+        self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, out_dir
+        self.entry, self.sweep_loaded = sweep_entry, sweep_loaded
+        self.load_spec, self.probe_image, self.budget, self.deadline = load_spec, probe_image, int(budget), int(deadline)
+        self.progress, self.stop = progress, stop
+        cold, promote = sweep_entry.get("cold") or {}, sweep_entry.get("promote") or {}
+        if kind is None:
+            kind = "promote" if cold.get("outcome") == "pass" and promote.get("outcome") in (
+                "failed", "refused", "promoted-by-fallback") else "cold"
+        self.kind = kind
+        if kind == "cold" and cold.get("outcome") not in ("fail", "incomplete", "infra"):
+            raise ClassifyError("%s: nothing to classify: its cold run was %s" % (recipe, cold.get("outcome")))
+        if kind == "promote" and promote.get("outcome") not in ("failed", "refused", "promoted-by-fallback", "infra"):
+            raise ClassifyError("%s: nothing to classify: its promote was %s" % (recipe, promote.get("outcome")))
+        self.runs_dir = os.path.join(out_dir, "runs")
+        origin = cold if kind == "cold" else promote
+        self.observations = [observation("loaded" if sweep_loaded else "isolated", kind, origin, origin=True)]
+        self.records = []
+
+    # -- arms ------------------------------------------------------------------------------
+    def _assert_alone(self):
+        live = Ledger(self.server.state_dir).live_runs(server=self.server.name)
+        if live:
+            raise ClassifyError("refusing an isolated run: other harness runs are live on server %s (%s)"
+                                % (self.server.name, ", ".join(r["run_id"] for r in live)))
+
+    def _job(self, playbook, extravars, ident) -> Job:
+        return Job(playbook, dict(extravars, canon_hosts=self.server.host, canon_results_dir=self.runs_dir,
+                                  canon_deadline=self.deadline),
+                   ident=ident, inventory=self.inventory, timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop)
+
+    def cold_tiers(self) -> list:
+        failing = (self.entry["cold"].get("failure") or {}).get("tier")
+        if failing in (None, "preflight", "harness", "install"):
+            return ["install"]
+        return ["install", failing]
+
+    def _cold_run(self, arm: str, n: int) -> dict:
+        extravars = {"recipe": self.recipe, "version": self.entry.get("version") or "",
+                     "canon_exclusive": arm == "isolated", "canon_tier_order": self.cold_tiers(),
+                     "canon_settings_overrides": self.entry.get("settings") or {}}
+        res = self._job("isolate.yml", extravars, "classify-%s-%s-%d" % (self.recipe, arm, n)).run()
+        return cold_record(res, self.runs_dir, self.server)
+
+    def _registry(self) -> dict:
+        return read_json(os.path.join(self.server.state_dir, "canon", self.server.name, self.recipe + ".json")) or {}
+
+    def _reset_canonical(self, n: int):
+        """Put the canonical back where the failing promote found it."""
+        previous = (self.entry.get("promote") or {}).get("previous")
+        now = self._registry()
+        if not previous or (now.get("version") == previous and now.get("status") == "live"):
+            return
+        res = self._job("warm_teardown.yml", {"recipe": self.recipe}, "classify-%s-reset-%d" % (self.recipe, n)).run()
+        if res.status != "successful":
+            raise ClassifyError("cannot reset the %s canonical: %s" % (self.recipe, res.failures))
+        seed = cold_record(self._job("isolate.yml", {"recipe": self.recipe, "version": previous, "canon_tier_order": ["install"]},
+                                     "classify-%s-seed-%d" % (self.recipe, n)).run(), self.runs_dir, self.server)
+        if seed["outcome"] != "pass":
+            raise ClassifyError("cannot reset the %s canonical: %s is not green cold" % (self.recipe, previous))
+        res = self._job("promote.yml", {"recipe": self.recipe, "version": previous, "cold_result": seed["result"]},
+                        "classify-%s-seed-promote-%d" % (self.recipe, n)).run()
+        if not res.promotions or res.promotions[-1].get("outcome") not in ("promoted", "current"):
+            raise ClassifyError("cannot reset the %s canonical to %s" % (self.recipe, previous))
+
+    def _promote_run(self, arm: str, n: int) -> dict:
+        self._reset_canonical(n)
+        cold = self.entry["cold"]
+        res = self._job("promote.yml", {"recipe": self.recipe, "cold_result": cold["result"],
+                                        "version": self.entry.get("version") or "",
+                                        "warm_drift": self.entry.get("warm_drift", True)},
+                        "classify-%s-promote-%s-%d" % (self.recipe, arm, n)).run()
+        return promote_record(res, self.runs_dir)
+
+    def run_arm(self, arm: str, n: int) -> dict:
+        if arm == "isolated":
+            self._assert_alone()
+        sampler = Sampler(self.server, interval=3.0)
+        sampler.start()
+        load = LoadArm(self.server, self.load_spec if arm == "loaded" else {}, self.probe_image)
+        try:
+            with load:
+                record = self._cold_run(arm, n) if self.kind == "cold" else self._promote_run(arm, n)
+        finally:
+            sampler.stop()
+        record["load"] = load_fingerprint(sampler.samples)
+        self.records.append(record)
+        obs = observation(arm, self.kind, record)
+        obs["load"] = record["load"]
+        return obs
+
+    # -- the sequential loop ---------------------------------------------------------------
+    def run(self) -> dict:
+        started = time.time()
+        decision = decide(self.observations, budget=self.budget)
+        n = 0
+        while not decision["clear"] and decision.get("next_arm") and not (self.stop and self.stop.is_set()):
+            n += 1
+            arm = decision["next_arm"]
+            if self.progress:
+                self.progress("%s: %s run %d (%s so far)" % (self.recipe, arm, n, decision["verdict"]))
+            self.observations.append(self.run_arm(arm, n))
+            decision = decide(self.observations, budget=self.budget)
+        promote = self.entry.get("promote") or {}
+        context = location_context(self.kind, self.entry.get("cold") or {}, promote, self.entry.get("warm_drift", True))
+        location = locate(decision, context)
+        doc = classification_document(
+            self.recipe, self.kind, self.observations, decision, location,
+            recipe_commit=self.entry.get("recipe_commit") or recipe_commit(self.server, self.recipe, self.entry.get("version")),
+            harness_commit=harness_commit(), server=self.server.name, started=started, finished=time.time())
+        doc["interrupted"] = bool(self.stop and self.stop.is_set())
+        doc["version"] = self.entry.get("version")
+        write_json_atomic(os.path.join(self.out_dir, "classify", self.recipe + ".json"), doc)
+        return doc

@@ -1,0 +1,119 @@
+"""The servers a sweep may use, read from the Ansible inventory with their variables resolved.
+
+Every host of group ``canon_servers`` is one abra server. The variables the driver needs
+(``canon_server``, ``canon_state_dir``, ``canon_enrolled``, ...) are templated the way a play
+would see them, so the inventory stays the one place that says which recipes are enrolled.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import yaml
+
+from canon import ROOT
+
+# What a server entry must resolve to; the defaults mirror roles/lifecycle/defaults/main.yml.
+NEEDED = {
+    "canon_server": "default",
+    "canon_state_dir": os.path.expanduser("~/.local/state/coopcloud-canon"),
+    "canon_abra_dir": os.path.expanduser("~/.abra"),
+    "canon_docker_bin": "docker",
+    "canon_enrolled": [],
+    "canon_sweep_cap": 2,
+    "canon_docker_host": "",
+    "canon_min_free_disk_gb": 2.0,
+}
+
+
+class InventoryError(Exception):
+    pass
+
+
+@dataclass
+class Server:
+    host: str              # the inventory host (a play targets it with canon_hosts)
+    name: str              # the abra server name
+    state_dir: str
+    abra_dir: str
+    docker_bin: str
+    docker_host: str
+    cap: int
+    min_free_disk_gb: float
+    enrolled: list = field(default_factory=list)
+
+    def docker_env(self) -> dict:
+        env = dict(os.environ)
+        if self.docker_host:
+            env["DOCKER_HOST"] = self.docker_host
+        return env
+
+
+def default_inventory() -> str:
+    return os.path.join(ROOT, "inventory", "bench", "hosts.yml")
+
+
+def load_servers(inventory: str | None = None, group: str = "canon_servers") -> list:
+    """The servers in ``group``, in inventory order, with their variables templated."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    path = inventory or default_inventory()
+    if not os.path.exists(path):
+        raise InventoryError("inventory %s does not exist" % path)
+    loader = DataLoader()
+    inv = InventoryManager(loader=loader, sources=[path])
+    hosts = inv.get_hosts(pattern=group)
+    if not hosts:
+        raise InventoryError("inventory %s has no hosts in group %s" % (path, group))
+    manager = VariableManager(loader=loader, inventory=inv)
+    servers = []
+    for host in hosts:
+        hostvars = manager.get_vars(host=host, include_hostvars=False)
+        templar = Templar(loader=loader, variables=hostvars)
+        values = {}
+        for key, default in NEEDED.items():
+            raw = hostvars.get(key, default)
+            try:
+                values[key] = templar.template(raw)
+            except Exception as exc:  # an undefined variable in the inventory
+                raise InventoryError("%s: cannot resolve %s: %s" % (host.name, key, exc)) from None
+        servers.append(Server(
+            host=host.name, name=str(values["canon_server"]), state_dir=str(values["canon_state_dir"]),
+            abra_dir=str(values["canon_abra_dir"]), docker_bin=str(values["canon_docker_bin"]),
+            docker_host=str(values["canon_docker_host"] or ""), cap=int(values["canon_sweep_cap"]),
+            min_free_disk_gb=float(values["canon_min_free_disk_gb"]),
+            enrolled=normalise_enrolled(values["canon_enrolled"], host.name)))
+    return servers
+
+
+def normalise_enrolled(entries, host: str) -> list:
+    """``canon_enrolled`` entries are a recipe name or ``{recipe, warm, settings, warm_drift}``."""
+    out = []
+    for entry in entries or []:
+        if isinstance(entry, str):
+            entry = {"recipe": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("recipe"), str):
+            raise InventoryError("%s: canon_enrolled entries are recipe names or dicts with a recipe: %r" % (host, entry))
+        out.append({"recipe": entry["recipe"], "warm": bool(entry.get("warm", True)),
+                    "settings": dict(entry.get("settings") or {}),
+                    "warm_drift": bool(entry.get("warm_drift", True))})
+    return out
+
+
+def recipe_settings(recipe: str) -> dict:
+    """The recipe role's settings as data (``canon_recipe_settings``), or {} without a role."""
+    path = os.path.join(ROOT, "roles", recipe.replace("-", "_"), "defaults", "main.yml")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    return dict(data.get("canon_recipe_settings") or {})
+
+
+def is_heavy(recipe: str, overrides: dict | None = None) -> bool:
+    settings = dict(recipe_settings(recipe))
+    settings.update(overrides or {})
+    return bool(settings.get("heavy"))

@@ -1,0 +1,174 @@
+"""The load arm and the load fingerprint.
+
+Load is what runs beside a recipe on the same server: busy containers (CPU), a disk writer
+(IO), and other recipes' deploys. Host-side busy loops barely slow containers on a swarm node
+(each container gets its own CPU share), so CPU load is made of containers.
+
+The sampler records, every few seconds, what the server was going through: the load average,
+memory in use, the stacks deployed and the task churn (container starts and deaths); the
+fingerprint attached to a run summarises the samples taken while it ran.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+LOAD_LABEL = "coopcloud.canon.load"
+SPEC_RE = re.compile(r"^(cpu|io|deploys)=([A-Za-z0-9,._-]+)$")
+
+
+class LoadError(Exception):
+    pass
+
+
+def parse_spec(items) -> dict:
+    """``["cpu=6", "io=1", "deploys=custom-html"]`` -> ``{"cpu": 6, "io": 1, "deploys": ["custom-html"]}``."""
+    spec = {"cpu": 0, "io": 0, "deploys": []}
+    for item in items or []:
+        m = SPEC_RE.match(item.strip())
+        if not m:
+            raise LoadError("load spec %r: use cpu=N, io=N or deploys=recipe[,recipe]" % item)
+        key, value = m.groups()
+        if key == "deploys":
+            spec["deploys"] = [v for v in value.split(",") if v]
+        else:
+            if not value.isdigit() or not 0 <= int(value) <= 64:
+                raise LoadError("load spec %r: N must be 0..64" % item)
+            spec[key] = int(value)
+    return spec
+
+
+def _docker(server, *args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([server.docker_bin, *args], capture_output=True, text=True, timeout=timeout,
+                          env=server.docker_env())
+
+
+class Sampler(threading.Thread):
+    """Samples the server every ``interval`` seconds until stopped."""
+
+    def __init__(self, server, interval: float = 5.0):
+        super().__init__(daemon=True, name="canon-sampler")
+        self.server, self.interval = server, interval
+        self.samples: list = []
+        self._stop = threading.Event()
+        self._last = time.time()
+
+    def sample(self) -> dict:
+        now = time.time()
+        with open("/proc/loadavg") as fh:
+            load1 = float(fh.read().split()[0])
+        mem = {}
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                k, v = line.split(":", 1)
+                mem[k] = int(v.split()[0])
+        used = 100.0 * (1 - mem.get("MemAvailable", 0) / max(mem.get("MemTotal", 1), 1))
+        stacks = _docker(self.server, "stack", "ls", "--format", "{{.Name}}")
+        events = _docker(self.server, "events", "--since", "%.3f" % self._last, "--until", "%.3f" % now,
+                         "--filter", "type=container", "--filter", "event=start", "--filter", "event=die",
+                         "--format", "{{.Status}}")
+        self._last = now
+        return {"t": round(now, 2), "load1": load1, "mem_used_pct": round(used, 1),
+                "stacks": len(stacks.stdout.split()) if stacks.returncode == 0 else None,
+                "tasks_changed": len(events.stdout.split()) if events.returncode == 0 else None}
+
+    def run(self):
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self.sample())
+            except (OSError, subprocess.SubprocessError, ValueError):
+                pass  # a missed sample is not a failed sweep
+            self._stop.wait(self.interval)
+
+    def stop(self):
+        self._stop.set()
+        self.join(timeout=30)
+
+
+def fingerprint(samples: list, start: float | None = None, end: float | None = None) -> dict:
+    """What the server went through between ``start`` and ``end``."""
+    window = [s for s in samples if (start is None or s["t"] >= start - 5) and (end is None or s["t"] <= end + 5)]
+    if not window:
+        return {"samples": 0}
+    loads = [s["load1"] for s in window]
+    stacks = [s["stacks"] for s in window if s.get("stacks") is not None]
+    churn = [s["tasks_changed"] for s in window if s.get("tasks_changed") is not None]
+    span = max(window[-1]["t"] - window[0]["t"], 1.0)
+    return {"samples": len(window), "load1_mean": round(sum(loads) / len(loads), 2), "load1_max": max(loads),
+            "mem_used_pct_max": max(s["mem_used_pct"] for s in window),
+            "stacks_max": max(stacks) if stacks else None,
+            "task_churn_per_min": round(sum(churn) * 60.0 / span, 1) if churn else None}
+
+
+class LoadArm:
+    """Starts and stops the load beside a run. Everything it starts carries the load label and
+    is removed in :meth:`stop`, on every exit path of the caller (use it as a context manager)."""
+
+    def __init__(self, server, spec: dict, probe_image: str, deploy_runner=None):
+        self.server, self.spec, self.image = server, spec, probe_image
+        self.deploy_runner = deploy_runner   # callable(recipe, stop_event) that loops deploys
+        self.containers: list = []
+        self._stop = threading.Event()
+        self._threads: list = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self.spec.get("cpu") or self.spec.get("io") or self.spec.get("deploys"))
+
+    def start(self):
+        for _ in range(self.spec.get("cpu", 0)):
+            self._container("sh", "-c", "while :; do :; done")
+        for _ in range(self.spec.get("io", 0)):
+            self._container("sh", "-c", "while :; do dd if=/dev/zero of=/tmp/canon-io bs=1M count=256 "
+                                        "conv=fsync 2>/dev/null; rm -f /tmp/canon-io; done")
+        for recipe in self.spec.get("deploys", []):
+            if self.deploy_runner is None:
+                raise LoadError("deploy load needs a deploy runner")
+            t = threading.Thread(target=self.deploy_runner, args=(recipe, self._stop), daemon=True,
+                                 name="canon-load-%s" % recipe)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _container(self, *cmd):
+        res = _docker(self.server, "run", "-d", "--rm", "--network", "none", "--label", "%s=%d" % (LOAD_LABEL, os.getpid()),
+                      self.image, *cmd)
+        if res.returncode != 0:
+            raise LoadError("cannot start a load container: %s" % res.stderr.strip())
+        self.containers.append(res.stdout.strip())
+
+    def stop(self):
+        self._stop.set()
+        if self.containers:
+            _docker(self.server, "rm", "-f", *self.containers, timeout=120)
+            self.containers = []
+        for t in self._threads:
+            t.join(timeout=900)
+        self._threads = []
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+def reap_orphans(server) -> list:
+    """Load containers whose driver process is gone (a killed ``canon``)."""
+    res = _docker(server, "ps", "-a", "--filter", "label=%s" % LOAD_LABEL, "--format", "{{json .}}")
+    gone = []
+    for line in res.stdout.splitlines():
+        info = json.loads(line)
+        labels = dict(kv.split("=", 1) for kv in info.get("Labels", "").split(",") if "=" in kv)
+        owner = labels.get(LOAD_LABEL, "")
+        if not owner.isdigit() or os.path.exists("/proc/%s" % owner):
+            continue  # not ours to judge, or its driver still runs
+        gone.append(info["ID"])
+    if gone:
+        _docker(server, "rm", "-f", *gone, timeout=120)
+    return gone

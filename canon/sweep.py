@@ -1,0 +1,379 @@
+"""A sweep: every enrolled recipe's cold lifecycle, then its warm promote, at most ``cap`` at once.
+
+The scheduler starts the longest recipes first (from the last sweep's times when there is
+one), never two heavy recipes at once, and writes ``sweep.json`` after every recipe so an
+interrupted sweep can be resumed without redoing what finished. Promotion is its own outcome,
+never folded into the cold result; bench failures (engine down, disk full, ...) are ``infra``.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+from canon import ROOT
+from canon.inventory import is_heavy
+from canon.load import Sampler, fingerprint as load_fingerprint
+from canon.runner import Job
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
+    fingerprint, infra_signature, systemic_events)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
+    Ledger, now_iso, read_json, write_json_atomic)
+
+SCHEMA = "coopcloud.canon/sweep"
+SCHEMA_VERSION = 1
+MAX_CAP = 3
+PROMOTE_GREEN = ("promoted", "current")
+PROMOTE_RED = ("failed", "refused", "promoted-by-fallback")
+# How long a run's guardian gets to finish tearing down after its playbook was stopped.
+TEARDOWN_GRACE = 300
+
+
+class SweepError(Exception):
+    pass
+
+
+def harness_commit() -> str:
+    res = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (res.stdout.strip() or "unknown") + ("+dirty" if dirty else "")
+
+
+def recipe_commit(server, recipe: str, version: str | None) -> str | None:
+    """The commit of the release that was tested, from the server's recipe checkout."""
+    repo = os.path.join(server.abra_dir, "recipes", recipe)
+    if not version or not os.path.isdir(os.path.join(repo, ".git")):
+        return None
+    res = subprocess.run(["git", "-C", repo, "rev-parse", "%s^{commit}" % version], capture_output=True, text=True)
+    return res.stdout.strip() or None
+
+
+def engine_problem(server) -> str | None:
+    """``engine-down`` / ``swarm-down`` when the server's Docker engine cannot take deploys."""
+    try:
+        res = subprocess.run([server.docker_bin, "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                             capture_output=True, text=True, timeout=30, env=server.docker_env())
+    except (OSError, subprocess.SubprocessError):
+        return "engine-down"
+    if res.returncode != 0:
+        return infra_signature(res.stderr) or "engine-down"
+    if res.stdout.strip() != "active":
+        return "swarm-down"
+    return None
+
+
+def disk_problem(server, paths=("/var/lib/docker",)) -> str | None:
+    """``disk-full`` when a filesystem a run writes to has less than the server's minimum free."""
+    for path in list(paths) + [server.state_dir]:
+        probe = path
+        while probe and not os.path.exists(probe):
+            probe = os.path.dirname(probe)
+        free = shutil.disk_usage(probe or "/").free / 2 ** 30
+        if free < server.min_free_disk_gb:
+            return "disk-full"
+    return None
+
+
+def cold_record(job, results_dir: str, server) -> dict:
+    """The cold stage's record from the job's events (and its result.json)."""
+    rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
+           "finished_epoch": job.finished, "duration": job.duration, "tiers": [], "failure": None, "infra": None,
+           "versions": {}}
+    doc = job.results[-1] if job.results else None
+    if job.run_ids:
+        rec["run_id"] = job.run_ids[-1]
+    if doc:
+        rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
+                   outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),
+                   level=doc.get("level"))
+        failed = next((t for t in doc.get("tiers", []) if t.get("outcome") == "fail"), None)
+        if failed:
+            error = str(failed.get("error") or failed.get("reason") or "")
+            rec["failure"] = {"tier": failed["name"], "error": error[:2000],
+                              "fingerprint": fingerprint(failed["name"], error)}
+            sig = infra_signature(error)
+            if sig:
+                rec.update(outcome="infra", infra=sig)
+    if job.status == "canceled":
+        rec["outcome"] = "interrupted"
+    elif not doc:
+        # No result at all: the harness could not even start the run.
+        msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a result" % job.status
+        sig = infra_signature(msg) or engine_problem(server)
+        rec["failure"] = {"tier": "harness", "error": msg[:2000], "fingerprint": fingerprint("harness", msg)}
+        rec["outcome"] = "infra" if sig else "fail"
+        rec["infra"] = sig
+    elif job.status == "timeout":
+        rec["outcome"] = "fail"
+        rec["failure"] = rec["failure"] or {"tier": "harness", "error": "the run passed its deadline",
+                                            "fingerprint": fingerprint("harness", "deadline")}
+    return rec
+
+
+def promote_record(job, results_dir: str) -> dict:
+    promo = job.promotions[-1] if job.promotions else None
+    rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
+           "finished_epoch": job.finished, "duration": job.duration, "detail": ""}
+    if promo:
+        rec.update(outcome=promo.get("outcome", "failed"), run_id=promo.get("run_id"), mode=promo.get("mode"),
+                   result=os.path.join(results_dir, promo.get("run_id", ""), "promote.json"),
+                   detail=promo.get("fallback_error") or promo.get("in_place_error") or "",
+                   in_place_error=promo.get("in_place_error", ""), fallback=promo.get("fallback", False),
+                   drift=promo.get("drift", {}), domain=promo.get("domain"), version=promo.get("version"),
+                   previous=promo.get("previous"), fallback_error=promo.get("fallback_error", ""))
+        if rec["outcome"] == "pending":
+            rec["outcome"] = "failed"
+    if job.status == "canceled":
+        rec["outcome"] = "interrupted"
+    elif not promo:
+        msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a record" % job.status
+        rec.update(outcome="infra" if infra_signature(msg) else "failed", detail=msg[:2000])
+    sig = infra_signature(rec.get("detail") or "")
+    if rec["outcome"] in PROMOTE_RED and sig:
+        rec.update(outcome="infra", infra=sig)
+    return rec
+
+
+def wait_for_teardown(server, run_ids, timeout: float = TEARDOWN_GRACE) -> list:
+    """Wait until the guardians of stopped runs have torn them down; the runs still there."""
+    ledger = Ledger(server.state_dir)
+    deadline = time.time() + timeout
+    left = list(run_ids)
+    while left and time.time() < deadline:
+        left = [r for r in left if (ledger.get(r) or {}).get("status") == "running"]
+        if left:
+            time.sleep(1)
+    return left
+
+
+class Sweep:
+    def __init__(self, server, plans: list, results_root: str, inventory: str, cap: int = 2,
+                 load_arm=None, deadline: int = 3600, progress=None, resume: dict | None = None,
+                 sweep_id: str | None = None, sampler_interval: float = 5.0):
+        if not plans:
+            raise SweepError("no recipes to sweep: an empty set is not a green sweep (enrol recipes in "
+                             "canon_enrolled, or name them)")
+        if not 1 <= int(cap) <= MAX_CAP:
+            raise SweepError("cap %s refused: a sweep runs 1 to %d deploys at once on a server" % (cap, MAX_CAP))
+        self.server, self.plans, self.cap, self.inventory = server, plans, int(cap), inventory
+        self.load_arm, self.deadline, self.progress = load_arm, int(deadline), progress
+        self.sweep_id = sweep_id or (resume or {}).get("sweep_id") or "sweep-%s-%s" % (
+            time.strftime("%Y%m%d%H%M%S", time.gmtime()), os.urandom(3).hex())
+        self.dir = os.path.join(results_root, self.sweep_id)
+        self.runs_dir = os.path.join(self.dir, "runs")
+        self.stop = threading.Event()
+        self.sampler = Sampler(server, interval=sampler_interval)
+        self._lock = threading.Lock()
+        self._running: dict = {}     # recipe -> {"job": Job, "stage": str, "tier": str, "since": t}
+        self.doc = self._initial_doc(resume)
+
+    # -- document --------------------------------------------------------------------------
+    def _initial_doc(self, resume):
+        if resume:
+            doc = dict(resume)
+            doc.setdefault("resumed", []).append(now_iso())
+            known = {r["recipe"]: r for r in doc.get("recipes", [])}
+            doc["recipes"] = [known[p["recipe"]] if known.get(p["recipe"], {}).get("status") == "done"
+                              else self._blank(p) for p in self.plans]
+            return doc
+        return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sweep_id": self.sweep_id,
+                "server": self.server.name, "host": self.server.host, "cap": self.cap,
+                "harness_commit": harness_commit(), "started": now_iso(), "started_epoch": time.time(),
+                "finished": None, "finished_epoch": None, "duration": None, "outcome": "running",
+                "load": None, "recipes": [self._blank(p) for p in self.plans], "systemic": [], "summary": {}}
+
+    @staticmethod
+    def _blank(plan) -> dict:
+        return {"recipe": plan["recipe"], "status": "pending", "version": None, "recipe_commit": None,
+                "settings": plan.get("settings") or {}, "warm": plan.get("warm", True),
+                "warm_drift": plan.get("warm_drift", True),
+                "cold": {"outcome": "not-run"}, "promote": {"outcome": "not-run" if plan.get("warm", True) else "not-enrolled"}}
+
+    def entry(self, recipe) -> dict:
+        return next(r for r in self.doc["recipes"] if r["recipe"] == recipe)
+
+    def save(self):
+        with self._lock:
+            doc = json.loads(json.dumps(self.doc))
+        write_json_atomic(os.path.join(self.dir, "sweep.json"), doc)
+
+    # -- one recipe ------------------------------------------------------------------------
+    def _job(self, recipe, stage, playbook, extravars) -> Job:
+        def progress(_ident, tier):
+            with self._lock:
+                if recipe in self._running:
+                    self._running[recipe]["tier"] = tier
+            if self.progress:
+                self.progress.update(self.snapshot())
+        job = Job(playbook, dict(extravars, canon_hosts=self.server.host, canon_results_dir=self.runs_dir,
+                                 canon_deadline=self.deadline),
+                  ident="%s-%s-%s" % (self.sweep_id, recipe, stage), inventory=self.inventory,
+                  timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop, on_progress=progress)
+        with self._lock:
+            self._running[recipe] = {"stage": stage, "tier": stage, "since": time.time()}
+        return job
+
+    def run_recipe(self, plan):
+        recipe = plan["recipe"]
+        entry = self.entry(recipe)
+        entry["status"] = "running"
+        problem = engine_problem(self.server) or disk_problem(self.server)
+        if problem:
+            entry["cold"] = {"outcome": "infra", "infra": problem, "failure": None, "tiers": [],
+                             "started_epoch": time.time(), "finished_epoch": time.time(), "duration": 0}
+            entry["status"] = "done"
+            return
+        extravars = {"recipe": recipe, "canon_exclusive": False,
+                     "canon_settings_overrides": plan.get("settings") or {}}
+        if plan.get("version"):
+            extravars["version"] = plan["version"]
+        job = self._job(recipe, "cold", "isolate.yml", extravars)
+        res = job.run()
+        cold = cold_record(res, self.runs_dir, self.server)
+        cold["load"] = load_fingerprint(self.sampler.samples, res.started, res.finished)
+        entry["cold"] = cold
+        entry["version"] = cold.get("versions", {}).get("head")
+        entry["recipe_commit"] = recipe_commit(self.server, recipe, entry["version"])
+        if cold["outcome"] == "interrupted":
+            entry["status"] = "interrupted"
+            left = wait_for_teardown(self.server, res.run_ids)
+            cold["teardown_pending"] = left
+            return
+        if not plan.get("warm", True):
+            entry["promote"] = {"outcome": "not-enrolled"}
+        elif cold["outcome"] != "pass":
+            entry["promote"] = {"outcome": "skipped", "detail": "the cold run was not green (%s)" % cold["outcome"]}
+        elif self.stop.is_set():
+            entry["promote"] = {"outcome": "not-run", "detail": "the sweep was stopped"}
+            entry["status"] = "interrupted"
+            return
+        else:
+            pjob = self._job(recipe, "promote", "promote.yml",
+                             {"recipe": recipe, "cold_result": cold["result"], "version": entry["version"],
+                              "warm_drift": plan.get("warm_drift", True)})
+            pres = pjob.run()
+            entry["promote"] = promote_record(pres, self.runs_dir)
+            entry["promote"]["load"] = load_fingerprint(self.sampler.samples, pres.started, pres.finished)
+            if entry["promote"]["outcome"] == "interrupted":
+                entry["status"] = "interrupted"
+                entry["promote"]["teardown_pending"] = wait_for_teardown(self.server, pres.run_ids)
+                return
+        entry["status"] = "done"
+
+    def _worker(self, plan):
+        try:
+            self.run_recipe(plan)
+        except Exception as exc:  # the driver's own bug must not leave the sweep hanging
+            entry = self.entry(plan["recipe"])
+            entry["status"] = "interrupted"
+            entry["error"] = "%s: %s" % (type(exc).__name__, exc)
+        finally:
+            with self._lock:
+                self._running.pop(plan["recipe"], None)
+            self.save()
+            if self.progress:
+                self.progress.finished(self.entry(plan["recipe"]), self.snapshot())
+
+    # -- schedule --------------------------------------------------------------------------
+    def order(self, plans) -> list:
+        """Longest first (LPT): from the last sweep's times when known, heavy recipes first otherwise."""
+        last = {}
+        for path in sorted(glob.glob(os.path.join(os.path.dirname(self.dir), "sweep-*", "sweep.json"))):
+            doc = read_json(path) or {}
+            for r in doc.get("recipes", []):
+                took = sum(float((r.get(k) or {}).get("duration") or 0) for k in ("cold", "promote"))
+                if took:
+                    last[r["recipe"]] = took
+        return sorted(plans, key=lambda p: (-(last.get(p["recipe"]) or 0), not p["heavy"]))
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            running = {r: dict(v) for r, v in self._running.items()}
+            done = [r for r in self.doc["recipes"] if r["status"] in ("done", "interrupted")]
+        return {"elapsed": time.time() - self.doc["started_epoch"], "running": running, "done": len(done),
+                "total": len(self.doc["recipes"]),
+                "red": sum(1 for r in done if r["cold"]["outcome"] not in ("pass",)
+                           or r["promote"]["outcome"] in PROMOTE_RED)}
+
+    def run(self) -> dict:
+        for plan in self.plans:
+            plan.setdefault("heavy", is_heavy(plan["recipe"], plan.get("settings")))
+        todo = [p for p in self.order(self.plans) if self.entry(p["recipe"])["status"] != "done"]
+        os.makedirs(self.runs_dir, exist_ok=True)
+        self.sampler.start()
+        threads: dict = {}
+        heavy_running = lambda: any(p["heavy"] for p, t in threads.values() if t.is_alive())  # noqa: E731
+        try:
+            if self.load_arm is not None and self.load_arm.active:
+                self.doc["load"] = {"spec": self.load_arm.spec, "samples": [], "fingerprint": {}}
+                self.load_arm.start()
+            self.save()
+            while (todo or any(t.is_alive() for _, t in threads.values())):
+                for name in [n for n, (_, t) in threads.items() if not t.is_alive()]:
+                    threads.pop(name)
+                while todo and len(threads) < self.cap and not self.stop.is_set():
+                    pick = next((p for p in todo if not (p["heavy"] and heavy_running())), None)
+                    if pick is None:
+                        break
+                    todo.remove(pick)
+                    t = threading.Thread(target=self._worker, args=(pick,), name="canon-%s" % pick["recipe"], daemon=True)
+                    threads[pick["recipe"]] = (pick, t)
+                    t.start()
+                if self.stop.is_set():
+                    todo = []
+                if self.progress:
+                    self.progress.update(self.snapshot())
+                time.sleep(0.5)
+        finally:
+            # Ctrl-C or SIGTERM: no new work; running playbooks are stopped (their guardians tear
+            # their runs down) and the driver waits for them before writing the results.
+            for _, t in threads.values():
+                t.join()
+            if self.load_arm is not None:
+                self.load_arm.stop()
+            self.sampler.stop()
+            self.finish()
+        return self.doc
+
+    def finish(self):
+        doc = self.doc
+        doc["finished"], doc["finished_epoch"] = now_iso(), time.time()
+        doc["duration"] = round(doc["finished_epoch"] - doc["started_epoch"], 1)
+        if doc.get("load") is not None or self.sampler.samples:
+            load = doc.get("load") or {"spec": None}
+            load["samples"] = (load.get("samples") or []) + self.sampler.samples
+            load["fingerprint"] = load_fingerprint(load["samples"])
+            doc["load"] = load
+        failures = []
+        for r in doc["recipes"]:
+            f = (r.get("cold") or {}).get("failure")
+            if f:
+                failures.append({"recipe": r["recipe"], "tier": f["tier"], "error": f["error"],
+                                 "started": r["cold"].get("started_epoch"), "finished": r["cold"].get("finished_epoch")})
+            p = r.get("promote") or {}
+            if p.get("outcome") in PROMOTE_RED and p.get("detail"):
+                failures.append({"recipe": r["recipe"], "tier": "promote", "error": p["detail"],
+                                 "started": p.get("started_epoch"), "finished": p.get("finished_epoch")})
+        doc["systemic"] = systemic_events([f for f in failures if f["started"]])
+        cold, promote = {}, {}
+        for r in doc["recipes"]:
+            cold[r["cold"]["outcome"]] = cold.get(r["cold"]["outcome"], 0) + 1
+            promote[r["promote"]["outcome"]] = promote.get(r["promote"]["outcome"], 0) + 1
+        infra = sum(1 for r in doc["recipes"] if "infra" in (r["cold"]["outcome"], r["promote"]["outcome"]))
+        doc["summary"] = {"recipes": len(doc["recipes"]), "cold": cold, "promote": promote, "infra": infra}
+        if any(r["status"] != "done" for r in doc["recipes"]):
+            doc["outcome"] = "interrupted"
+        elif any(r["cold"]["outcome"] in ("fail", "incomplete") or r["promote"]["outcome"] in PROMOTE_RED
+                 for r in doc["recipes"]):
+            doc["outcome"] = "fail"
+        elif infra:
+            doc["outcome"] = "infra"
+        else:
+            doc["outcome"] = "pass"
+        self.save()
