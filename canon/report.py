@@ -1,0 +1,782 @@
+"""The results of a sweep, rendered: a Markdown table, JUnit XML and one self-contained HTML page.
+
+Inputs are the driver's documents: one sweep (schema ``coopcloud.canon/sweep`` version 1) and
+the classifications of the recipes that were re-run in isolation and under load (schema
+``coopcloud.canon/classification`` version 1). Optional keys may be missing; a document that
+names another schema or a newer version is refused (ValueError), never half-read.
+
+The three renderings share one row per recipe (:func:`result_rows`), so the Markdown and the HTML
+table say the same thing. :func:`write_all` writes ``results.md``, ``junit.xml`` and
+``index.html`` into a directory, each through a temporary file and a rename.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+
+from canon.timeline import timeline_svg
+
+SWEEP_SCHEMA = "coopcloud.canon/sweep"
+CLASSIFICATION_SCHEMA = "coopcloud.canon/classification"
+SCHEMA_VERSION = 1
+
+COLUMNS = ("recipe", "failure", "isolation result", "root cause", "classification", "fix")
+DASH = "—"
+CELL_LIMIT = 160  # characters of an error or detail kept in a table cell; the HTML details keep all
+
+COLD_GREEN = {"pass"}
+COLD_SKIPPED = {"not-run", "interrupted"}
+PROMOTE_GREEN = {"promoted", "promoted-by-fallback", "current"}
+PROMOTE_FAILED = {"failed", "refused"}
+PROMOTE_SKIPPED = {"not-run", "not-enrolled", "skipped", "interrupted"}
+
+# XML 1.0 forbids these characters even escaped; abra output can carry them (ANSI colours).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_URL = re.compile(r"^https?://[^\s<>\"'|]+$")
+
+
+# ---------------------------------------------------------------- input
+
+def check_sweep(sweep: dict) -> dict:
+    """``sweep`` itself when it is a sweep document this renderer reads; ValueError otherwise."""
+    return _check(sweep, SWEEP_SCHEMA, "sweep")
+
+
+def check_classification(classification: dict) -> dict:
+    """``classification`` itself when it is a classification document; ValueError otherwise."""
+    return _check(classification, CLASSIFICATION_SCHEMA, "classification")
+
+
+def _check(document, schema: str, what: str) -> dict:
+    if not isinstance(document, dict):
+        raise ValueError("a %s document is a JSON object, not %s" % (what, type(document).__name__))
+    found = document.get("schema", schema)
+    if found != schema:
+        raise ValueError("not a %s document: schema %r, expected %r" % (what, found, schema))
+    version = document.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise ValueError("%s schema_version %r: this renderer reads version %d" % (what, version, SCHEMA_VERSION))
+    return document
+
+
+def _number(value) -> float | None:
+    """``value`` as a float, or None when missing or not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def clean_text(text) -> str:
+    """``text`` as a string without ANSI colour codes and characters XML cannot carry."""
+    if text is None:
+        return ""
+    return _XML_INVALID.sub("", _ANSI.sub("", str(text)))
+
+
+def one_line(text, limit: int | None = CELL_LIMIT) -> str:
+    """``text`` on one line (whitespace runs become one space), cut at ``limit`` characters with …"""
+    line = " ".join(clean_text(text).split())
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def seconds_text(seconds) -> str:
+    """A duration as ``412.3 s (6 min 52 s)``; ``—`` when unknown."""
+    seconds = _number(seconds)
+    if seconds is None:
+        return DASH
+    if seconds < 60:
+        return "%.1f s" % seconds
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    spelled = ("%d h %d min %d s" % (hours, minutes, secs)) if hours else ("%d min %d s" % (minutes, secs))
+    return "%.1f s (%s)" % (seconds, spelled)
+
+
+def _p_text(p) -> str:
+    return "%.3g" % p
+
+
+# ---------------------------------------------------------------- what each stage says
+
+def first_tier(cold: dict, outcome: str) -> dict | None:
+    """The first tier of the cold run with this outcome, or None."""
+    for tier in cold.get("tiers") or []:
+        if tier.get("outcome") == outcome:
+            return tier
+    return None
+
+
+def cold_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
+    """What went wrong in the recipe's cold run, one line (``custom: <error>``); None when nothing did."""
+    cold = entry.get("cold") or {}
+    outcome = cold.get("outcome") or "not-run"
+    if outcome == "fail":
+        failure = cold.get("failure") or {}
+        failed = first_tier(cold, "fail") or {}
+        tier = failure.get("tier") or failed.get("name") or "fail"
+        error = failure.get("error") or failed.get("error") or ""
+        return "%s: %s" % (tier, one_line(error, limit)) if error else str(tier)
+    if outcome == "infra":
+        return "infra: %s" % one_line(cold.get("infra") or "infrastructure failure", limit)
+    if outcome == "incomplete":
+        skipped = first_tier(cold, "skipped")
+        if skipped:
+            reason = skipped.get("reason") or skipped.get("error") or "not declared not-applicable"
+            return "incomplete: %s skipped (%s)" % (skipped.get("name") or "?", one_line(reason, limit))
+        return "incomplete"
+    if outcome == "interrupted":
+        return "cold: interrupted"
+    if outcome in COLD_GREEN or outcome == "not-run":
+        return None
+    return "cold: %s" % outcome  # an outcome this renderer does not know is shown as it is
+
+
+def promote_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
+    """What went wrong in the recipe's warm promotion (``promote: failed — <detail>``); None otherwise."""
+    promote = entry.get("promote") or {}
+    outcome = promote.get("outcome") or "not-run"
+    if outcome in PROMOTE_GREEN or outcome in PROMOTE_SKIPPED - {"interrupted"}:
+        return None
+    detail = one_line(promote.get("detail"), limit)
+    return "promote: %s — %s" % (outcome, detail) if detail else "promote: %s" % outcome
+
+
+def is_green(entry: dict) -> bool:
+    """The cold run passed and the promotion did not fail (promoted, current, or not attempted)."""
+    cold = (entry.get("cold") or {}).get("outcome")
+    return cold in COLD_GREEN and promote_failure(entry) is None
+
+
+def failure_text(entry: dict, limit: int | None = CELL_LIMIT) -> str:
+    """The ``failure`` cell: the cold failure, the promote failure, ``not run``, or ``—`` when green."""
+    parts = [p for p in (cold_failure(entry, limit), promote_failure(entry, limit)) if p]
+    if parts:
+        return "; ".join(parts)
+    cold = (entry.get("cold") or {}).get("outcome") or "not-run"
+    if cold == "not-run":
+        return "not run"
+    promote = (entry.get("promote") or {}).get("outcome") or "not-run"
+    if promote in PROMOTE_SKIPPED:
+        return "%s (promote %s)" % (DASH, promote)  # green cold, but no warm promotion was tried
+    return DASH
+
+
+# ---------------------------------------------------------------- what the classification says
+
+def _arm_counts(arm: dict | None) -> tuple[int, int, int]:
+    """(pass, fail, infra) of one arm, from its counts or, when they are missing, its runs."""
+    arm = arm or {}
+    runs = arm.get("runs") or []
+    counted = {}
+    for key in ("pass", "fail", "infra"):
+        value = arm.get(key)
+        counted[key] = int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+            sum(1 for run in runs if run.get("outcome") == key)
+    return counted["pass"], counted["fail"], counted["infra"]
+
+
+def arm_text(arm: dict | None) -> str:
+    """An arm's result: ``2/2 red``, ``0/3 red (3 green)``, ``1/3 red (1 green, 1 infra)``."""
+    passed, failed, infra = _arm_counts(arm)
+    total = passed + failed + infra
+    if total == 0:
+        return "no runs"
+    others = (["%d green" % passed] if passed else []) + (["%d infra" % infra] if infra else [])
+    return "%d/%d red" % (failed, total) + (" (%s)" % ", ".join(others) if others else "")
+
+
+def confidence_text(classification: dict) -> str:
+    """``p=0.05, 3 isolated clean ≥ 1 needed``; empty when the classification has no confidence."""
+    confidence = classification.get("confidence") or {}
+    parts = []
+    p_value = _number(confidence.get("p_value"))
+    if p_value is not None:
+        parts.append("p=" + _p_text(p_value))
+    clean, needed = confidence.get("isolated_clean"), confidence.get("isolated_clean_needed")
+    if clean is not None and needed is not None:
+        parts.append("%s isolated clean %s %s needed" % (clean, "≥" if (_number(clean) or 0) >= (_number(needed) or 0)
+                                                        else "<", needed))
+    budget = classification.get("budget") or {}
+    if budget.get("exhausted"):
+        parts.append("budget exhausted (%s/%s runs)" % (budget.get("used", "?"), budget.get("runs", "?")))
+    return ", ".join(parts)
+
+
+def classification_text(classification: dict) -> str:
+    """The ``classification`` cell: verdict, whether it is clear, and its confidence."""
+    verdict = str(classification.get("verdict") or "undecided")
+    if classification.get("clear") is False:
+        verdict += ", not clear"
+    confidence = confidence_text(classification)
+    return "%s (%s)" % (verdict, confidence) if confidence else verdict
+
+
+def root_cause_text(classification: dict, limit: int | None = CELL_LIMIT) -> str:
+    """The ``root cause`` cell: where the cause lies and what it is."""
+    location = classification.get("location") or {}
+    where, detail = location.get("where"), one_line(location.get("detail"), limit)
+    if where and detail:
+        return "%s: %s" % (where, detail)
+    return str(where or detail or DASH)
+
+
+def fix_text(classification: dict | None, limit: int | None = CELL_LIMIT) -> str:
+    """The ``fix`` cell: ``recipe-pr: <ref> (<verified>)``; ``—`` without a fix."""
+    fix = (classification or {}).get("fix") or {}
+    ref = one_line(fix.get("ref"), limit)
+    if not ref:
+        return DASH
+    text = "%s: %s" % (fix["kind"], ref) if fix.get("kind") else ref
+    verified = one_line(fix.get("verified"), limit)
+    return text + (" (verified: %s)" % verified if verified else "")
+
+
+def fix_url(classification: dict | None) -> str | None:
+    """The fix's ref when it is an http(s) address (a pull request), else None."""
+    ref = str(((classification or {}).get("fix") or {}).get("ref") or "")
+    return ref if _URL.match(ref) else None
+
+
+def classifications_by_recipe(classifications) -> dict[str, list[dict]]:
+    """The classifications (checked) grouped by recipe, in the order given."""
+    grouped: dict[str, list[dict]] = {}
+    for classification in classifications or ():
+        check_classification(classification)
+        grouped.setdefault(str(classification.get("recipe") or "?"), []).append(classification)
+    return grouped
+
+
+def classification_for(entry: dict, grouped: dict[str, list[dict]]) -> dict | None:
+    """The classification of the stage that failed (cold before promote), else the recipe's first."""
+    found = grouped.get(str(entry.get("recipe") or "?")) or []
+    if not found:
+        return None
+    if cold_failure(entry):
+        wanted = "cold"
+    elif promote_failure(entry):
+        wanted = "promote"
+    else:
+        wanted = None
+    for classification in found:
+        if classification.get("kind") == wanted:
+            return classification
+    return found[0]
+
+
+# ---------------------------------------------------------------- rows and the header
+
+def result_rows(sweep: dict, classifications=()) -> list[dict]:
+    """One row per recipe of the sweep: the six column texts (one line each) and ``fix_url``."""
+    check_sweep(sweep)
+    grouped = classifications_by_recipe(classifications)
+    rows = []
+    for entry in sweep.get("recipes") or []:
+        classification = classification_for(entry, grouped)
+        green = is_green(entry)
+        recipe = str(entry.get("recipe") or "?")
+        if entry.get("version"):
+            recipe += " " + str(entry["version"])
+        if classification is None:
+            isolation = DASH if green else "not classified"
+            cause = verdict = DASH
+        else:
+            isolation = arm_text((classification.get("arms") or {}).get("isolated"))
+            cause = root_cause_text(classification)
+            verdict = classification_text(classification)
+        rows.append({
+            "recipe": one_line(recipe, None),
+            "failure": failure_text(entry),
+            "isolation result": isolation,
+            "root cause": cause,
+            "classification": verdict,
+            "fix": fix_text(classification),
+            "fix_url": fix_url(classification),
+            "green": green,
+            "classification_doc": classification,
+        })
+    return rows
+
+
+def load_text(sweep: dict) -> str:
+    """The load the sweep ran under: its spec and measured fingerprint, or ``none added``."""
+    load = sweep.get("load")
+    if not load:
+        return "none added"
+    spec = load.get("spec") or {}
+    parts = []
+    for key in sorted(spec):
+        value = spec[key]
+        if isinstance(value, (list, tuple)):
+            value = "+".join(str(v) for v in value) or "none"
+        parts.append("%s %s" % (key, value))
+    text = ", ".join(parts) if parts else "unspecified"
+    fingerprint = load.get("fingerprint") or {}
+    measured = []
+    mean, peak = _number(fingerprint.get("load1_mean")), _number(fingerprint.get("load1_max"))
+    if mean is not None or peak is not None:
+        measured.append("load1 mean %s, max %s" % ("%.2f" % mean if mean is not None else "?",
+                                                   "%.2f" % peak if peak is not None else "?"))
+    mem = _number(fingerprint.get("mem_used_pct_max"))
+    if mem is not None:
+        measured.append("memory ≤ %.0f%%" % mem)
+    stacks = _number(fingerprint.get("stacks_max"))
+    if stacks is not None:
+        measured.append("stacks ≤ %d" % stacks)
+    churn = _number(fingerprint.get("task_churn_per_min"))
+    if churn is not None:
+        measured.append("%.2f task changes/min" % churn)
+    samples = load.get("samples") or []
+    if samples:
+        measured.append("%d samples" % len(samples))
+    return text + (" (%s)" % "; ".join(measured) if measured else "")
+
+
+def header_text(sweep: dict) -> str:
+    """One line: sweep id, server, cap, load, duration, outcome and the summary counts."""
+    parts = ["server %s" % (sweep.get("server") or "?"), "cap %s" % sweep.get("cap", "?"),
+             "load: %s" % load_text(sweep), "duration %s" % seconds_text(sweep.get("duration")),
+             "outcome %s" % (sweep.get("outcome") or "?")]
+    summary = sweep.get("summary") or {}
+    for stage in ("cold", "promote"):
+        counts = summary.get(stage) or {}
+        if counts:
+            parts.append("%s: %s" % (stage, ", ".join("%s %s" % (k, counts[k]) for k in counts)))
+    if summary.get("infra"):
+        parts.append("infra %s" % summary["infra"])
+    return "canon sweep %s — %s" % (sweep.get("sweep_id") or "?", "; ".join(parts))
+
+
+def _relative(sweep: dict, epoch) -> str:
+    start, epoch = _number(sweep.get("started_epoch")), _number(epoch)
+    if epoch is None:
+        return "?"
+    return "+%.0f s" % (epoch - start) if start is not None else "%.0f" % epoch
+
+
+def systemic_lines(sweep: dict) -> list[str]:
+    """``systemic event: <what> in a, b (2×, +12 s … +340 s)``, one per systemic event."""
+    lines = []
+    for event in sweep.get("systemic") or []:
+        what = one_line(event.get("normalised") or event.get("fingerprint") or "?", None)
+        recipes = ", ".join(str(r) for r in event.get("recipes") or []) or "?"
+        extra = []
+        if event.get("count") is not None:
+            extra.append("%s×" % event["count"])
+        if event.get("first") is not None or event.get("last") is not None:
+            extra.append("%s … %s" % (_relative(sweep, event.get("first")), _relative(sweep, event.get("last"))))
+        if event.get("infra"):
+            extra.append("infra: %s" % one_line(event["infra"], None))
+        if event.get("fingerprint"):
+            extra.append(str(event["fingerprint"]))
+        lines.append("systemic event: %s in %s" % (what, recipes) + (" (%s)" % ", ".join(extra) if extra else ""))
+    return lines
+
+
+# ---------------------------------------------------------------- Markdown
+
+# Backslash escapes for what Markdown would read as markup: emphasis, code, links, table pipes,
+# and a "<" that could open an HTML tag or an autolink.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|]|<(?=[A-Za-z/!?]))")
+
+
+def markdown_cell(text: str) -> str:
+    """Text made safe for one GitHub-flavoured Markdown table cell: one line, punctuation escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text, None))
+
+
+def markdown_table(sweep: dict, classifications=()) -> str:
+    """The sweep's results as GitHub-flavoured Markdown: header line, systemic events, table."""
+    rows = result_rows(sweep, classifications)
+    lines = ["**%s**" % markdown_cell(header_text(sweep)), ""]
+    systemic = systemic_lines(sweep)
+    for line in systemic:
+        lines.append("- " + markdown_cell(line))
+    if systemic:
+        lines.append("")
+    lines.append("| " + " | ".join(COLUMNS) + " |")
+    lines.append("|" + "|".join("---" for _ in COLUMNS) + "|")
+    for row in rows:
+        cells = []
+        for column in COLUMNS:
+            if column == "fix" and row["fix_url"]:
+                # The address as an autolink; the rest of the cell escaped as text.
+                text = markdown_cell(row["fix"]).replace(markdown_cell(row["fix_url"]), "<%s>" % row["fix_url"], 1)
+            else:
+                text = markdown_cell(row[column])
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- JUnit XML
+
+def _seconds_attr(item: dict) -> str:
+    duration = _number(item.get("duration"))
+    if duration is None:
+        start, end = _number(item.get("started_epoch")), _number(item.get("finished_epoch"))
+        duration = end - start if start is not None and end is not None else 0.0
+    return "%.3f" % max(duration, 0.0)
+
+
+def _cold_details(cold: dict) -> str:
+    lines = []
+    for tier in cold.get("tiers") or []:
+        line = "%-15s %-15s %8s" % (tier.get("name") or "?", tier.get("outcome") or "?",
+                                   "%.1f" % (_number(tier.get("duration")) or 0.0))
+        note = tier.get("error") or tier.get("reason") or ""
+        lines.append((line + "  " + one_line(note, 100)).rstrip())  # the whole error follows the table
+    failure = cold.get("failure") or {}
+    if failure.get("error"):
+        lines += ["", clean_text(failure["error"])]
+    if failure.get("fingerprint"):
+        lines.append("fingerprint: %s" % failure["fingerprint"])
+    return "\n".join(lines)
+
+
+def _stage_out(stage: dict, classification: dict | None) -> str:
+    lines = []
+    for key in ("run_id", "result"):
+        if stage.get(key):
+            lines.append("%s: %s" % (key, clean_text(stage[key])))
+    if stage.get("detail"):
+        lines.append("detail: %s" % clean_text(stage["detail"]))
+    if classification:
+        lines.append("classification: %s" % classification_text(classification))
+        arms = classification.get("arms") or {}
+        lines.append("isolated: %s; loaded: %s" % (arm_text(arms.get("isolated")), arm_text(arms.get("loaded"))))
+        lines.append("root cause: %s" % root_cause_text(classification, None))
+        if classification.get("reason"):
+            lines.append("reason: %s" % clean_text(classification["reason"]))
+        lines.append("fix: %s" % fix_text(classification, None))
+    return "\n".join(lines)
+
+
+def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str, entry: dict,
+              classification: dict | None, counts: dict) -> None:
+    case = ET.SubElement(suite, "testcase", classname=recipe, name=name, time=_seconds_attr(stage))
+    outcome = stage.get("outcome") or "not-run"
+    counts["tests"] += 1
+    if kind == "cold":
+        if outcome == "fail":
+            failure = stage.get("failure") or {}
+            tier = failure.get("tier") or (first_tier(stage, "fail") or {}).get("name") or "fail"
+            element = ET.SubElement(case, "failure", message=clean_text(cold_failure(entry, None)), type=str(tier))
+            element.text = _cold_details(stage)
+            counts["failures"] += 1
+        elif outcome == "incomplete":
+            element = ET.SubElement(case, "failure", message=clean_text(cold_failure(entry, None)), type="incomplete")
+            element.text = _cold_details(stage)
+            counts["failures"] += 1
+        elif outcome == "infra":
+            ET.SubElement(case, "error", message=clean_text(stage.get("infra") or "infrastructure failure"),
+                          type="infra").text = _cold_details(stage)
+            counts["errors"] += 1
+        elif outcome in COLD_SKIPPED:
+            ET.SubElement(case, "skipped", message=outcome)
+            counts["skipped"] += 1
+        elif outcome not in COLD_GREEN:
+            ET.SubElement(case, "error", message="unknown cold outcome %r" % outcome, type="unknown")
+            counts["errors"] += 1
+    else:
+        detail = clean_text(stage.get("detail"))
+        if outcome in PROMOTE_FAILED:
+            ET.SubElement(case, "failure", message=clean_text(promote_failure(entry, None)),
+                          type="promote").text = detail
+            counts["failures"] += 1
+        elif outcome == "infra":
+            ET.SubElement(case, "error", message=detail or "infrastructure failure", type="infra").text = detail
+            counts["errors"] += 1
+        elif outcome in PROMOTE_SKIPPED:
+            ET.SubElement(case, "skipped", message=("%s: %s" % (outcome, one_line(detail, None))) if detail
+                          else outcome)
+            counts["skipped"] += 1
+        elif outcome not in PROMOTE_GREEN:
+            ET.SubElement(case, "error", message="unknown promote outcome %r" % outcome, type="unknown")
+            counts["errors"] += 1
+    out = _stage_out(stage, classification)
+    if out:
+        ET.SubElement(case, "system-out").text = out
+
+
+def junit_xml(sweep: dict, classifications=()) -> str:
+    """JUnit XML: one testsuite for the sweep, a ``cold`` and a ``promote`` testcase per recipe."""
+    check_sweep(sweep)
+    grouped = classifications_by_recipe(classifications)
+    sweep_id = clean_text(sweep.get("sweep_id") or "?")
+    root = ET.Element("testsuites", name="coopcloud.canon")
+    suite = ET.SubElement(root, "testsuite", name="coopcloud.canon sweep %s" % sweep_id)
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("sweep_id", sweep_id), ("server", sweep.get("server")), ("cap", sweep.get("cap")),
+                        ("harness_commit", sweep.get("harness_commit")), ("outcome", sweep.get("outcome")),
+                        ("load", load_text(sweep))):
+        if value is not None:
+            ET.SubElement(properties, "property", name=name, value=clean_text(value))
+    for line in systemic_lines(sweep):
+        ET.SubElement(properties, "property", name="systemic", value=clean_text(line))
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for entry in sweep.get("recipes") or []:
+        recipe = clean_text(entry.get("recipe") or "?")
+        found = grouped.get(str(entry.get("recipe") or "?")) or []
+        for name in ("cold", "promote"):
+            stage = entry.get(name) or {}
+            classification = next((c for c in found if c.get("kind") == name), None)
+            _testcase(suite, recipe, name, stage, name, entry, classification, counts)
+    total = "%.3f" % max(_number(sweep.get("duration")) or 0.0, 0.0)
+    for element in (root, suite):
+        for key, value in counts.items():
+            element.set(key, str(value))
+        element.set("time", total)
+    if sweep.get("started"):
+        suite.set("timestamp", clean_text(sweep["started"]))
+    if sweep.get("server"):
+        suite.set("hostname", clean_text(sweep["server"]))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem auto;max-width:1200px;
+ padding:0 1rem;color:#1a1a1a;line-height:1.4}
+h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
+h3{font-size:1rem;margin-bottom:.3rem}
+table{border-collapse:collapse;width:100%;font-size:.85rem}
+th,td{border:1px solid #d0d0d0;padding:.3rem .45rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}
+tr.red td:first-child{border-left:4px solid #d62728}tr.green td:first-child{border-left:4px solid #2ca02c}
+dl.summary{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;font-size:.9rem}
+dl.summary dt{font-weight:600}dl.summary dd{margin:0}
+figure{margin:1rem 0;overflow-x:auto}figure svg{max-width:100%;height:auto}
+code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.82rem}
+pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;border:1px solid #e2e2e2}
+.o-pass,.o-promoted,.o-current{color:#1f7a1f}.o-fail,.o-failed,.o-refused{color:#b31b1b}
+.o-infra{color:#6a3d9a}.o-skipped,.o-not-applicable,.o-not-run,.o-not-enrolled{color:#777}
+section.classification{border:1px solid #e2e2e2;padding:.2rem .8rem .8rem;margin:1rem 0}
+"""
+
+
+def _e(text) -> str:
+    """HTML-escaped text (quotes too), without characters a page cannot carry."""
+    return html.escape(clean_text(text), quote=True)
+
+
+def _outcome_span(outcome) -> str:
+    outcome = str(outcome or "not-run")
+    return '<span class="o-%s">%s</span>' % (_e(re.sub(r"[^a-z-]", "", outcome)), _e(outcome))
+
+
+def _inline_svg(svg: str, label: str) -> str:
+    """The SVG document as an element for the page: without the XML prolog and DOCTYPE."""
+    start = svg.find("<svg")
+    element = svg[start:] if start >= 0 else svg
+    return element.replace("<svg ", '<svg role="img" aria-label="%s" ' % _e(label), 1)
+
+
+def _summary_html(sweep: dict) -> str:
+    items = [("sweep", sweep.get("sweep_id")), ("server", sweep.get("server")), ("cap", sweep.get("cap")),
+             ("outcome", sweep.get("outcome")), ("started", sweep.get("started")),
+             ("finished", sweep.get("finished")), ("duration", seconds_text(sweep.get("duration"))),
+             ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
+    summary = sweep.get("summary") or {}
+    if summary.get("recipes") is not None:
+        items.append(("recipes", summary["recipes"]))
+    for stage in ("cold", "promote"):
+        counts = summary.get(stage) or {}
+        if counts:
+            items.append((stage, ", ".join("%s %s" % (k, counts[k]) for k in counts)))
+    if "infra" in summary:
+        items.append(("infra", summary["infra"]))
+    rows = []
+    for name, value in items:
+        if value is None or value == "":
+            continue
+        shown = _outcome_span(value) if name == "outcome" else _e(value)
+        rows.append("<dt>%s</dt><dd>%s</dd>" % (_e(name), shown))
+    return '<dl class="summary">%s</dl>' % "".join(rows)
+
+
+def _results_html(rows: list[dict]) -> str:
+    head = "".join("<th>%s</th>" % _e(c) for c in COLUMNS)
+    body = []
+    for row in rows:
+        cells = []
+        for column in COLUMNS:
+            text = _e(row[column])
+            if column == "fix" and row["fix_url"]:
+                url = _e(row["fix_url"])
+                text = text.replace(url, '<a href="%s" rel="noreferrer">%s</a>' % (url, url), 1)
+            cells.append("<td>%s</td>" % text)
+        body.append('<tr class="%s">%s</tr>' % ("green" if row["green"] else "red", "".join(cells)))
+    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
+
+
+def _tiers_html(sweep: dict) -> str:
+    names = []
+    for entry in sweep.get("recipes") or []:
+        for tier in (entry.get("cold") or {}).get("tiers") or []:
+            if tier.get("name") and tier["name"] not in names:
+                names.append(tier["name"])
+    head = "<th>recipe</th><th>cold</th>" + "".join("<th>%s</th>" % _e(n) for n in names) + "<th>promote</th>"
+    body = []
+    for entry in sweep.get("recipes") or []:
+        cold, promote = entry.get("cold") or {}, entry.get("promote") or {}
+        tiers = {t.get("name"): t for t in cold.get("tiers") or []}
+        cells = ["<td>%s</td>" % _e(entry.get("recipe") or "?"),
+                 "<td>%s<br>%s</td>" % (_outcome_span(cold.get("outcome")), _e(seconds_text(cold.get("duration"))))]
+        for name in names:
+            tier = tiers.get(name)
+            if tier is None:
+                cells.append("<td></td>")
+                continue
+            duration = _number(tier.get("duration"))
+            cells.append("<td>%s%s</td>" % (_outcome_span(tier.get("outcome")),
+                                           "<br>%.1f s" % duration if duration is not None else ""))
+        cells.append("<td>%s<br>%s</td>" % (_outcome_span(promote.get("outcome")),
+                                            _e(seconds_text(promote.get("duration")))))
+        body.append("<tr>%s</tr>" % "".join(cells))
+    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
+
+
+def _runs_html(arm: dict | None) -> str:
+    runs = (arm or {}).get("runs") or []
+    if not runs:
+        return ""
+    items = []
+    for run in runs:
+        extra = [str(run[k]) for k in ("tier", "fingerprint") if run.get(k)]
+        items.append("<li><code>%s</code> %s%s</li>" % (_e(run.get("run_id") or "?"), _outcome_span(run.get("outcome")),
+                                                        (" — " + _e(", ".join(extra))) if extra else ""))
+    return "<ul>%s</ul>" % "".join(items)
+
+
+def _classification_html(classification: dict) -> str:
+    arms = classification.get("arms") or {}
+    parts = ['<section class="classification" id="classification-%s-%s">' % (
+        _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("recipe") or "?"))),
+        _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))))]
+    parts.append("<h3>%s — %s: %s</h3>" % (_e(classification.get("recipe") or "?"),
+                                          _e(classification.get("kind") or "?"),
+                                          _e(classification_text(classification))))
+    if classification.get("reason"):
+        parts.append("<p>%s</p>" % _e(classification["reason"]))
+    rows = []
+    for name in ("isolated", "loaded"):
+        arm = arms.get(name)
+        if arm is None:
+            continue
+        passed, failed, infra = _arm_counts(arm)
+        rows.append("<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td></tr>" % (
+            _e(name), passed, failed, infra, _e(arm_text(arm)), _runs_html(arm)))
+    if rows:
+        parts.append("<table><thead><tr><th>arm</th><th>pass</th><th>fail</th><th>infra</th><th>result</th>"
+                     "<th>runs</th></tr></thead><tbody>%s</tbody></table>" % "".join(rows))
+    facts = []
+    confidence = classification.get("confidence") or {}
+    for key in ("test", "p_value", "alpha", "loaded_failure_rate", "isolated_clean", "isolated_clean_needed"):
+        if confidence.get(key) is not None:
+            facts.append((key.replace("_", " "), confidence[key]))
+    budget = classification.get("budget") or {}
+    if budget:
+        facts.append(("budget", "%s of %s runs used%s" % (budget.get("used", "?"), budget.get("runs", "?"),
+                                                          ", exhausted" if budget.get("exhausted") else "")))
+    if classification.get("fingerprint"):
+        facts.append(("fingerprint", classification["fingerprint"]))
+    location = classification.get("location") or {}
+    facts.append(("root cause", root_cause_text(classification, None)))
+    facts.append(("fix", fix_text(classification, None)))
+    parts.append('<dl class="summary">%s</dl>' % "".join("<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts))
+    evidence = location.get("evidence") or []
+    if evidence:
+        parts.append("<h4>evidence</h4><ul>%s</ul>" % "".join("<li><code>%s</code></li>" % _e(item)
+                                                              for item in evidence))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def html_page(sweep: dict, classifications=()) -> str:
+    """One self-contained HTML page: summary, timeline (inline SVG), results, systemic events, details."""
+    rows = result_rows(sweep, classifications)
+    grouped = classifications_by_recipe(classifications)
+    sweep_id = sweep.get("sweep_id") or "?"
+    title = "canon sweep %s" % sweep_id
+    systemic = systemic_lines(sweep)
+    details = [c for entry in sweep.get("recipes") or [] for c in grouped.get(str(entry.get("recipe") or "?"), [])]
+    listed = {str(e.get("recipe") or "?") for e in sweep.get("recipes") or []}
+    details += [c for recipe, found in grouped.items() if recipe not in listed for c in found]
+    page = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>%s</title>" % _e(title),
+        "<style>%s</style>" % _CSS,
+        "</head><body>",
+        "<h1>%s</h1>" % _e(title),
+        _summary_html(sweep),
+        "<h2>Timeline</h2>",
+        "<figure>%s<figcaption>One lane per recipe: a bar per tier of the cold run, the warm promotion hatched; "
+        "the load beneath. x: seconds since the sweep started.</figcaption></figure>"
+        % _inline_svg(timeline_svg(sweep), "timeline of " + title),
+        "<h2>Systemic events</h2>",
+        ("<ul>%s</ul>" % "".join("<li>%s</li>" % _e(line) for line in systemic)) if systemic
+        else "<p>none</p>",
+        "<h2>Results</h2>",
+        _results_html(rows),
+        "<h2>Tiers</h2>",
+        _tiers_html(sweep),
+        "<h2>Classifications</h2>",
+        "".join(_classification_html(c) for c in details) if details else "<p>none</p>",
+        "</body></html>",
+    ]
+    return "\n".join(page) + "\n"
+
+
+# ---------------------------------------------------------------- files
+
+def _write_atomically(path: str, text: str) -> None:
+    """``text`` at ``path`` through a temporary file in the same directory and a rename."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_all(sweep: dict, classifications, directory: str) -> dict:
+    """``results.md``, ``junit.xml`` and ``index.html`` in ``directory``; returns their paths.
+
+    Everything is rendered before the first file is written, so a rendering error leaves the
+    directory as it was. Keys of the result: ``markdown``, ``junit``, ``html``.
+    """
+    classifications = list(classifications or ())
+    rendered = {
+        "markdown": ("results.md", markdown_table(sweep, classifications)),
+        "junit": ("junit.xml", junit_xml(sweep, classifications)),
+        "html": ("index.html", html_page(sweep, classifications)),
+    }
+    os.makedirs(directory, exist_ok=True)
+    paths = {}
+    for key, (name, text) in rendered.items():
+        path = os.path.join(directory, name)
+        _write_atomically(path, text)
+        paths[key] = path
+    return paths
