@@ -216,7 +216,10 @@ def confidence_text(classification: dict) -> str:
 def classification_text(classification: dict) -> str:
     """The ``classification`` cell: verdict, whether it is clear, and its confidence."""
     verdict = str(classification.get("verdict") or "undecided")
-    if classification.get("clear") is False:
+    leaning = classification.get("leaning")
+    if verdict == "undecided" and leaning and leaning != verdict:
+        verdict += ", leaning %s" % leaning
+    elif verdict != "undecided" and classification.get("clear") is False:
         verdict += ", not clear"
     confidence = confidence_text(classification)
     return "%s (%s)" % (verdict, confidence) if confidence else verdict
@@ -655,7 +658,9 @@ def _runs_html(arm: dict | None) -> str:
         return ""
     items = []
     for run in runs:
-        extra = [str(run[k]) for k in ("tier", "fingerprint") if run.get(k)]
+        extra = [str(run[k]) for k in ("tier", "fingerprint", "infra") if run.get(k)]
+        if run.get("origin"):
+            extra.insert(0, "the sweep's own run")
         items.append("<li><code>%s</code> %s%s</li>" % (_e(run.get("run_id") or "?"), _outcome_span(run.get("outcome")),
                                                         (" — " + _e(", ".join(extra))) if extra else ""))
     return "<ul>%s</ul>" % "".join(items)
@@ -693,6 +698,12 @@ def _classification_html(classification: dict) -> str:
                                                           ", exhausted" if budget.get("exhausted") else "")))
     if classification.get("fingerprint"):
         facts.append(("fingerprint", classification["fingerprint"]))
+    fingerprints = classification.get("fingerprints") or {}
+    if len(fingerprints) > 1:
+        facts.append(("fingerprints seen", ", ".join("%s ×%s" % (k, fingerprints[k]) for k in sorted(fingerprints))))
+    for key in ("recipe_commit", "harness_commit", "started", "finished"):
+        if classification.get(key):
+            facts.append((key.replace("_", " "), classification[key]))
     location = classification.get("location") or {}
     facts.append(("root cause", root_cause_text(classification, None)))
     facts.append(("fix", fix_text(classification, None)))

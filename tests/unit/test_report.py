@@ -325,6 +325,18 @@ def test_a_document_of_another_schema_is_refused(sweep, classifications):
         report.markdown_table(sweep, [dict(classifications[0], schema="coopcloud.canon/result")])
 
 
+def test_classification_text_names_an_undecided_leaning():
+    undecided = {"verdict": "undecided", "clear": False, "leaning": "load-flake",
+                 "confidence": {"p_value": 0.2, "isolated_clean": 1, "isolated_clean_needed": 2},
+                 "budget": {"runs": 10, "used": 10, "exhausted": True}}
+    assert report.classification_text(undecided) == ("undecided, leaning load-flake (p=0.2, 1 isolated clean < 2 "
+                                                     "needed, budget exhausted (10/10 runs))")
+    assert report.classification_text({"verdict": "flaky", "clear": False}) == "flaky, not clear"
+    # No rate yet: nothing to say about the clean runs needed.
+    assert report.classification_text({"verdict": "genuine", "clear": True, "confidence": {
+        "p_value": 1.0, "isolated_clean": 0, "isolated_clean_needed": None}}) == "genuine (p=1)"
+
+
 def test_arm_text_counts():
     assert report.arm_text({"pass": 0, "fail": 2, "infra": 0}) == "2/2 red"
     assert report.arm_text({"pass": 3, "fail": 0, "infra": 0}) == "0/3 red (3 green)"
