@@ -312,7 +312,8 @@ def result_rows(sweep: dict, classifications=()) -> list[dict]:
 
 
 def load_text(sweep: dict) -> str:
-    """The load the sweep ran under: its spec and measured fingerprint, or ``none added``."""
+    """The load added beside the sweep (its spec without the zero parts, else ``none added``) and
+    what the sampler measured, when it did."""
     load = sweep.get("load")
     if not load:
         return "none added"
@@ -320,10 +321,12 @@ def load_text(sweep: dict) -> str:
     parts = []
     for key in sorted(spec):
         value = spec[key]
+        if value in (None, 0, "", False) or value == [] or value == ():
+            continue
         if isinstance(value, (list, tuple)):
-            value = "+".join(str(v) for v in value) or "none"
+            value = "+".join(str(v) for v in value)
         parts.append("%s %s" % (key, value))
-    text = ", ".join(parts) if parts else "unspecified"
+    text = ", ".join(parts) if parts else "none added"
     fingerprint = load.get("fingerprint") or {}
     measured = []
     mean, peak = _number(fingerprint.get("load1_mean")), _number(fingerprint.get("load1_max"))

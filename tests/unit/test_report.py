@@ -296,6 +296,16 @@ def test_cells_are_cut_at_the_limit(sweep, classifications):
     assert len(row["failure"]) <= len("custom: ") + report.CELL_LIMIT and row["failure"].endswith("…")
 
 
+def test_load_text_leaves_out_what_was_not_added(sweep):
+    sweep["load"]["spec"] = {"cpu": 6, "io": 0, "deploys": []}  # the shape canon.load.parse_spec gives
+    assert report.load_text(sweep).startswith("cpu 6 (load1 mean 3.54, max 5.40; memory ≤ 50%; stacks ≤ 5;")
+    sweep["load"] = {"spec": None, "samples": sweep["load"]["samples"],
+                     "fingerprint": {"samples": 79, "load1_mean": 1.2, "load1_max": 2.0, "stacks_max": None}}
+    assert report.load_text(sweep) == "none added (load1 mean 1.20, max 2.00; 79 samples)"
+    sweep["load"] = None
+    assert report.load_text(sweep) == "none added"
+
+
 def test_unclassified_red_recipe_and_recipe_not_run(sweep):
     sweep["recipes"][5]["cold"] = {"outcome": "not-run"}
     sweep["recipes"][5]["promote"] = {"outcome": "not-run"}
