@@ -32,6 +32,7 @@ COLD_SKIPPED = {"not-run", "interrupted"}
 PROMOTE_GREEN = {"promoted", "promoted-by-fallback", "current"}
 PROMOTE_FAILED = {"failed", "refused"}
 PROMOTE_SKIPPED = {"not-run", "not-enrolled", "skipped", "interrupted"}
+UNFINISHED = {"pending", "running"}  # recipe statuses while the sweep is still going
 
 # XML 1.0 forbids these characters even escaped; abra output can carry them (ANSI colours).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -165,7 +166,8 @@ def failure_text(entry: dict, limit: int | None = CELL_LIMIT) -> str:
         return "; ".join(parts)
     cold = (entry.get("cold") or {}).get("outcome") or "not-run"
     if cold == "not-run":
-        return "not run"
+        # A sweep document read while the sweep runs has recipes still pending or running.
+        return entry["status"] if entry.get("status") in UNFINISHED else "not run"
     promote = (entry.get("promote") or {}).get("outcome") or "not-run"
     if promote in PROMOTE_SKIPPED:
         return "%s (promote %s)" % (DASH, promote)  # green cold, but no warm promotion was tried
@@ -489,7 +491,9 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
                           type="infra").text = _cold_details(stage)
             counts["errors"] += 1
         elif outcome in COLD_SKIPPED:
-            ET.SubElement(case, "skipped", message=outcome)
+            status = entry.get("status")
+            ET.SubElement(case, "skipped", message=status if outcome == "not-run" and status in UNFINISHED
+                          else outcome)
             counts["skipped"] += 1
         elif outcome not in COLD_GREEN:
             ET.SubElement(case, "error", message="unknown cold outcome %r" % outcome, type="unknown")

@@ -229,7 +229,9 @@ def _draw_lanes(ax, sweep: dict, bars: list[dict], x_max: float) -> None:
     drawn = {b["lane"] for b in bars}
     for lane, entry in enumerate(entries):
         if lane not in drawn:
-            outcome = (entry.get("cold") or {}).get("outcome") or entry.get("status") or "not-run"
+            outcome = (entry.get("cold") or {}).get("outcome") or "not-run"
+            if outcome == "not-run" and entry.get("status") in ("pending", "running"):
+                outcome = entry["status"]  # the sweep is still going
             ax.text(x_max * 0.01, lane, "%s (no times recorded)" % outcome, ha="left", va="center", fontsize=7,
                     color="#555555")
     ax.set_yticks(range(len(entries)))

@@ -313,6 +313,12 @@ def test_unclassified_red_recipe_and_recipe_not_run(sweep):
     assert rows["mumble"][2] == "not classified"
     assert rows["mumble"][3:5] == ["—", "—"]
     assert rows["keycloak"][1] == "not run"
+    # Read while the sweep runs: the driver marks the recipe running before its cold run ends.
+    sweep["recipes"][5]["status"] = "running"
+    assert report.result_rows(sweep)[5]["failure"] == "running"
+    skipped = ET.fromstring(report.junit_xml(sweep)).findall("testsuite/testcase/skipped")
+    assert "running" in [s.get("message") for s in skipped]
+    assert "running (no times recorded)" in timeline.timeline_svg(sweep)
 
 
 def test_infra_and_incomplete_cold_runs_are_named(sweep):
