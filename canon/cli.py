@@ -306,35 +306,36 @@ def cmd_report(args, progress) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
+    common.add_argument("--server", help="inventory host or abra server name (default: the first in canon_servers)")
+    common.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
+    common.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
+    common.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
     p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
-    p.add_argument("--server", help="inventory host or abra server name (default: the first in canon_servers)")
-    p.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
-    p.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
-    p.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", help="cold lifecycle then warm promote of every enrolled recipe")
+    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe")
     s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
     s.add_argument("--cap", type=int, help="deploys at once (default: the server's canon_sweep_cap; at most 3)")
     s.add_argument("--load", action="append", default=[], help="load beside the sweep: cpu=N, io=N")
     s.add_argument("--profile", help="YAML: per-recipe settings overrides and warm_drift for this sweep")
     s.add_argument("--resume", help="a sweep's results folder: redo only what did not finish")
 
-    i = sub.add_parser("isolate", help="one recipe's cold lifecycle alone on the server, N times")
+    i = sub.add_parser("isolate", parents=[common], help="one recipe's cold lifecycle alone on the server, N times")
     i.add_argument("recipe")
     i.add_argument("--runs", type=int, default=1)
     i.add_argument("--version", help="the release to test (default: the newest)")
     i.add_argument("--tiers", help="comma-separated tier order (default: all)")
 
-    c = sub.add_parser("classify", help="tell genuine from load-flake from flaky, with the runs behind it")
+    c = sub.add_parser("classify", parents=[common], help="tell genuine from load-flake from flaky, with the runs behind it")
     c.add_argument("recipe")
     c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder")
     c.add_argument("--budget", type=int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
 
-    r = sub.add_parser("report", help="render results.md, junit.xml and index.html of a sweep")
+    r = sub.add_parser("report", parents=[common], help="render results.md, junit.xml and index.html of a sweep")
     r.add_argument("sweep")
     return p
 

@@ -54,7 +54,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True, name="canon-sampler")
         self.server, self.interval = server, interval
         self.samples: list = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._last = time.time()
 
     def sample(self) -> dict:
@@ -77,15 +77,15 @@ class Sampler(threading.Thread):
                 "tasks_changed": len(events.stdout.split()) if events.returncode == 0 else None}
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 self.samples.append(self.sample())
             except (OSError, subprocess.SubprocessError, ValueError):
                 pass  # a missed sample is not a failed sweep
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=30)
 
 
@@ -112,7 +112,7 @@ class LoadArm:
         self.server, self.spec, self.image = server, spec, probe_image
         self.deploy_runner = deploy_runner   # callable(recipe, stop_event) that loops deploys
         self.containers: list = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._threads: list = []
 
     @property
@@ -128,7 +128,7 @@ class LoadArm:
         for recipe in self.spec.get("deploys", []):
             if self.deploy_runner is None:
                 raise LoadError("deploy load needs a deploy runner")
-            t = threading.Thread(target=self.deploy_runner, args=(recipe, self._stop), daemon=True,
+            t = threading.Thread(target=self.deploy_runner, args=(recipe, self._halt), daemon=True,
                                  name="canon-load-%s" % recipe)
             t.start()
             self._threads.append(t)
@@ -142,7 +142,7 @@ class LoadArm:
         self.containers.append(res.stdout.strip())
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         if self.containers:
             _docker(self.server, "rm", "-f", *self.containers, timeout=120)
             self.containers = []
