@@ -3,7 +3,7 @@ PYTHON ?= python3
 RECIPE ?= custom-html
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup bench bench-down isolate teardown unit test build
+.PHONY: setup bench bench-down isolate teardown unit test build lint
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -28,3 +28,9 @@ test: bench       ## everything: unit + integration on the real bench swarm
 
 build:            ## the collection tarball
 	ansible-galaxy collection build --force
+
+lint:             ## ansible-lint (production profile, .ansible-lint) from its own venv, never the project's ansible-core
+	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
+	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
+	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.18,<2.19'; }
+	PATH=/opt/canon-lint/bin:$$PATH ansible-lint playbooks roles tests/integration/playbooks
