@@ -91,6 +91,7 @@ def cold_record(job, results_dir: str, server) -> dict:
     if doc:
         rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),
+                   domains=doc.get("domains", {}),
                    level=doc.get("level"))
         failed = next((t for t in doc.get("tiers", []) if t.get("outcome") == "fail"), None)
         if failed:

@@ -1,0 +1,220 @@
+"""`canon sweep` of the six bench recipes under load at cap 2, then `canon classify` on its failures.
+
+One sweep (a module fixture) runs through the real `canon` command, as a user runs it: the
+profile of today's recipe CI (no readiness probe for mumble, no env drift reconciliation for
+gitea), six busy containers beside it, and the bench scenario (gitea's canonical on the older
+release, a colliding bluesky-pds stack). Docker's own events, recorded during the sweep, show
+how many harness apps were deployed at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import scenario
+from conftest import ROOT, leftovers, ledger_runs
+
+CAP = 2
+
+
+def canon(*args, timeout=2400) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    return subprocess.run(["canon", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+class ServiceEvents:
+    """`docker events` for services while the sweep runs: which stacks existed when."""
+
+    def __init__(self):
+        self.lines: list = []
+        self.proc = subprocess.Popen(["docker", "events", "--filter", "type=service", "--format", "{{json .}}"],
+                                     stdout=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def stop(self):
+        time.sleep(1)
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+
+    def max_concurrent_apps(self, domains_by_recipe: dict) -> tuple:
+        """The most harness apps (cold and warm stacks of the swept recipes) alive at once."""
+        stack_recipe = {d.replace(".", "_"): r for r, ds in domains_by_recipe.items() for d in ds}
+        services: dict = {}
+        alive_stacks: dict = {}
+        peak, at = 0, None
+        for ev in self.lines:
+            name = ev.get("Actor", {}).get("Attributes", {}).get("name", "")
+            stack = next((s for s in stack_recipe if name.startswith(s + "_")), None)
+            if not stack:
+                continue
+            if ev["Action"] == "create":
+                services.setdefault(stack, set()).add(name)
+            elif ev["Action"] == "remove":
+                services.get(stack, set()).discard(name)
+            alive_stacks = {s: n for s, n in services.items() if n}
+            # One run deploys up to two apps of its recipe (the upgrade tier's second domain):
+            # the cap is on runs, so count the recipes with anything deployed.
+            recipes = {stack_recipe[s] for s in alive_stacks}
+            if len(recipes) > peak:
+                peak, at = len(recipes), sorted(recipes)
+        return peak, at
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    results = str(tmp_path_factory.mktemp("sweep"))
+    seeded = scenario.seed(os.path.join(results, "scenario"))
+    events = ServiceEvents()
+    try:
+        res = canon("sweep", "--profile", "profiles/today.yml", "--load", "cpu=6", "--cap", str(CAP), "--results", results)
+        events.stop()
+        sweep_dir = next(os.path.join(results, d) for d in os.listdir(results) if d.startswith("sweep-"))
+        with open(os.path.join(sweep_dir, "sweep.json")) as fh:
+            doc = json.load(fh)
+        yield {"res": res, "doc": doc, "dir": sweep_dir, "events": events,
+               "by": {r["recipe"]: r for r in doc["recipes"]}}
+    finally:
+        if events.proc.poll() is None:
+            events.stop()
+        problems = scenario.unseed(os.path.join(results, "scenario"), seeded)
+        assert not problems, problems
+
+
+def test_the_sweep_reproduces_the_six_failures(swept):
+    res, doc, by = swept["res"], swept["doc"], swept["by"]
+    assert res.returncode == 1, res.stdout + res.stderr          # red, and said so
+    assert doc["outcome"] == "fail" and doc["cap"] == CAP
+    assert doc["load"]["spec"]["cpu"] == 6 and doc["load"]["fingerprint"]["samples"] > 0
+    assert [r["status"] for r in doc["recipes"]] == ["done"] * 6
+
+    discourse = by["discourse"]["cold"]
+    tiers = {t["name"]: t for t in discourse["tiers"]}
+    assert tiers["install"]["outcome"] == "pass"                 # the slow first boot converged
+    assert discourse["failure"]["tier"] == "custom"              # its stale test
+    assert by["discourse"]["promote"]["outcome"] == "skipped"    # not green cold: never promoted
+
+    mattermost = by["mattermost-lts"]["cold"]
+    assert mattermost["failure"]["tier"] == "backup_restore", mattermost["failure"]
+
+    mumble = by["mumble"]["cold"]
+    assert mumble["failure"]["tier"] == "custom", mumble
+    assert by["mumble"]["settings"] == {"readiness": []}
+
+    bluesky = by["bluesky-pds"]
+    assert bluesky["cold"]["outcome"] == "pass"
+    preflight = next(t for t in bluesky["cold"]["tiers"] if t["name"] == "preflight")
+    assert any("app" in w for w in preflight.get("warnings", [])), preflight
+    assert bluesky["promote"]["outcome"] == "failed" and "wrong-backend" in bluesky["promote"]["detail"]
+
+    gitea = by["gitea"]
+    assert gitea["cold"]["outcome"] == "pass" and gitea["version"].startswith("3.6.0")
+    promote = gitea["promote"]
+    assert promote["outcome"] == "promoted-by-fallback", promote
+    assert promote["previous"] == scenario.GITEA_OLD and promote["drift"]["missing"] == ["LFS_JWT_SECRET_URI"]
+    assert promote["in_place_error"].startswith(("rolled-back", "crashloop")), promote["in_place_error"]
+    crash = subprocess.run(["grep", "-rl", "read-only file system",
+                            os.path.join(swept["dir"], "runs", promote["run_id"], "evidence")],
+                           capture_output=True, text=True)
+    assert crash.stdout.strip(), "the in-place crash's own error is not in the evidence"
+
+    keycloak = by["keycloak"]
+    assert keycloak["cold"]["outcome"] == "pass" and keycloak["promote"]["outcome"] == "promoted"
+    assert keycloak["promote"]["domain"] != "warm-keycloak.bench.canon.test"   # the live one is untouched
+
+    # Promotion is its own outcome: a green cold run stays green whatever the promote did.
+    assert doc["summary"]["cold"] == {"pass": 3, "fail": 3}
+
+
+def test_never_more_than_the_cap_deployed_at_once(swept):
+    doc = swept["doc"]
+    domains = {}
+    for r in doc["recipes"]:
+        ds = list((r["cold"].get("domains") or {}).values())
+        if r["promote"].get("domain"):
+            ds.append(r["promote"]["domain"])
+        domains[r["recipe"]] = ds
+    assert all(domains.values()), domains
+    peak, which = swept["events"].max_concurrent_apps(domains)
+    assert 1 <= peak <= CAP, "%d recipes deployed at once: %s" % (peak, which)
+    # and the cap was used: two at once at some point (the sweep is not serial)
+    assert peak == CAP, "the sweep never ran %d at once" % CAP
+
+
+def test_the_sweep_left_nothing_but_the_canonicals(swept):
+    doc = swept["doc"]
+    cold = [d for r in doc["recipes"] for d in (r["cold"].get("domains") or {}).values()]
+    assert leftovers(cold) == {}
+    assert not [r for r in ledger_runs() if r.get("status") == "running"]
+    assert subprocess.run(["docker", "ps", "-aq", "--filter", "label=coopcloud.canon.load"],
+                          capture_output=True, text=True).stdout.strip() == ""
+
+
+def test_the_results_people_read(swept):
+    d = swept["dir"]
+    md = open(os.path.join(d, "results.md")).read()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and not line.startswith("| recipe")]
+    assert len(rows) == 6, md
+    assert re.search(r"\| mattermost-lts[^|]*\| backup_restore", md), md
+    suite = ET.parse(os.path.join(d, "junit.xml")).getroot()
+    cases = suite.findall(".//testcase")
+    assert len(cases) == 12
+    assert len(suite.findall(".//failure")) >= 5
+    html = open(os.path.join(d, "index.html")).read()
+    assert "<svg" in html and "http://" not in html.split("<svg", 1)[0].replace("http://www.w3.org", "")
+
+
+@pytest.fixture(scope="module")
+def classified(swept):
+    """Each failure classified once; the tests below read the documents."""
+    docs = {}
+    for recipe in ("mattermost-lts", "mumble", "bluesky-pds", "gitea"):
+        res = canon("classify", recipe, "--from", swept["dir"], "--budget", "8", timeout=3000)
+        path = os.path.join(swept["dir"], "classify", recipe + ".json")
+        assert os.path.exists(path), res.stdout + res.stderr
+        docs[recipe] = (res, json.load(open(path)))
+    return docs
+
+
+def test_mattermost_is_genuine_in_the_recipe(classified):
+    res, doc = classified["mattermost-lts"]
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert doc["verdict"] == "genuine" and doc["clear"]
+    assert doc["arms"]["isolated"]["fail"] >= 2 and doc["arms"]["isolated"]["pass"] == 0
+    assert doc["location"]["where"] == "recipe"
+    assert doc["budget"]["used"] == 2      # two isolated reds with one fingerprint: stop there
+
+
+def test_mumble_is_a_load_flake(classified):
+    res, doc = classified["mumble"]
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert doc["verdict"] == "load-flake" and doc["clear"], doc["reason"]
+    assert doc["arms"]["isolated"]["fail"] == 0 and doc["arms"]["isolated"]["pass"] >= 1
+    assert doc["confidence"]["p_value"] <= 0.05
+    assert doc["location"]["where"] == "load"
+
+
+def test_bluesky_is_warm_routing_on_the_recipe_side(classified):
+    res, doc = classified["bluesky-pds"]
+    assert doc["kind"] == "promote"
+    assert doc["verdict"] == "genuine" and doc["clear"], doc["reason"]
+    assert doc["location"]["where"] == "recipe" and "routing" in doc["location"]["detail"], doc["location"]
+
+
+def test_gitea_is_the_warm_machinery(classified):
+    res, doc = classified["gitea"]
+    assert doc["kind"] == "promote"
+    assert doc["verdict"] == "genuine" and doc["clear"], doc["reason"]
+    assert doc["location"]["where"] == "warm-machinery" and "drift" in doc["location"]["detail"], doc["location"]
