@@ -12,10 +12,12 @@ description:
     forge's REST API v1 (the operations in C(docs/forge-api/gitea-swagger-subset.json), no others).
   - C(present) finds the open pull request from O(head) into O(base) or creates it; the same
     branch always gives the same pull request.
-  - C(testme) does C(present), then comments C(!testme) once per head commit. The comment carries
+  - >-
+    C(testme) does C(present), then comments C(!testme) once per head commit. The comment carries
     the head commit (C(<!-- canon head: SHA -->)); when one for the current head exists, nothing is
     posted. A push to the branch makes a new head commit, and the next C(testme) comments again.
-  - C(verdict) reads the CI's verdict on the pull request's head commit: the combined commit status
+  - >-
+    C(verdict) reads the CI's verdict on the pull request's head commit: the combined commit status
     (or the newest status of one O(context)) and the CI's newest comment carrying
     C(<!-- canon verdict: SHA -->). With O(wait), polls until the state is not C(pending).
   - C(closed) closes the open pull request from O(head) into O(base), if there is one.
@@ -66,7 +68,8 @@ options:
     default: ""
   token:
     description:
-      - The API token, sent as C(Authorization: token ...). Falls back to C(GITEA_TOKEN).
+      - >-
+        The API token, sent as C(Authorization: token ...). Falls back to C(GITEA_TOKEN).
       - Never appears in the module's output or errors.
     type: str
     no_log: true
@@ -145,23 +148,23 @@ pr:
   type: dict
   returned: always
   contains:
-    number: {description: Its number (null for one check mode would create)., type: int}
-    url: {description: Its web page (the forge's C(html_url))., type: str}
-    head_sha: {description: The head commit., type: str}
-    head: {description: The head branch., type: str}
-    base: {description: The base branch., type: str}
-    state: {description: C(open) or C(closed)., type: str}
-    title: {description: Its title., type: str}
+    number: {description: "Its number (null for one check mode would create).", type: int}
+    url: {description: "Its web page (the forge's C(html_url)).", type: str}
+    head_sha: {description: "The head commit.", type: str}
+    head: {description: "The head branch.", type: str}
+    base: {description: "The base branch.", type: str}
+    state: {description: "C(open) or C(closed).", type: str}
+    title: {description: "Its title.", type: str}
 verdict:
   description: For C(verdict), what the CI said about the head commit; null otherwise.
   type: dict
   returned: always
   contains:
-    state: {description: C(success), C(failure), C(error), C(pending) (also when nothing was reported yet) or C(warning)/C(skipped)., type: str}
-    sha: {description: The head commit it is about., type: str}
-    statuses: {description: The newest status per context (context, state, description, target_url, created_at)., type: list}
-    comment: {description: The CI's newest verdict comment for that commit (id, body, created_at, html_url), or null., type: dict}
-    waited: {description: Seconds spent polling., type: float}
+    state: {description: "C(success), C(failure), C(error), C(pending) (also when nothing was reported yet) or C(warning)/C(skipped).", type: str}
+    sha: {description: "The head commit it is about.", type: str}
+    statuses: {description: "The newest status per context (context, state, description, target_url, created_at).", type: list}
+    comment: {description: "The CI's newest verdict comment for that commit (id, body, created_at, html_url), or null.", type: dict}
+    waited: {description: "Seconds spent polling.", type: float}
 commented:
   description: Whether a C(!testme) comment was posted (in check mode, would be).
   type: bool

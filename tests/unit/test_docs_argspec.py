@@ -36,6 +36,24 @@ SECRET_NAME = re.compile(r"(^|_)(token|password|passwd|passphrase|secret|api_key
 COMPARED = ("type", "required", "default", "choices", "elements", "aliases")
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key given twice (Ansible would keep the last one and warn)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                        key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str):
+    return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader: no object construction
+
+
 class _Captured(Exception):
     """Raised by the AnsibleModule stand-in: carries the keyword arguments main() passed."""
 
@@ -63,13 +81,13 @@ def fragment_options(ref: str) -> dict:
     assert parts[:2] == ["coopcloud", "canon"], f"fragment {ref} is not this collection's"
     var = parts[3] if len(parts) > 3 else "DOCUMENTATION"
     frag = importlib.import_module(f"{PACKAGE}.doc_fragments.{parts[2]}").ModuleDocFragment
-    return yaml.safe_load(getattr(frag, var))["options"]
+    return load_yaml(getattr(frag, var))["options"]
 
 
 def documented(name: str) -> dict:
     """The module's DOCUMENTATION parsed, with its fragments' options merged in."""
     mod = importlib.import_module(f"{PACKAGE}.modules.{name}")
-    doc = yaml.safe_load(mod.DOCUMENTATION)
+    doc = load_yaml(mod.DOCUMENTATION)
     options = dict(doc.get("options") or {})
     refs = doc.get("extends_documentation_fragment") or []
     for ref in [refs] if isinstance(refs, str) else refs:
@@ -167,15 +185,41 @@ def test_check_mode_attribute_says_what_the_module_does(name, monkeypatch):
 @pytest.mark.parametrize("name", MODULES)
 def test_examples_and_return_are_yaml(name):
     mod = importlib.import_module(f"{PACKAGE}.modules.{name}")
-    examples = yaml.safe_load(mod.EXAMPLES)
+    examples = load_yaml(mod.EXAMPLES)
     assert isinstance(examples, list) and examples, f"{name}: EXAMPLES has no task"
     assert any(f"coopcloud.canon.{name}" in task for task in examples), \
         f"{name}: no example calls coopcloud.canon.{name}"
-    returned = yaml.safe_load(mod.RETURN)
+    returned = load_yaml(mod.RETURN)
     assert isinstance(returned, dict) and returned, f"{name}: RETURN documents nothing"
+    assert return_problems(returned, f"{name}: RETURN ", top=True) == []
+
+
+def _text(description) -> bool:
+    if isinstance(description, list):
+        return bool(description) and all(isinstance(d, str) and d for d in description)
+    return isinstance(description, str) and bool(description)
+
+
+def return_problems(returned: dict, where: str, top: bool = False) -> list[str]:
+    """Return values without a description (text), a type, or (at the top) when they are returned.
+    A flow mapping whose unquoted description holds a comma shows up here as extra keys."""
+    found = []
+    allowed = {"description", "type", "returned", "elements", "contains", "sample", "version_added"}
     for key, value in returned.items():
-        assert value.get("description") and value.get("returned") and value.get("type"), \
-            f"{name}: RETURN {key} lacks description, returned or type"
+        if not isinstance(value, dict):
+            found.append(f"{where}{key}: not a mapping")
+            continue
+        if not _text(value.get("description")):
+            found.append(f"{where}{key}: no description")
+        if not value.get("type"):
+            found.append(f"{where}{key}: no type")
+        if top and not value.get("returned"):
+            found.append(f"{where}{key}: does not say when it is returned")
+        if set(value) - allowed:
+            found.append(f"{where}{key}: unknown keys {sorted(set(value) - allowed)}")
+        if isinstance(value.get("contains"), dict):
+            found += return_problems(value["contains"], f"{where}{key}.")
+    return found
 
 
 # The comparison itself must see a difference when there is one.
@@ -200,10 +244,19 @@ def test_a_mismatch_is_reported():
     assert secret_problems({"secrets": {"type": "bool"}, "db_password": {"type": "str", "no_log": True}}) == []
 
 
+def test_garbled_yaml_is_reported():
+    with pytest.raises(yaml.YAMLError):
+        load_yaml("options:\n  a: {description: x}\n  a: {description: y}\n")
+    # An unquoted comma in a flow mapping makes keys of the words after it.
+    returned = load_yaml("x:\n  description: d\n  type: dict\n  returned: always\n  contains:\n"
+                         "    y: {description: one (a, b)., type: str}\n")
+    assert return_problems(returned, "", top=True) == ["x.y: unknown keys ['b).']"]
+
+
 # -- roles -----------------------------------------------------------------------------------
 def role_specs(role: str) -> dict:
     with open(os.path.join(ROOT, "roles", role, "meta", "argument_specs.yml")) as fh:
-        return yaml.safe_load(fh)["argument_specs"]
+        return load_yaml(fh.read())["argument_specs"]
 
 
 def role_defaults(role: str) -> dict:
