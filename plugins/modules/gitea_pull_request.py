@@ -25,7 +25,7 @@ description:
   - 5xx answers and connection failures are retried (3 tries, 1 s then 2 s apart). 401, 403, 404,
     409 and 422 fail at once with a message that says which it was and the forge's own message.
 author: coopcloud.canon contributors
-version_added: 0.2.0
+version_added: 0.1.0
 attributes:
   check_mode:
     support: full
@@ -182,6 +182,8 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (  # noqa: E402
     ForgeClient, ForgeError, testme_body, testme_requested, verdict_comment, verdict_state)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, validate_branch, validate_forge_name, validate_http_url)
 
 
 def pr_info(pr: dict | None) -> dict | None:
@@ -329,6 +331,14 @@ def main():
         timeout=dict(type="int", default=30),
     ), supports_check_mode=True)
     p = module.params
+    try:
+        validate_http_url(p["api_url"], "api_url")
+        validate_forge_name(p["owner"], "owner")
+        validate_forge_name(p["repo"], "repo")
+        validate_branch(p["head"], "head")
+        validate_branch(p["base"], "base")
+    except NameError_ as exc:
+        module.fail_json(msg=str(exc))
     token = read_token(module)
     client = ForgeClient(p["api_url"], token, timeout=p["timeout"], validate_certs=p["validate_certs"])
     run = Run(module, client)
