@@ -79,7 +79,7 @@ def swept(tmp_path_factory):
     seeded = scenario.seed(os.path.join(results, "scenario"))
     events = ServiceEvents()
     try:
-        res = canon("sweep", "--profile", "profiles/today.yml", "--load", "cpu=6", "--cap", str(CAP), "--results", results)
+        res = canon("sweep", "--profile", "tests/integration/today-bench.yml", "--load", "cpu=6", "--cap", str(CAP), "--results", results)
         events.stop()
         sweep_dir = next(os.path.join(results, d) for d in os.listdir(results) if d.startswith("sweep-"))
         with open(os.path.join(sweep_dir, "sweep.json")) as fh:
