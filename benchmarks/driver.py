@@ -1,0 +1,537 @@
+#!/usr/bin/env python3
+"""Benchmarks of the canon driver: sweep makespan, harness overhead, classification cost.
+
+    python3 benchmarks/driver.py makespan SWEEP [SWEEP ...] [--save]
+    python3 benchmarks/driver.py overhead [--runs 3]
+    python3 benchmarks/driver.py classification-cost CLASSIFY_JSON [...] [--save]
+
+``makespan`` reads finished sweeps (a results folder with ``sweep.json``, or a ``sweep.json``
+copy such as benchmarks/results/sweeps/<id>.json): the makespan against the lower bound
+max(longest recipe, sum of recipe times / cap), with a recipe's time its cold duration plus its
+promote duration, and the slot time the scheduler left idle. It runs nothing.
+
+``overhead`` runs ``canon isolate custom-html`` and benchmarks/plain_lifecycle.sh (the same abra
+calls as a plain script) alternately, each under the bench lock (/tmp/canon-bench.lock, taken
+here; the time spent waiting for it is not counted), checks after every pair that the script
+made the abra calls the harness's evidence records, and reports the medians and their ratio.
+
+``classification-cost`` reads classification documents (``<sweep>/classify/<recipe>.json``):
+the runs each verdict took against a fixed protocol of 10 isolated + 10 loaded runs, and the
+seconds they took (each run's ``result.json`` duration, found in ``<sweep>/runs/``).
+
+Each writes benchmarks/results/<name>.json and prints a summary. docs/performance.md has the
+numbers of this machine.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import glob
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+RECIPE = "custom-html"  # the simplest bench recipe; plain_lifecycle.sh is its lifecycle
+PLAIN_SCRIPT = os.path.join(ROOT, "benchmarks", "plain_lifecycle.sh")
+BENCH_LOCK = "/tmp/canon-bench.lock"
+MAKESPAN_TARGET = 1.2
+OVERHEAD_TARGET = 1.3
+FIXED_PROTOCOL = {"isolated": 10, "loaded": 10}
+sys.path.insert(0, ROOT)
+
+
+# -- shared --------------------------------------------------------------------------------
+def machine() -> dict:
+    """What the numbers were measured on."""
+    info = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
+    try:
+        with open("/etc/debian_version") as fh:
+            info["debian"] = fh.read().strip()
+    except OSError:
+        pass
+    try:
+        res = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                             text=True, timeout=30)
+        info["docker"] = res.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        info["docker"] = None
+    return info
+
+
+def git_commit() -> str:
+    res = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True)
+    return res.stdout.strip() or "unknown"
+
+
+def write_result(name: str, doc: dict) -> str:
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, name + ".json")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(doc, fh, indent=2, sort_keys=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def rel(path: str) -> str:
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def median(values: list):
+    return round(statistics.median(values), 1) if values else None
+
+
+# -- makespan ------------------------------------------------------------------------------
+def read_sweep(path: str) -> tuple[dict, str]:
+    """A sweep document from a results folder or a sweep.json file, and the file it came from."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "sweep.json")
+    with open(path) as fh:
+        doc = json.load(fh)
+    if doc.get("schema") != "coopcloud.canon/sweep" or doc.get("schema_version") != 1:
+        raise ValueError("%s is not a coopcloud.canon/sweep v1 document" % path)
+    return doc, path
+
+
+def stage_duration(stage: dict | None) -> float:
+    return float((stage or {}).get("duration") or 0)
+
+
+def busy_profile(intervals: list, start: float, end: float) -> dict:
+    """Seconds of [start, end] during which k recipes were running, for every k seen."""
+    events = sorted([(a, 1) for a, b in intervals] + [(b, -1) for a, b in intervals])
+    profile, running, last = {}, 0, start
+    for t, step in events:
+        t = min(max(t, start), end)
+        profile[running] = profile.get(running, 0.0) + (t - last)
+        running, last = running + step, t
+    profile[running] = profile.get(running, 0.0) + (end - last)
+    return {str(k): round(v, 1) for k, v in sorted(profile.items()) if round(v, 1) > 0}
+
+
+def makespan_of(doc: dict) -> dict:
+    """The makespan, its lower bound and the idle slot time of one sweep document."""
+    from canon.inventory import is_heavy
+    cap = int(doc["cap"])
+    started = float(doc["started_epoch"])
+    finished = float(doc.get("finished_epoch") or started + float(doc.get("duration") or 0))
+    makespan = float(doc.get("duration") or finished - started)
+    recipes, intervals = [], []
+    for r in doc["recipes"]:
+        cold, promote = r.get("cold") or {}, r.get("promote") or {}
+        took = stage_duration(cold) + stage_duration(promote)
+        begin = cold.get("started_epoch")
+        ends = [s.get("finished_epoch") for s in (cold, promote) if s.get("finished_epoch")]
+        try:
+            heavy = is_heavy(r["recipe"], r.get("settings"))
+        except Exception:  # a recipe this checkout has no role for
+            heavy = False
+        rec = {"recipe": r["recipe"], "version": r.get("version"), "heavy": heavy,
+               "cold": {"outcome": cold.get("outcome"), "duration": stage_duration(cold)},
+               "promote": {"outcome": promote.get("outcome"), "duration": stage_duration(promote)},
+               "time": round(took, 1)}
+        if begin and ends:
+            rec["start"] = round(float(begin) - started, 1)
+            rec["end"] = round(float(max(ends)) - started, 1)
+            intervals.append((float(begin), float(max(ends))))
+        recipes.append(rec)
+    total = sum(r["time"] for r in recipes)
+    longest = max(recipes, key=lambda r: r["time"])
+    bound = max(longest["time"], total / cap)
+    heavy_total = sum(r["time"] for r in recipes if r["heavy"])
+    bound_heavy = max(bound, heavy_total)
+    first = min((a for a, _ in intervals), default=started)
+    last = max((b for _, b in intervals), default=finished)
+    return {
+        "sweep_id": doc["sweep_id"], "outcome": doc.get("outcome"), "server": doc.get("server"), "cap": cap,
+        "harness_commit": doc.get("harness_commit"), "started": doc.get("started"),
+        "load": (doc.get("load") or {}).get("spec"), "load_fingerprint": (doc.get("load") or {}).get("fingerprint"),
+        "makespan": round(makespan, 1), "sum_recipe_times": round(total, 1),
+        "longest_recipe": {"recipe": longest["recipe"], "time": longest["time"]},
+        "lower_bound": round(bound, 1), "ratio": round(makespan / bound, 3),
+        "target": MAKESPAN_TARGET, "met": makespan / bound <= MAKESPAN_TARGET,
+        "lower_bound_heavy_serial": round(bound_heavy, 1),
+        "ratio_heavy_serial": round(makespan / bound_heavy, 3),
+        "idle_slot_seconds": round(cap * makespan - total, 1),
+        "idle_slot_share": round((cap * makespan - total) / (cap * makespan), 3),
+        "before_first_recipe": round(first - started, 1), "after_last_recipe": round(finished - last, 1),
+        "seconds_with_n_running": busy_profile(intervals, started, finished),
+        "start_order": [r["recipe"] for r in sorted((r for r in recipes if "start" in r), key=lambda r: r["start"])],
+        "recipes": recipes,
+    }
+
+
+def cmd_makespan(args) -> int:
+    reports = []
+    for path in args.sweeps:
+        doc, source = read_sweep(path)
+        if doc.get("outcome") in (None, "running"):
+            print("%s: the sweep has not finished (outcome %s); skipped" % (path, doc.get("outcome")), file=sys.stderr)
+            continue
+        if args.save:
+            dest_dir = os.path.join(RESULTS, "sweeps")
+            os.makedirs(dest_dir, exist_ok=True)
+            dest = os.path.join(dest_dir, doc["sweep_id"] + ".json")
+            if os.path.abspath(source) != os.path.abspath(dest):
+                shutil.copyfile(source, dest)
+            source = dest
+        rep = makespan_of(doc)
+        rep["source"] = rel(source)
+        reports.append(rep)
+    if not reports:
+        print("no finished sweep to measure", file=sys.stderr)
+        return 2
+    out = write_result("makespan", {"benchmark": "makespan", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    "machine": machine(), "sweeps": reports})
+    for rep in reports:
+        print("sweep %s (cap %d, load %s): outcome %s" % (rep["sweep_id"], rep["cap"], rep["load"], rep["outcome"]))
+        print("  %-16s %-6s %9s %9s %9s %7s %7s" % ("recipe", "heavy", "cold s", "promote s", "time s", "start", "end"))
+        for r in rep["recipes"]:
+            print("  %-16s %-6s %9.1f %9.1f %9.1f %7s %7s" % (
+                r["recipe"], "yes" if r["heavy"] else "", r["cold"]["duration"], r["promote"]["duration"], r["time"],
+                r.get("start", "-"), r.get("end", "-")))
+        print("  makespan %.1f s; lower bound max(longest %.1f s (%s), sum %.1f s / cap %d) = %.1f s; ratio %.3f "
+              "(target <= %.1f: %s)" % (rep["makespan"], rep["longest_recipe"]["time"], rep["longest_recipe"]["recipe"],
+                                       rep["sum_recipe_times"], rep["cap"], rep["lower_bound"], rep["ratio"],
+                                       MAKESPAN_TARGET, "met" if rep["met"] else "NOT met"))
+        print("  idle slot time: %d x %.1f - %.1f = %.1f s (%.0f %% of the slots); before the first recipe %.1f s, "
+              "after the last %.1f s" % (rep["cap"], rep["makespan"], rep["sum_recipe_times"], rep["idle_slot_seconds"],
+                                        100 * rep["idle_slot_share"], rep["before_first_recipe"], rep["after_last_recipe"]))
+        print("  seconds with n recipes running: %s" % ", ".join(
+            "%s: %s" % kv for kv in rep["seconds_with_n_running"].items()))
+    print("written: %s" % rel(out))
+    return 0
+
+
+# -- overhead ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def bench_lock(path: str = BENCH_LOCK):
+    """Hold the bench lock (the same flock(2) lock as ``flock /tmp/canon-bench.lock``); yields the wait."""
+    fh = open(path, "a")
+    t0 = time.monotonic()
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield round(time.monotonic() - t0, 1)
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        fh.close()
+
+
+def evidence_calls(run_dir: str) -> list:
+    """The abra calls a harness run recorded, in order: ``{"argv": [...], "seconds": s}``."""
+    calls = []
+    for path in sorted(glob.glob(os.path.join(run_dir, "evidence", "commands", "*.log"))):
+        with open(path, errors="replace") as fh:
+            head = fh.read(4096).splitlines()
+        argv = shlex.split(head[0][2:]) if head and head[0].startswith("$ ") else []
+        seconds = next((float(m.group(1)) for line in head[:4] for m in [re.match(r"duration: ([\d.]+)s", line)] if m),
+                       None)
+        calls.append({"argv": argv, "seconds": seconds})
+    return calls
+
+
+def trace_calls(path: str) -> list:
+    """The abra calls plain_lifecycle.sh made (its PLAIN_TRACE file)."""
+    calls = []
+    with open(path) as fh:
+        for line in fh:
+            phase, ms, argv = line.rstrip("\n").split("\t", 2)
+            calls.append({"phase": phase, "argv": argv.split(" "), "seconds": int(ms) / 1000})
+    return calls
+
+
+def normalise(argv: list, domains: dict) -> str:
+    """An abra call with the binary, the domains (by order of appearance) and
+    ``--no-converge-checks`` taken out, so the harness's and the script's calls compare."""
+    words = []
+    for word in argv[1:]:
+        if word == "--no-converge-checks":
+            continue
+        if re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+\.test", word):
+            word = domains.setdefault(word, "<domain%d>" % (len(domains) + 1))
+        words.append(word)
+    return "abra " + " ".join(words)
+
+
+def compare_calls(harness: list, plain: list) -> dict:
+    h_domains, p_domains = {}, {}
+    h = [normalise(c["argv"], h_domains) for c in harness]
+    p = [normalise(c["argv"], p_domains) for c in plain if c.get("phase", "main") == "main"]
+    return {"same": h == p, "harness": h, "plain": p,
+            "only_harness": [c for c in h if c not in p], "only_plain": [c for c in p if c not in h]}
+
+
+def run_timed(cmd: list, env: dict | None, log_path: str, timeout: int) -> dict:
+    with open(log_path, "w") as log:
+        t0 = time.monotonic()
+        try:
+            res = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, timeout=timeout)
+            rc = res.returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        return {"seconds": round(time.monotonic() - t0, 1), "rc": rc, "log": log_path}
+
+
+def canon_command() -> list:
+    exe = shutil.which("canon")
+    return [exe] if exe else [sys.executable, "-m", "canon"]
+
+
+def harness_run(recipe: str, work: str, n: int, timeout: int) -> dict:
+    results = os.path.join(work, "harness-%d" % n)
+    os.makedirs(results, exist_ok=True)
+    rec = run_timed(canon_command() + ["isolate", recipe, "--runs", "1", "--results", results], None,
+                    os.path.join(work, "harness-%d.log" % n), timeout)
+    runs = [d for d in glob.glob(os.path.join(results, recipe + "-*")) if os.path.isdir(d)]
+    rec["run_dir"] = runs[0] if len(runs) == 1 else None
+    if rec["run_dir"]:
+        with open(os.path.join(rec["run_dir"], "result.json")) as fh:
+            result = json.load(fh)
+        rec.update(run_id=result["run_id"], outcome=result["outcome"], result_duration=result.get("duration"),
+                   tiers={t["name"]: t.get("duration") for t in result.get("tiers", [])},
+                   versions=result.get("versions", {}), teardown_clean=(result.get("teardown") or {}).get("clean"))
+        calls = evidence_calls(rec["run_dir"])
+        rec["abra_calls"] = len(calls)
+        rec["abra_seconds"] = round(sum(c["seconds"] or 0 for c in calls), 1)
+        rec["calls"] = calls
+    rec["ok"] = rec["rc"] == 0 and rec.get("outcome") == "pass"
+    return rec
+
+
+def plain_run(versions: dict, work: str, n: int, timeout: int) -> dict:
+    trace = os.path.join(work, "plain-%d.trace" % n)
+    env = dict(os.environ, PLAIN_TRACE=trace, HEAD=versions["head"], PREV=versions["upgrade_base"])
+    rec = run_timed(["bash", PLAIN_SCRIPT], env, os.path.join(work, "plain-%d.log" % n), timeout)
+    calls = trace_calls(trace) if os.path.exists(trace) else []
+    main = [c for c in calls if c["phase"] == "main"]
+    rec.update(abra_calls=len(main), abra_seconds=round(sum(c["seconds"] for c in main), 1),
+               cleanup_seconds=round(sum(c["seconds"] for c in calls if c["phase"] == "cleanup"), 1), calls=calls)
+    rec["ok"] = rec["rc"] == 0
+    return rec
+
+
+def cmd_overhead(args) -> int:
+    work = args.work or tempfile.mkdtemp(prefix="canon-overhead-")
+    os.makedirs(work, exist_ok=True)
+    print("work folder (logs, evidence): %s" % work)
+    harness, plain, pairs = [], [], []
+    versions = None
+    for n in range(1, args.runs + 1):
+        # Alternate which goes first, so a drift of the bench over time hits both alike.
+        order = ["harness", "plain"] if n % 2 or versions is None else ["plain", "harness"]
+        pair = {"n": n, "order": order}
+        for kind in order:
+            with bench_lock(args.lock) as waited:
+                if kind == "harness":
+                    rec = harness_run(RECIPE, work, n, args.timeout)
+                    if rec.get("versions"):
+                        versions = {"head": rec["versions"]["head"], "upgrade_base": rec["versions"]["upgrade_base"]}
+                    harness.append(rec)
+                else:
+                    rec = plain_run(versions, work, n, args.timeout)
+                    plain.append(rec)
+            rec["lock_wait"] = waited
+            pair[kind] = rec
+            print("  run %d %-7s %6.1f s  rc %s%s  (waited %.0f s for the bench lock)" % (
+                n, kind, rec["seconds"], rec["rc"], "" if rec["ok"] else "  FAILED: see %s" % rec["log"], waited))
+        if pair["harness"].get("calls") is not None and pair["plain"]["calls"]:
+            pair["calls"] = compare_calls(pair["harness"]["calls"], pair["plain"]["calls"])
+            if not pair["calls"]["same"]:
+                print("  run %d: the script's abra calls differ from the harness's: only harness %s, only plain %s"
+                      % (n, pair["calls"]["only_harness"], pair["calls"]["only_plain"]))
+        pairs.append(pair)
+    ok_h = [r["seconds"] for r in harness if r["ok"]]
+    ok_p = [r["seconds"] for r in plain if r["ok"]]
+    med_h, med_p = median(ok_h), median(ok_p)
+    ratio = round(med_h / med_p, 3) if med_h and med_p else None
+    tiers = {}
+    for r in harness:
+        if r["ok"]:
+            for name, secs in r["tiers"].items():
+                tiers.setdefault(name, []).append(secs or 0)
+    doc = {
+        "benchmark": "overhead", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(), "commit": git_commit(), "recipe": RECIPE, "runs": args.runs,
+        "harness_command": "canon isolate %s --runs 1 --results <dir>" % RECIPE,
+        "plain_command": "bash benchmarks/plain_lifecycle.sh",
+        "median_harness_seconds": med_h, "median_plain_seconds": med_p, "ratio": ratio,
+        "target": OVERHEAD_TARGET, "met": ratio is not None and ratio <= OVERHEAD_TARGET,
+        "median_harness_result_duration": median([r["result_duration"] for r in harness if r["ok"]]),
+        "median_harness_tiers": {k: median(v) for k, v in tiers.items()},
+        "median_harness_abra_seconds": median([r["abra_seconds"] for r in harness if r["ok"]]),
+        "median_plain_abra_seconds": median([r["abra_seconds"] for r in plain if r["ok"]]),
+        "same_abra_calls": all(p.get("calls", {}).get("same") for p in pairs),
+        "abra_calls": pairs[0].get("calls", {}).get("harness") if pairs else None,
+        "pairs": [{"n": p["n"], "order": p["order"],
+                   "harness": {k: v for k, v in p["harness"].items() if k != "calls"},
+                   "plain": {k: v for k, v in p["plain"].items() if k != "calls"},
+                   "same_abra_calls": p.get("calls", {}).get("same"),
+                   "ratio": round(p["harness"]["seconds"] / p["plain"]["seconds"], 3)
+                   if p["harness"]["ok"] and p["plain"]["ok"] else None} for p in pairs],
+        "work": work,
+    }
+    out = write_result("overhead", doc)
+    print("%s: harness median %s s (%d ok of %d), plain script median %s s (%d ok of %d): ratio %s (target <= %.1f: %s)"
+          % (RECIPE, med_h, len(ok_h), len(harness), med_p, len(ok_p), len(plain), ratio, OVERHEAD_TARGET,
+             "met" if doc["met"] else "NOT met"))
+    print("  inside abra: harness %s s, plain %s s; the harness's result.json duration %s s; tiers %s" % (
+        doc["median_harness_abra_seconds"], doc["median_plain_abra_seconds"], doc["median_harness_result_duration"],
+        ", ".join("%s %s" % kv for kv in doc["median_harness_tiers"].items())))
+    print("  same abra calls in every pair: %s" % doc["same_abra_calls"])
+    print("written: %s" % rel(out))
+    return 0 if ok_h and ok_p and len(ok_h) == len(harness) and len(ok_p) == len(plain) else 1
+
+
+# -- classification cost ---------------------------------------------------------------------
+def read_classification(path: str) -> dict:
+    with open(path) as fh:
+        doc = json.load(fh)
+    if doc.get("schema") != "coopcloud.canon/classification" or doc.get("schema_version") != 1:
+        raise ValueError("%s is not a coopcloud.canon/classification v1 document" % path)
+    return doc
+
+
+def run_duration(run_id: str, doc_path: str, saved: dict) -> float | None:
+    """A re-run's duration: its result.json in the sweep's runs/ folder, else the saved copy."""
+    folder = os.path.dirname(os.path.abspath(doc_path))
+    if os.path.basename(folder) == "classify":
+        result = os.path.join(os.path.dirname(folder), "runs", run_id, "result.json")
+        if os.path.exists(result):
+            with open(result) as fh:
+                duration = json.load(fh).get("duration")
+            if duration is not None:
+                return float(duration)
+    return saved.get(run_id)
+
+
+def cost_of(doc: dict, path: str, saved: dict) -> dict:
+    runs = sorted((dict(r, arm=arm) for arm, a in doc["arms"].items() for r in a.get("runs", [])),
+                  key=lambda r: r.get("order", 0))
+    reruns = [r for r in runs if not r.get("origin")]
+    for r in reruns:
+        r["duration"] = run_duration(r["run_id"], path, saved) if r.get("run_id") else None
+    per_arm = {arm: [r for r in reruns if r["arm"] == arm] for arm in FIXED_PROTOCOL}
+    known = [r["duration"] for r in reruns if r["duration"] is not None]
+    wall = None
+    if isinstance(doc.get("started"), (int, float)) and isinstance(doc.get("finished"), (int, float)):
+        wall = round(doc["finished"] - doc["started"], 1)
+    fixed_runs = sum(FIXED_PROTOCOL.values())
+    # The classifier's own count of runs after the origin (infra ones included).
+    used = int((doc.get("budget") or {}).get("used", len(reruns)))
+    # The fixed protocol's seconds: its runs at the mean duration measured per arm here (an arm
+    # this classification never ran gets the other arm's mean); without any duration, the wall
+    # time per run.
+    means = {arm: statistics.mean([r["duration"] for r in rs if r["duration"] is not None])
+             for arm, rs in per_arm.items() if any(r["duration"] is not None for r in rs)}
+    if not means and wall and used:
+        means = {arm: wall / used for arm in FIXED_PROTOCOL}
+    fixed_seconds = None
+    if means:
+        fallback = statistics.mean(means.values())
+        fixed_seconds = round(sum(n * means.get(arm, fallback) for arm, n in FIXED_PROTOCOL.items()), 1)
+    spent = round(sum(known), 1) if len(known) == used else None
+    return {
+        "recipe": doc["recipe"], "kind": doc["kind"], "verdict": doc["verdict"], "clear": doc["clear"],
+        "leaning": doc.get("leaning"), "source": rel(path),
+        "origin": next(({"arm": r["arm"], "outcome": r["outcome"], "tier": r.get("tier")} for r in runs if r.get("origin")), None),
+        "runs_spent": used, "runs_by_arm": {arm: len(rs) for arm, rs in per_arm.items()},
+        "budget": doc.get("budget"),
+        "fixed_protocol_runs": fixed_runs, "runs_saved": fixed_runs - used,
+        "runs_saved_share": round((fixed_runs - used) / fixed_runs, 3),
+        "seconds_spent_runs": spent, "seconds_known_for": "%d of %d runs" % (len(known), used),
+        "seconds_wall": wall,
+        "mean_run_seconds": {arm: round(v, 1) for arm, v in means.items()},
+        "fixed_protocol_seconds_estimate": fixed_seconds,
+        "seconds_saved_estimate": round(fixed_seconds - (spent if spent is not None else wall or 0), 1)
+        if fixed_seconds is not None and (spent is not None or wall) else None,
+        "p_value": (doc.get("confidence") or {}).get("p_value"),
+        "reruns": [{"order": r.get("order"), "arm": r["arm"], "run_id": r.get("run_id"), "outcome": r["outcome"],
+                    "tier": r.get("tier"), "duration": r["duration"]} for r in reruns],
+    }
+
+
+def cmd_classification_cost(args) -> int:
+    saved_dir = os.path.join(RESULTS, "classifications")
+    durations_file = os.path.join(saved_dir, "run-durations.json")
+    saved = {}
+    if os.path.exists(durations_file):
+        with open(durations_file) as fh:
+            saved = json.load(fh)
+    reports = []
+    for path in args.documents:
+        doc = read_classification(path)
+        rep = cost_of(doc, path, saved)
+        if args.save:
+            os.makedirs(saved_dir, exist_ok=True)
+            sweep = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+            dest = os.path.join(saved_dir, "%s-%s.json" % (sweep, doc["recipe"]))
+            if os.path.abspath(path) != os.path.abspath(dest):
+                shutil.copyfile(path, dest)
+            saved.update({r["run_id"]: r["duration"] for r in rep["reruns"] if r["run_id"] and r["duration"] is not None})
+            rep["source"] = rel(dest)
+        reports.append(rep)
+    if args.save:
+        with open(durations_file, "w") as fh:
+            json.dump(dict(sorted(saved.items())), fh, indent=2)
+            fh.write("\n")
+    total_used = sum(r["runs_spent"] for r in reports)
+    total_fixed = sum(r["fixed_protocol_runs"] for r in reports)
+    doc = {"benchmark": "classification-cost", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": machine(),
+           "fixed_protocol": "%d isolated + %d loaded runs per classification" % (
+               FIXED_PROTOCOL["isolated"], FIXED_PROTOCOL["loaded"]),
+           "runs_spent": total_used, "fixed_protocol_runs": total_fixed,
+           "runs_saved_share": round((total_fixed - total_used) / total_fixed, 3) if total_fixed else None,
+           "classifications": reports}
+    out = write_result("classification-cost", doc)
+    print("%-16s %-7s %-15s %6s %10s %8s %9s %9s %9s %6s" % (
+        "recipe", "kind", "verdict", "runs", "iso/load", "saved", "run s", "wall s", "fixed s~", "p"))
+    for r in reports:
+        print("%-16s %-7s %-15s %6d %10s %7.0f%% %9s %9s %9s %6s" % (
+            r["recipe"], r["kind"], r["verdict"] + ("" if r["clear"] else "?"), r["runs_spent"],
+            "%d/%d" % (r["runs_by_arm"]["isolated"], r["runs_by_arm"]["loaded"]), 100 * r["runs_saved_share"],
+            r["seconds_spent_runs"], r["seconds_wall"], r["fixed_protocol_seconds_estimate"],
+            "%.3g" % r["p_value"] if r["p_value"] is not None else "-"))
+    print("runs: %d spent against %d for the fixed protocol (%s each)" % (total_used, total_fixed, doc["fixed_protocol"]))
+    print("written: %s" % rel(out))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="benchmarks/driver.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    m = sub.add_parser("makespan", help="a sweep's makespan against its lower bound (reads sweep.json)")
+    m.add_argument("sweeps", nargs="+", help="sweep results folders or sweep.json files")
+    m.add_argument("--save", action="store_true", help="copy each sweep.json into benchmarks/results/sweeps/")
+    o = sub.add_parser("overhead", help="canon isolate against a plain script of the same abra calls (uses the bench)")
+    o.add_argument("--runs", type=int, default=3)
+    o.add_argument("--lock", default=BENCH_LOCK, help="the bench lock file (default %(default)s)")
+    o.add_argument("--work", help="folder for the runs' logs and evidence (default: a new one under /tmp)")
+    o.add_argument("--timeout", type=int, default=1800, help="seconds one run may take")
+    c = sub.add_parser("classification-cost", help="runs and seconds per verdict against a fixed 10+10 protocol")
+    c.add_argument("documents", nargs="+", help="classification documents (<sweep>/classify/<recipe>.json)")
+    c.add_argument("--save", action="store_true",
+                   help="copy the documents and their runs' durations into benchmarks/results/classifications/")
+    args = ap.parse_args(argv)
+    if args.command == "overhead" and args.runs < 1:
+        ap.error("--runs must be at least 1")
+    return {"makespan": cmd_makespan, "overhead": cmd_overhead,
+            "classification-cost": cmd_classification_cost}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
