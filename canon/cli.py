@@ -297,6 +297,38 @@ def cmd_classify(args, progress) -> int:
     return EXIT_OK if doc["clear"] else EXIT_RED
 
 
+def cmd_redfix(args, progress) -> int:
+    from canon.redfix import Redfix
+    server = pick_server(args)
+    profile = load_profile(args.profile)
+    enrolled = {e["recipe"]: e for e in server.enrolled}
+    names = args.recipes or [e["recipe"] for e in server.enrolled]
+    if not names:
+        raise Refused("no recipes to redfix: an empty set is not a green sweep")
+    plans = []
+    for name in names:
+        plan = dict(enrolled.get(name) or {"recipe": name, "warm": False, "settings": {}, "warm_drift": True})
+        extra = profile.get(name) or {}
+        plan["settings"] = dict(plan.get("settings") or {}, **(extra.get("settings") or {}))
+        plan["warm_drift"] = bool(extra.get("warm_drift", plan.get("warm_drift", True)))
+        plans.append(plan)
+    spec = parse_spec(args.load)
+    stop = threading.Event()
+    on_signals(stop, progress)
+    with ServerLock(server, "a redfix", args.wait):
+        reap_orphans(server)
+        ci = None
+        if not args.no_forge:
+            from canon.forge_ci import BenchForge
+            ci = BenchForge.from_inventory(server, args.inventory, args.results)
+        job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(), cap=args.cap or server.cap,
+                     budget=args.budget, deadline=args.deadline, progress=progress, stop=stop, ci=ci)
+        doc = job.run()
+    print(open(os.path.join(job.dir, "M2.md")).read())
+    print("results: %s" % job.dir)
+    return {"green": EXIT_OK, "not-all-fixed": EXIT_RED, "interrupted": EXIT_INTERRUPTED}[doc["outcome"]]
+
+
 def cmd_report(args, progress) -> int:
     if not os.path.exists(os.path.join(args.sweep, "sweep.json")):
         raise Refused("no sweep.json in %s" % args.sweep)
@@ -335,6 +367,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
 
+    x = sub.add_parser("redfix", parents=[common], help="sweep, classify, fix (PRs or settings), verify, sweep again")
+    x.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
+    x.add_argument("--profile", default=os.path.join(ROOT, "profiles", "today.yml"),
+                   help="the profile that reproduces the failures (default profiles/today.yml)")
+    x.add_argument("--load", action="append", default=[], help="load beside the sweeps and the loaded arm: cpu=N, io=N")
+    x.add_argument("--cap", type=int, help="deploys at once (default: the server's canon_sweep_cap)")
+    x.add_argument("--budget", type=int, default=10, help="re-runs per classification (default 10)")
+    x.add_argument("--no-forge", action="store_true", help="no pull requests: recipe and test fixes are reported, not applied")
+
     r = sub.add_parser("report", parents=[common], help="render results.md, junit.xml and index.html of a sweep")
     r.add_argument("sweep")
     return p
@@ -346,7 +387,8 @@ def main(argv=None) -> int:
     if getattr(args, "runs", 1) is not None and getattr(args, "runs", 1) < 1:
         print("canon: --runs must be at least 1", file=sys.stderr)
         return EXIT_REFUSED
-    commands = {"sweep": cmd_sweep, "isolate": cmd_isolate, "classify": cmd_classify, "report": cmd_report}
+    commands = {"sweep": cmd_sweep, "isolate": cmd_isolate, "classify": cmd_classify, "report": cmd_report,
+                "redfix": cmd_redfix}
     try:
         return commands[args.command](args, progress)
     except (Refused, InventoryError, LoadError) as exc:

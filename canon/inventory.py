@@ -23,6 +23,11 @@ NEEDED = {
     "canon_sweep_cap": 2,
     "canon_docker_host": "",
     "canon_min_free_disk_gb": 2.0,
+    "canon_forge_url": "",
+    "canon_forge_token_file": "",
+    "canon_forge_owner": "",
+    "canon_forge_git_root": "",
+    "canon_abra_bin": "abra",
 }
 
 
@@ -41,6 +46,7 @@ class Server:
     cap: int
     min_free_disk_gb: float
     enrolled: list = field(default_factory=list)
+    vars: dict = field(default_factory=dict)      # every resolved variable above, by name
 
     def docker_env(self) -> dict:
         env = dict(os.environ)
@@ -85,7 +91,7 @@ def load_servers(inventory: str | None = None, group: str = "canon_servers") -> 
             abra_dir=str(values["canon_abra_dir"]), docker_bin=str(values["canon_docker_bin"]),
             docker_host=str(values["canon_docker_host"] or ""), cap=int(values["canon_sweep_cap"]),
             min_free_disk_gb=float(values["canon_min_free_disk_gb"]),
-            enrolled=normalise_enrolled(values["canon_enrolled"], host.name)))
+            enrolled=normalise_enrolled(values["canon_enrolled"], host.name), vars=values))
     return servers
 
 

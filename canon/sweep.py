@@ -191,7 +191,8 @@ class Sweep:
 
     @staticmethod
     def _blank(plan) -> dict:
-        return {"recipe": plan["recipe"], "status": "pending", "version": None, "recipe_commit": None,
+        return {"recipe": plan["recipe"], "status": "pending", "version": plan.get("version"), "recipe_commit": None,
+                "suites_dir": plan.get("suites_dir"),
                 "settings": plan.get("settings") or {}, "warm": plan.get("warm", True),
                 "warm_drift": plan.get("warm_drift", True),
                 "cold": {"outcome": "not-run"}, "promote": {"outcome": "not-run" if plan.get("warm", True) else "not-enrolled"}}
@@ -234,6 +235,8 @@ class Sweep:
                      "canon_settings_overrides": plan.get("settings") or {}}
         if plan.get("version"):
             extravars["version"] = plan["version"]
+        if plan.get("suites_dir"):
+            extravars["canon_suites_dir"] = plan["suites_dir"]
         job = self._job(recipe, "cold", "isolate.yml", extravars)
         res = job.run()
         cold = cold_record(res, self.runs_dir, self.server)
