@@ -21,11 +21,19 @@ DNS_LABEL_MAX = 63
 DNS_NAME_MAX = 253
 CERT_CN_MAX = 64
 
-_RECIPE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_SERVER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
-_RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
-_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\+[A-Za-z0-9._-]+$")
+# \Z, not $: "$" also matches before a trailing newline, so "gitea\n" would pass.
+_RECIPE_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_SERVER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\Z")
+_RUN_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}\Z")
+_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+\+[A-Za-z0-9._-]+\Z")
+_ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+_NETWORK_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}\Z")
+_FORGE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}\Z")
+_HTTP_URL_RE = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[!-~]*)?\Z")
+_URL_PATH_RE = re.compile(r"^/[!-~]{0,2047}\Z")
 
 
 class NameError_(ValueError):
@@ -55,9 +63,93 @@ def validate_server(name: str) -> str:
 
 
 def validate_version(version: str) -> str:
-    if not isinstance(version, str) or not _VERSION_RE.match(version):
+    if not isinstance(version, str) or not _VERSION_RE.match(version) or ".." in version:
         raise NameError_("version %r is not a recipe release tag like 1.2.3+4.5.6" % (version,))
     return version
+
+
+def validate_env(env) -> dict:
+    """Settings written into an app's ``.env``: ``KEY=value`` lines, so a key is a shell variable
+    name and a value a scalar on one line (a newline would add a line of its own)."""
+    if not isinstance(env, dict):
+        raise NameError_("env must be a mapping of KEY: value, not %r" % (env,))
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
+            raise NameError_("env key %r is not a variable name (letters, digits and _, not first a digit)" % (key,))
+        if not isinstance(value, (str, int, float, bool)):
+            raise NameError_("env value of %s must be a string or a number, not %r" % (key, value))
+        if isinstance(value, str) and any(c in value for c in "\n\r\x00"):
+            raise NameError_("env value of %s %r has a newline or NUL: one .env line each" % (key, value))
+    return env
+
+
+def validate_service(name: str, what: str = "service") -> str:
+    """A compose service name (it becomes part of a swarm service name and a docker filter)."""
+    if not isinstance(name, str) or not _SERVICE_RE.match(name):
+        raise NameError_("%s %r is not a service name: letters, digits, '_', '.', '-', not first a "
+                         "punctuation mark, up to 63 characters" % (what, name))
+    return name
+
+
+def validate_network(name: str, what: str = "network") -> str:
+    """A docker network name (an argument to ``--network``, so never an option)."""
+    if not isinstance(name, str) or not _NETWORK_RE.match(name):
+        raise NameError_("%s %r is not a docker network name: letters, digits, '_', '.', '-', not first "
+                         "a punctuation mark" % (what, name))
+    return name
+
+
+def validate_image(ref: str, what: str = "image") -> str:
+    """A docker image reference (an argument to ``docker run``, so never an option)."""
+    if not isinstance(ref, str) or not _IMAGE_RE.match(ref):
+        raise NameError_("%s %r is not an image reference like busybox:stable (no spaces, no leading '-')"
+                         % (what, ref))
+    return ref
+
+
+def validate_http_url(url: str, what: str = "url") -> str:
+    """An http(s) URL without whitespace, control characters or credentials."""
+    if not isinstance(url, str) or not _HTTP_URL_RE.match(url):
+        raise NameError_("%s %r is not an http:// or https:// URL (host[:port][/path], no spaces, no "
+                         "credentials)" % (what, url))
+    return url
+
+
+def validate_url_path(path: str, what: str = "path") -> str:
+    """The path part of a URL: starts with /, printable ASCII only."""
+    if not isinstance(path, str) or not _URL_PATH_RE.match(path) or path.startswith("//"):
+        raise NameError_("%s %r must start with / and hold printable ASCII only (no spaces), up to 2048 "
+                         "characters" % (what, path))
+    return path
+
+
+def validate_forge_name(name: str, what: str = "name") -> str:
+    """A forge user, organisation or repository name: one URL path segment, never . or .. (nor
+    anything starting with a dot or holding '..')."""
+    if not isinstance(name, str) or not _FORGE_NAME_RE.match(name) or name.startswith(".") or ".." in name:
+        raise NameError_("%s %r is not a forge name: letters, digits, '_', '.', '-', up to 100 characters, "
+                         "not first a dot, no '..'" % (what, name))
+    return name
+
+
+def validate_branch(name: str, what: str = "branch") -> str:
+    """A git branch name by git-check-ref-format's rules."""
+    bad = None
+    if not isinstance(name, str) or not name:
+        bad = "it is empty"
+    elif len(name) > 255:
+        bad = "it is %d characters" % len(name)
+    elif any(ord(c) < 0x20 or c == "\x7f" or c in " ~^:?*[\\" for c in name):
+        bad = "it has a space, a control character or one of ~^:?*[\\"
+    elif ".." in name or "@{" in name or "//" in name or name == "@":
+        bad = "it has '..', '@{' or '//', or is '@'"
+    elif name.startswith(("-", "/")) or name.endswith(("/", ".", ".lock")):
+        bad = "it starts with - or /, or ends with /, . or .lock"
+    elif any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        bad = "a component starts with . or ends with .lock"
+    if bad:
+        raise NameError_("%s %r is not a git branch name: %s" % (what, name, bad))
+    return name
 
 
 def validate_domain(domain: str) -> str:

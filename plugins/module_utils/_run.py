@@ -51,21 +51,41 @@ def plan_domains(recipe: str, run_id: str, base_domain: str, roles, override: st
     return domains
 
 
-def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
-    """Validate everything, then record the run and start its guardian. Nothing is created on
-    the swarm here; a refusal leaves nothing behind."""
-    recipe = validate_recipe(params["recipe"])
+def check_inputs(params: dict) -> None:
+    """Every check that needs neither the ledger nor a command: the names, protected domains,
+    the abra binary and the server's registration. Raises NameError_ or RunRefused."""
+    validate_recipe(params["recipe"])
     server = validate_server(params["server"])
-    run_id = validate_run_id(params.get("run_id") or new_run_id(recipe))
+    if params.get("run_id"):
+        validate_run_id(params["run_id"])
     base_domain = validate_domain(params["base_domain"])
+    protected = list(params.get("protected_domains") or [])
     if params.get("domain"):
         validate_domain(params["domain"])
+        if is_protected(params["domain"], protected):
+            raise RunRefused("refusing domain %s: it is protected (a live service); pick another" % params["domain"])
+    generated = [r for r in params.get("domain_roles") or ["base"] if not (r == "base" and params.get("domain"))]
+    if generated and is_protected(base_domain, protected):
+        raise RunRefused("refusing base domain %s: every cold domain under it would be protected (a live "
+                         "service); pick another" % base_domain)
     abra_bin = params["abra_bin"]
     if not (os.path.isabs(abra_bin) and os.access(abra_bin, os.X_OK)) and not shutil.which(abra_bin):
         raise RunRefused("abra binary %s not found or not executable" % abra_bin)
     shared = os.path.abspath(params["abra_dir"])
     if not os.path.isdir(os.path.join(shared, "servers", server)):
         raise RunRefused("server %s is not registered in %s (run: abra server add %s)" % (server, shared, server))
+
+
+def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
+    """Validate everything, then record the run and start its guardian. Nothing is created on
+    the swarm here; a refusal leaves nothing behind."""
+    check_inputs(params)
+    recipe = params["recipe"]
+    server = params["server"]
+    run_id = validate_run_id(params.get("run_id") or new_run_id(recipe))
+    base_domain = params["base_domain"]
+    abra_bin = params["abra_bin"]
+    shared = os.path.abspath(params["abra_dir"])
     ledger = Ledger(params["state_dir"])
     protected = list(params.get("protected_domains") or [])
 

@@ -16,8 +16,8 @@ import re
 TIERS = ("install", "upgrade", "backup_restore", "custom", "lint")
 WARM_STRATEGIES = ("in-place", "in-place-then-redeploy", "redeploy")
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_OVERLAY_RE = re.compile(r"^compose\.[a-z0-9._-]+\.yml$")
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}\Z")   # a service name; swarm caps names at 63
+_OVERLAY_RE = re.compile(r"^compose\.[a-z0-9._-]+\.yml\Z")
 
 DEFAULTS = {
     # Convergence: abra waits up to the recipe's coop-cloud.<stack>.timeout label (TIMEOUT in .env).
@@ -136,7 +136,7 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
     if out["state_path"] and not out["state_path"].startswith("/"):
         raise SettingsError("state_path must be an absolute path")
     for key, value in out["env"].items():
-        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        if not isinstance(key, str) or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*\Z", key):
             raise SettingsError("env key %r is not a valid variable name" % (key,))
         if not isinstance(value, (str, int)) or "\n" in str(value):
             raise SettingsError("env value of %s must be a single-line string" % key)

@@ -48,8 +48,8 @@ LEASE_GRACE_SECONDS = 120
 HISTORY_MAX = 20
 REGISTRY_STATUSES = ("none", "deploying", "live", "failed")
 
-_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
-_LEASE_ID_RE = re.compile(r"^lease-[0-9a-f]{16}$")
+_DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
+_LEASE_ID_RE = re.compile(r"^lease-[0-9a-f]{16}\Z")
 _ENV_TYPE_RE = re.compile(r"^\s*(TYPE|RECIPE)\s*=\s*['\"]?([a-z0-9][a-z0-9-]*)")
 
 

@@ -134,7 +134,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, validate_domain, validate_recipe, validate_server, validate_version)
+    NameError_, validate_domain, validate_env, validate_recipe, validate_server, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 
 
@@ -186,6 +186,7 @@ def main():
             validate_recipe(p["recipe"])
         if p["version"]:
             validate_version(p["version"])
+        validate_env(p["env"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, docker, _evidence = clients(module)

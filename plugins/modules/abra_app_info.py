@@ -70,7 +70,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._app import observe  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, validate_domain, validate_server)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 
 
@@ -81,6 +82,7 @@ def main():
     p = module.params
     try:
         validate_domain(p["domain"])
+        validate_server(p["server"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     _abra, docker, _evidence = clients(module)

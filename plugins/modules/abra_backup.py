@@ -70,7 +70,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, stack_name, validate_domain, validate_service)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import (  # noqa: E402
     BACKUP_VERIFY_DEFAULTS, SettingsError, BACKUP_VERIFY_TYPES, check_types)
@@ -122,6 +123,15 @@ def main():
         verify = dict(BACKUP_VERIFY_DEFAULTS, **p["verify"])
         if not verify["command"] or p["state"] != "created":
             module.fail_json(msg="verify needs a command, and only applies to state=created")
+        if not all(isinstance(a, str) for a in verify["command"]):
+            module.fail_json(msg="verify.command must be an argv list of strings, not %r" % (verify["command"],))
+        if verify["attempts"] < 1 or verify["settle"] < 0:
+            module.fail_json(msg="verify.attempts must be at least 1 and verify.settle not negative (%d, %d)"
+                             % (verify["attempts"], verify["settle"]))
+        try:
+            validate_service(verify["service"], "verify.service")
+        except NameError_ as exc:
+            module.fail_json(msg=str(exc))
     if module.check_mode:
         module.exit_json(changed=True)
     abra, docker, evidence = clients(module)

@@ -112,7 +112,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, stack_name, validate_domain, validate_recipe, validate_version)
+    NameError_, stack_name, validate_domain, validate_env, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
     LINT_RULES, RecipeError, compose_findings, git_show, lint_findings, git_tags, load_compose_chain, parse_env_sample, previous_version)
 
@@ -129,6 +129,7 @@ def main():
             validate_version(p["version"])
         if p["domain"]:
             validate_domain(p["domain"])
+        validate_env(p["env"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, docker, _evidence = clients(module)

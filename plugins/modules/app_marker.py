@@ -68,7 +68,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, stack_name, validate_domain, validate_service)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 
 
@@ -85,10 +86,12 @@ def main():
     p = module.params
     try:
         validate_domain(p["domain"])
+        validate_service(p["service"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
-    if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/"):
-        module.fail_json(msg="path must be absolute and without '..': %r" % p["path"])
+    if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/") or any(ord(c) < 0x20 or c == "\x7f"
+                                                                            for c in p["path"]):
+        module.fail_json(msg="path must be absolute, without '..' and without control characters: %r" % p["path"])
     _abra, docker, _evidence = clients(module)
     try:
         container = docker.running_container(stack_name(p["domain"]), p["service"])

@@ -88,7 +88,7 @@ def main():
         validate_run_id(p["run_id"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
-    if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", p["name"]):
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}\Z", p["name"]):
         module.fail_json(msg="lock name %r: lowercase letters, digits and hyphens only" % p["name"])
     ledger = Ledger(p["state_dir"])
     held = (ledger.locks().get(p["name"]) or {}).get("run_id")

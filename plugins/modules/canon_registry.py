@@ -120,9 +120,11 @@ import json  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, validate_domain, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (  # noqa: E402
-    LeaseRefused, RegistryRefused, forget_canonical, read_canonical, record_deploying, record_failed, record_promoted)
+    LeaseRefused, RegistryRefused, advance_refusal, forget_canonical, lease_path, read_canonical, record_deploying,
+    record_failed, record_promoted)
 
 
 def load_cold_result(path):
@@ -131,9 +133,12 @@ def load_cold_result(path):
                               "cold run of that version")
     try:
         with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+            doc = json.load(fh)
     except (OSError, ValueError) as exc:
         raise RegistryRefused("cold_result %s cannot be read: %s" % (path, exc))
+    if not isinstance(doc, dict) or not isinstance(doc.get("versions", {}), dict):
+        raise RegistryRefused("cold_result %s is not a result.json (a JSON object with its versions)" % path)
+    return doc
 
 
 def describe(rec: dict) -> str:
@@ -167,6 +172,19 @@ def main():
     dry = module.check_mode
     try:
         before = read_canonical(ledger, p["server"], p["recipe"])
+        # Every check that needs no lock first: a bad input creates nothing, not even the mutex.
+        if p["version"]:
+            validate_version(p["version"])
+        if p["domain"]:
+            validate_domain(p["domain"])
+        if p["lease_id"]:
+            lease_path(ledger, p["lease_id"])
+        if p["state"] == "promoted":
+            cold = load_cold_result(p["cold_result"])
+            why = advance_refusal(before, cold, p["version"])
+            if why:
+                raise RegistryRefused("refusing to promote canonical %s/%s to %s: %s"
+                                      % (p["server"], p["recipe"], p["version"], why))
         if p["state"] == "read":
             after, changed = before, False
         elif p["state"] == "deploying":
@@ -174,7 +192,7 @@ def main():
                                               domain=p["domain"], lease=p["lease_id"], dry_run=dry)
         elif p["state"] == "promoted":
             after, changed = record_promoted(ledger, p["server"], p["recipe"], p["version"], p["commit"],
-                                             load_cold_result(p["cold_result"]), dry_run=dry)
+                                             cold, dry_run=dry)
         elif p["state"] == "absent":
             _old, changed = forget_canonical(ledger, p["server"], p["recipe"], dry_run=dry)
             after = read_canonical(ledger, p["server"], p["recipe"]) if not dry else before

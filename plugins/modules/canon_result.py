@@ -88,8 +88,18 @@ def main():
     p = module.params
     path = os.path.join(p["path"], "result.json")
     run = {k: p["run"].get(k) for k in RUN_KEYS}
+    missing = [k for k in ("run_id", "recipe") if not isinstance(run.get(k), str) or not run[k]]
+    if missing:
+        module.fail_json(msg="cannot build the result: run has no %s" % " and no ".join(missing))
+    unnamed = [i for i, t in enumerate(p["tiers"]) if not isinstance(t.get("name"), str) or not t["name"]]
+    if unnamed:
+        module.fail_json(msg="cannot build the result: tiers[%d] has no name" % unnamed[0])
     if run.get("started_epoch"):
-        run["duration"] = round(time.time() - float(run["started_epoch"]), 1)
+        try:
+            run["duration"] = round(time.time() - float(run["started_epoch"]), 1)
+        except (TypeError, ValueError):
+            module.fail_json(msg="cannot build the result: run.started_epoch %r is not a number"
+                             % (run["started_epoch"],))
     run["finished"] = now_iso()
     try:
         doc = result_document(run, p["tiers"])

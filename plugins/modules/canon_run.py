@@ -140,7 +140,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, start_run  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, check_inputs, start_run  # noqa: E402
 
 
 def main():
@@ -162,6 +162,7 @@ def main():
         watch_pid=dict(type="int"),
     ), supports_check_mode=True)
     try:
+        check_inputs(module.params)   # before the first command: a bad input runs nothing
         docker = DockerClient(binary=module.params["docker_bin"])
         stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
         run = start_run(module.params, stacks, check_mode=module.check_mode)

@@ -89,7 +89,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (  #
     append_env_lines, drift_lines, env_drift)
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, validate_domain, validate_recipe, validate_version)
+    NameError_, validate_domain, validate_recipe, validate_server, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import RecipeError, git_show, parse_env_sample  # noqa: E402
 
@@ -104,6 +104,7 @@ def main():
         validate_domain(p["domain"])
         validate_recipe(p["recipe"])
         validate_version(p["version"])
+        validate_server(p["server"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, _docker, _evidence = clients(module)

@@ -85,7 +85,8 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # n
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, stack_name, validate_domain, validate_http_url, validate_image, validate_network, validate_url_path)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe  # noqa: E402
@@ -126,7 +127,13 @@ def main():
     p = module.params
     try:
         validate_domain(p["domain"])
+        if p["proxy_url"]:
+            validate_http_url(p["proxy_url"], "proxy_url")
+        validate_image(p["probe_image"], "probe_image")
+        validate_network(p["network"], "network")
         probes = [resolve_probe("probes[%d]" % i, pr) for i, pr in enumerate(p["probes"])]
+        for i, probe in enumerate(probes):
+            validate_url_path(probe["path"], "probes[%d].path" % i)
     except (NameError_, SettingsError) as exc:
         module.fail_json(msg=str(exc))
     _abra, docker, evidence = clients(module)

@@ -85,7 +85,8 @@ from ansible.module_utils.urls import open_url  # noqa: E402
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._identity import OK, classify, verdict  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, validate_domain, validate_http_url, validate_url_path)
 
 
 def sample(url, host, timeout):
@@ -112,10 +113,13 @@ def main():
     p = module.params
     try:
         validate_domain(p["domain"])
+        validate_url_path(p["path"], "path")
+        if p["proxy_url"]:
+            validate_http_url(p["proxy_url"], "proxy_url")
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
-    if not p["path"].startswith("/") or p["samples"] < 1:
-        module.fail_json(msg="path must start with / and samples must be >= 1")
+    if p["samples"] < 1:
+        module.fail_json(msg="samples must be >= 1")
     expect = p["expect"].replace("{domain}", p["domain"])
     url = (p["proxy_url"] or "https://" + p["domain"]) + p["path"]
     host = p["domain"] if p["proxy_url"] else None

@@ -168,7 +168,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (
     CONVERGED, Observation, Watcher, has_healthcheck, parse_time, service_from_inspect, short_service_name,
     split_log_line, task_from_inspect)
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, stack_name, validate_domain)
+    NameError_, stack_name, validate_domain, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 
 LOG_TAIL = 200  # log lines read per container per poll, at most
@@ -336,6 +336,8 @@ def main():
     p = module.params
     try:
         validate_domain(p["domain"])
+        if p["version"]:
+            validate_version(p["version"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     if p["timeout"] <= 0 or p["wedge_window"] <= 0 or p["crashloop_restarts"] < 1 or p["poll"] <= 0:

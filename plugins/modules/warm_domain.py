@@ -160,13 +160,18 @@ def leased(module, ledger: Ledger) -> dict:
     if not p["run_id"]:
         raise LeaseRefused("state=leased needs run_id: a lease belongs to a run")
     validate_run_id(p["run_id"])
+    canonical = read_canonical(ledger, p["server"], p["recipe"])
+
+    def plan_with(envs, stacks):
+        return plan_warm_domain(
+            p["recipe"], p["server"], p["base_domain"], protected=p["protected_domains"],
+            existing_env_domains=envs, deployed_stacks=stacks,
+            compose_names=p["compose_names"], domain=p["domain"], canonical_domain=canonical.get("domain"))
+
+    plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
     docker = DockerClient(binary=p["docker_bin"])
     stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
-    canonical = read_canonical(ledger, p["server"], p["recipe"])
-    plan = plan_warm_domain(
-        p["recipe"], p["server"], p["base_domain"], protected=p["protected_domains"],
-        existing_env_domains=env_domains(p["abra_dir"]), deployed_stacks=stacks,
-        compose_names=p["compose_names"], domain=p["domain"], canonical_domain=canonical.get("domain"))
+    plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])
     reused = plan.reused or canonical.get("domain") == plan.domain or held is not None
     result = dict(domain=plan.domain, hashed=plan.hashed, checks=plan.checks, reused=reused)
