@@ -323,3 +323,103 @@ def describe(findings: list) -> str:
     """One line per finding, for an error message."""
     return "; ".join("%s%s: %s" % (f["path"], (" " + f["hunk"].split("@@")[1].strip()) if f.get("hunk") else "",
                                    f["reason"]) for f in findings)
+
+
+# -- the names a fix branch uses ---------------------------------------------------------------------
+_REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+_REMOTE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_URL = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<rest>.*)$")
+_SCP = re.compile(r"^(?P<user>[A-Za-z0-9._-]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>[^/].*|/.*)$")
+URL_SCHEMES = ("https", "http", "ssh", "git", "file")
+
+
+def ref_name_problem(name, what: str = "branch") -> str | None:
+    """Why ``name`` is not a branch or tag name git accepts (``git check-ref-format --branch``
+    rules), or None. Checked before any git command sees it."""
+    if not isinstance(name, str) or not name:
+        return "%s must be a non-empty string" % what
+    if len(name) > 255:
+        return "%s is longer than 255 characters" % what
+    if name.startswith("-"):
+        return "%s %r starts with '-'" % (what, name)
+    if _REF_BAD_CHARS.search(name):
+        return "%s %r holds a space, a control character or one of ~^:?*[\\" % (what, name)
+    if ".." in name or "@{" in name or name == "@" or "//" in name:
+        return "%s %r holds '..', '@{' or '//', or is '@'" % (what, name)
+    if name.startswith("/") or name.endswith("/") or name.endswith("."):
+        return "%s %r starts or ends with '/' or ends with '.'" % (what, name)
+    for part in name.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return "%s %r has a component that starts with '.' or ends with '.lock'" % (what, name)
+    return None
+
+
+def remote_name_problem(name) -> str | None:
+    """Why ``name`` is not a plain git remote name (letters, digits, . _ -), or None."""
+    if not isinstance(name, str) or not _REMOTE_NAME.match(name):
+        return "remote must be a remote's name (letters, digits, '.', '_', '-'): %r" % (name,)
+    return None
+
+
+def repo_problem(repo) -> str | None:
+    """Why ``repo`` is neither an absolute local path nor a git URL this module may use, or None.
+
+    Allowed: an absolute path; ``https``/``http``/``ssh``/``git``/``file`` URLs; scp-like
+    ``user@host:path``. Refused: other transports (``ext::`` runs commands), anything starting
+    with '-', whitespace and control characters.
+    """
+    if not isinstance(repo, str) or not repo:
+        return "repo must be a non-empty string"
+    if repo.startswith("-") or re.search(r"[\x00-\x20\x7f]", repo):
+        return "repo %r starts with '-' or holds whitespace or control characters" % repo
+    if repo.startswith("/"):
+        return None if ".." not in repo.split("/") else "repo %r holds a '..' component" % repo
+    m = _URL.match(repo)
+    if m:
+        if m.group("scheme") not in URL_SCHEMES:
+            return "repo %r uses the transport %r; allowed: %s" % (repo, m.group("scheme"), ", ".join(URL_SCHEMES))
+        if not m.group("rest") or m.group("rest").startswith("-"):
+            return "repo %r has no host or path" % repo
+        return None
+    if "::" in repo:
+        return "repo %r names a remote helper transport (<transport>::<address>), which is refused" % repo
+    if _SCP.match(repo):
+        return None
+    return "repo %r is neither an absolute path nor a git URL (https://, ssh://, git://, file://, user@host:path)" % repo
+
+
+def scrub_url(url: str) -> str:
+    """url without the credentials of its userinfo (https://user:token@host -> https://host)."""
+    m = _URL.match(url or "")
+    if not m:
+        return url
+    rest = m.group("rest")
+    host, slash, path = rest.partition("/")
+    if "@" in host:
+        host = host.rsplit("@", 1)[1]
+    return "%s://%s%s%s" % (m.group("scheme"), host, slash, path)
+
+
+def url_secret(url: str) -> str | None:
+    """The userinfo of a URL (what scrub_url removes), or None."""
+    m = _URL.match(url or "")
+    if not m:
+        return None
+    host = m.group("rest").partition("/")[0]
+    return host.rsplit("@", 1)[0] if "@" in host else None
+
+
+def files_problem(files) -> str | None:
+    """Why a ``files`` mapping (relative path -> content, or None to delete) cannot be written
+    into a repository's work tree, or None."""
+    if not isinstance(files, dict) or not files:
+        return "files must be a non-empty mapping of relative path to content"
+    for path, content in files.items():
+        if not isinstance(path, str) or not path or path.startswith("/") or "\x00" in path or "\\" in path:
+            return "files: %r is not a relative path" % (path,)
+        parts = path.split("/")
+        if any(p in ("", ".", "..") for p in parts) or parts[0] == ".git":
+            return "files: %r leaves the work tree or names .git" % path
+        if content is not None and not isinstance(content, str):
+            return "files: the content of %r must be a string (or null to delete it)" % path
+    return None
