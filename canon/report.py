@@ -29,8 +29,9 @@ CELL_LIMIT = 160  # characters of an error or detail kept in a table cell; the H
 
 COLD_GREEN = {"pass"}
 COLD_SKIPPED = {"not-run", "interrupted"}
-PROMOTE_GREEN = {"promoted", "promoted-by-fallback", "current"}
-PROMOTE_FAILED = {"failed", "refused"}
+PROMOTE_GREEN = {"promoted", "current"}
+# A fallback re-deploy that saved the canonical still means the in-place advance failed: red.
+PROMOTE_FAILED = {"failed", "refused", "promoted-by-fallback"}
 PROMOTE_SKIPPED = {"not-run", "not-enrolled", "skipped", "interrupted"}
 UNFINISHED = {"pending", "running"}  # recipe statuses while the sweep is still going
 

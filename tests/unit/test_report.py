@@ -546,3 +546,11 @@ def test_write_all_leaves_the_directory_alone_when_rendering_fails(sweep, tmp_pa
     with pytest.raises(ValueError):
         report.write_all(dict(sweep, schema="something/else"), [], str(tmp_path))
     assert os.listdir(tmp_path) == ["results.md"] and (tmp_path / "results.md").read_text() == "before\n"
+
+
+def test_a_fallback_that_saved_the_canonical_is_still_a_red_promote():
+    from canon.report import is_green, promote_failure
+    entry = {"recipe": "gitea", "status": "done", "cold": {"outcome": "pass"},
+             "promote": {"outcome": "promoted-by-fallback", "detail": "rolled-back: app update rolled back"}}
+    assert not is_green(entry)
+    assert promote_failure(entry) == "promote: promoted-by-fallback — rolled-back: app update rolled back"
