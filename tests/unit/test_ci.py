@@ -1,0 +1,141 @@
+"""canon.ci without a swarm: the queue bookkeeping, the release candidate tag's round trip through
+real git, and the forge protocol against a real bench-forge process (tests/unit/forge_bench.py).
+
+The harness run itself (CI.isolate, an isolate.yml through ansible-runner) is replaced by a
+recorded result document here; tests/integration/test_fix_pr.py runs the real one on the bench.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from forge_bench import OWNER, REPO, BenchForge, git, run_module
+
+from canon import ci
+
+
+# -- the queue -----------------------------------------------------------------------------------------
+def test_a_job_is_answered_once(tmp_path):
+    queue = tmp_path / "ci-queue.jsonl"
+    jobs = [{"repo": "coop-cloud/x", "pr": 1, "head_sha": "a" * 40, "comment_id": 3},
+            {"repo": "coop-cloud/x", "pr": 1, "head_sha": "b" * 40, "comment_id": 7}]
+    queue.write_text("".join(json.dumps(j) + "\n" for j in jobs))
+    state = str(tmp_path / "state")
+    assert ci.pending_jobs(str(queue), state) == jobs
+    ci.mark_answered(state, {"comment_id": 3, "state": "success"})
+    assert ci.pending_jobs(str(queue), state) == jobs[1:]
+    ci.mark_answered(state, {"comment_id": 7, "state": "failure"})
+    assert ci.pending_jobs(str(queue), state) == []
+
+
+def test_a_broken_queue_line_is_an_error(tmp_path):
+    queue = tmp_path / "q.jsonl"
+    queue.write_text('{"comment_id": 1}\nnot json\n')
+    with pytest.raises(ci.CIError, match="line 2 is not JSON"):
+        ci.pending_jobs(str(queue), str(tmp_path))
+
+
+# -- the release candidate tag ---------------------------------------------------------------------------
+@pytest.fixture
+def repos(tmp_path):
+    """A bench recipe repo, its mirror with a fix branch tagged 1.0.1+1.36, and abra's checkout."""
+    work, mirror = tmp_path / "repos" / REPO, tmp_path / "forge" / (REPO + ".git")
+    work.mkdir(parents=True)
+    git(work, "init", "--quiet", "--initial-branch=main")
+    (work / "compose.yml").write_text("v1\n")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "1.0.0")
+    git(work, "tag", "-a", "1.0.0+1.36", "-m", "r")
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(mirror))
+    git(mirror, "branch", "canon/fix", "main")
+    fix = tmp_path / "fixwork"
+    git(tmp_path, "clone", "--quiet", str(mirror), str(fix))
+    git(fix, "checkout", "--quiet", "canon/fix")
+    (fix / "compose.yml").write_text("v1 fixed\n")
+    git(fix, "commit", "--quiet", "-am", "fix")
+    git(fix, "tag", "-a", "1.0.1+1.36", "-m", "candidate")
+    git(fix, "push", "--quiet", "origin", "canon/fix", "1.0.1+1.36")
+    abra = tmp_path / "abra" / "recipes" / REPO
+    git(tmp_path, "clone", "--quiet", str(work), str(abra))
+    return {"work": str(work), "mirror": str(mirror), "abra": str(abra), "sha": git(fix, "rev-parse", "HEAD")}
+
+
+def test_the_candidate_tag_is_there_for_the_run_and_gone_after(repos):
+    assert ci.tags_at(repos["mirror"], repos["sha"]) == ["1.0.1+1.36"]
+    with ci.ReleaseCandidate(repos["work"], repos["abra"], repos["mirror"], "1.0.1+1.36", repos["sha"]):
+        assert ci.tag_commit(repos["work"], "1.0.1+1.36") == repos["sha"]
+        git(repos["abra"], "fetch", "--quiet", "--tags", "origin")          # what abra does during the run
+        assert ci.tag_commit(repos["abra"], "1.0.1+1.36") == repos["sha"]
+    assert ci.tag_commit(repos["work"], "1.0.1+1.36") is None
+    assert ci.tag_commit(repos["abra"], "1.0.1+1.36") is None
+    assert ci.tag_commit(repos["work"], "1.0.0+1.36")                       # the releases stay
+    assert ci.tag_commit(repos["mirror"], "1.0.1+1.36") == repos["sha"]     # the pull request's tag stays
+
+
+def test_a_tag_the_bench_repo_has_at_another_commit_is_not_touched(repos):
+    git(repos["work"], "tag", "1.0.1+1.36", "main")
+    before = ci.tag_commit(repos["work"], "1.0.1+1.36")
+    with pytest.raises(ci.CIError, match="already names"):
+        with ci.ReleaseCandidate(repos["work"], repos["abra"], repos["mirror"], "1.0.1+1.36", repos["sha"]):
+            pass
+    assert ci.tag_commit(repos["work"], "1.0.1+1.36") == before
+
+
+# -- the verdict on the forge --------------------------------------------------------------------------------
+RESULT = {"run_id": "custom-html-20261127000000-abcdef", "outcome": "pass", "level": {"level": 2, "of": 5},
+          "tiers": [{"name": "preflight", "outcome": "pass", "duration": 0, "detail": "compose.yml"},
+                    {"name": "install", "outcome": "pass", "duration": 8.7, "detail": ""},
+                    {"name": "backup_restore", "outcome": "fail", "duration": 3.4,
+                     "error": "the restore did not bring back | the state"}]}
+
+
+def test_answer_posts_pending_then_the_verdict_and_a_comment_the_module_reads(tmp_path):
+    forge = BenchForge(str(tmp_path))
+    try:
+        forge.push_branch("canon/fix")
+        first, _ = run_module(forge.module_args(head="canon/fix", state="testme"), tmp_path)
+        [job] = forge.queue()
+        settings = ci.Forge(api_url=forge.api_url, token_file=os.path.join(forge.root, "token"), owner=OWNER,
+                            git_root=os.path.join(forge.root, "git"), queue=os.path.join(forge.root, "ci-queue.jsonl"),
+                            repos_dir=forge.repos)
+        runner = ci.CI(settings, server=None, inventory="", results_dir=str(tmp_path))
+        seen = []
+
+        def recipe_runs(job_, recipe, ident):
+            seen.append([s["state"] for s in forge.state()["statuses"]["coop-cloud/custom-html"][job_["head_sha"]]])
+            return [{"recipe": recipe, "version": "1.0.1+1.36", "run_id": RESULT["run_id"], "outcome": "fail",
+                     "result": str(tmp_path / RESULT["run_id"] / "result.json"), "duration": 20.0, "doc": RESULT,
+                     "failure": {"tier": "backup_restore", "error": "the restore did not bring back the state"}}]
+        runner.recipe_runs = recipe_runs
+        answer = runner.answer(job)
+        assert seen == [["pending"]]                            # pending before the run
+        assert answer["state"] == "failure" and answer["description"] == "custom-html FAIL at backup_restore"
+        verdict, _ = run_module(forge.module_args(head="canon/fix", state="verdict", context=ci.CONTEXT), tmp_path)
+        assert verdict["verdict"]["state"] == "failure" and verdict["verdict"]["sha"] == first["pr"]["head_sha"]
+        body = verdict["verdict"]["comment"]["body"]
+        assert "| backup_restore | fail | 3.4 | the restore did not bring back \\| the state |" in body
+        assert "custom-html 1.0.1+1.36, run `%s`: **fail** (level 2/5)" % RESULT["run_id"] in body
+        assert body.endswith("<!-- canon verdict: %s -->" % first["pr"]["head_sha"])
+    finally:
+        forge.stop()
+
+
+def test_a_recipe_head_without_a_release_tag_fails_with_the_reason(tmp_path):
+    forge = BenchForge(str(tmp_path))
+    try:
+        forge.push_branch("canon/fix")
+        run_module(forge.module_args(head="canon/fix", state="testme"), tmp_path)
+        [job] = forge.queue()
+        settings = ci.Forge(api_url=forge.api_url, token_file=os.path.join(forge.root, "token"), owner=OWNER,
+                            git_root=os.path.join(forge.root, "git"), queue=os.path.join(forge.root, "ci-queue.jsonl"),
+                            repos_dir=forge.repos)
+        runner = ci.CI(settings, server=None, inventory="", results_dir=str(tmp_path))
+        answer = runner.answer(job)
+        assert answer["state"] == "failure" and "carries no release tag" in answer["error"] and answer["runs"] == []
+        verdict, _ = run_module(forge.module_args(head="canon/fix", state="verdict"), tmp_path)
+        assert verdict["verdict"]["state"] == "failure"
+        assert "carries no release tag" in verdict["verdict"]["comment"]["body"]
+    finally:
+        forge.stop()
