@@ -114,10 +114,17 @@ class Classifier:
                    ident=ident, inventory=self.inventory, timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop)
 
     def cold_tiers(self) -> list:
+        """The failing run's own path up to the failing rung: every tier that ran before it on the
+        app's domain, then the failing one. The upgrade tier works on a domain of its own, so it
+        is left out unless it is the one that failed (a failure right after a restore, say, needs
+        the restore before it to reproduce)."""
         failing = (self.entry["cold"].get("failure") or {}).get("tier")
-        if failing in (None, "preflight", "harness", "install"):
+        ran = [t["name"] for t in self.entry["cold"].get("tiers") or []
+               if t.get("name") not in ("preflight", "harness") and t.get("outcome") in ("pass", "fail")]
+        if failing in (None, "preflight", "harness", "install") or failing not in ran:
             return ["install"]
-        return ["install", failing]
+        before = ran[:ran.index(failing)]
+        return [t for t in before if t != "upgrade"] + [failing]
 
     def _cold_run(self, arm: str, n: int) -> dict:
         extravars = {"recipe": self.recipe, "version": self.entry.get("version") or "",

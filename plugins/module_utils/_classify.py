@@ -108,6 +108,9 @@ _NORMALISE_RULES = (
     # container/image ids, digests: runs of 10 or more hex digits
     (re.compile(r"(?<![a-z0-9])[0-9a-f]{10,}(?![a-z0-9])"), "<hex>"),
     (re.compile(r"\d+"), "<n>"),
+    # tallies of sampled outcomes, e.g. "(no-route <n>, ok <n>, wrong-backend <n>)": which
+    # categories a sample happened to hit varies from run to run; the verdict before them does not
+    (re.compile(r"\((?:[a-z][a-z-]* <n>)(?:, [a-z][a-z-]* <n>)*\)"), "(<tally>)"),
 )
 
 

@@ -521,3 +521,11 @@ def test_simulation_reaches_the_true_verdict_within_budget_in_most_seeds():
     genuine = [simulate({"isolated": 1.0, "loaded": 1.0}, seed, other_fingerprint=0.2) for seed in range(300)]
     right = [n for verdict, n in genuine if verdict == "genuine"]
     assert len(right) >= 290 and min(right) == 2
+
+
+def test_sampled_tallies_do_not_split_a_fingerprint():
+    # routing_identity reports which outcomes its samples hit; the set varies between runs
+    a = "d /xrpc/_health: wrong-backend (no-route 13, ok 3, wrong-backend 4); e.g. HTTP 200"
+    b = "d /xrpc/_health: wrong-backend (no-route 16, wrong-backend 4); e.g. HTTP 200"
+    assert c.fingerprint("promote", a) == c.fingerprint("promote", b)
+    assert c.fingerprint("promote", a) != c.fingerprint("promote", "d /xrpc/_health: no-answer (no-answer 20)")
