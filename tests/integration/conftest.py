@@ -108,6 +108,22 @@ def wait_for(predicate, timeout=60, interval=0.5):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def secret_journal(tmp_path_factory):
+    """The bench's abra appends every secret value it generates during the session to this file
+    (roles/bench/files/abra, journal_secret): ansible-playbook, its modules on localhost and the
+    abra they run inherit the variable. test_zz_secret_scan.py searches every result for them."""
+    from secret_scan import JOURNAL_ENV
+    path = str(tmp_path_factory.getbasetemp() / "secret-journal")
+    previous = os.environ.get(JOURNAL_ENV)
+    os.environ[JOURNAL_ENV] = path
+    yield path
+    if previous is None:
+        os.environ.pop(JOURNAL_ENV, None)
+    else:
+        os.environ[JOURNAL_ENV] = previous
+
+
+@pytest.fixture(scope="session", autouse=True)
 def bench_is_up():
     res = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
     if res.returncode != 0 or res.stdout.strip() != "active":
