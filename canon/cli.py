@@ -309,7 +309,8 @@ def cmd_redfix(args, progress) -> int:
     for name in names:
         plan = dict(enrolled.get(name) or {"recipe": name, "warm": False, "settings": {}, "warm_drift": True})
         extra = profile.get(name) or {}
-        plan["settings"] = dict(plan.get("settings") or {}, **(extra.get("settings") or {}))
+        plan["base_settings"] = dict(plan.get("settings") or {})
+        plan["settings"] = dict(plan["base_settings"], **(extra.get("settings") or {}))
         plan["warm_drift"] = bool(extra.get("warm_drift", plan.get("warm_drift", True)))
         plans.append(plan)
     spec = parse_spec(args.load)

@@ -189,18 +189,17 @@ class Redfix:
 
         # Sweep again with every fix in place: settings from the updated profile, recipe fixes
         # as the release candidates their pull requests carry, test fixes from their branch.
-        plans2 = []
-        for p in self.plans:
-            plan = dict(p)
-            override = self.profile.get(p["recipe"]) or {}
-            plan["settings"] = dict(override.get("settings") or {})
-            plan["warm_drift"] = override.get("warm_drift", p.get("warm_drift", True))
-            f = fixes.get(p["recipe"]) or {}
-            plan.update(f.get("sweep_plan") or {})
-            plans2.append(plan)
         if not (self.stop and self.stop.is_set()):
             self.say("redfix %s: sweep 2 (with the fixes) ..." % self.redfix_id)
-            with (self.ci.candidates(fixes) if self.ci else _nothing()):
+            with (self.ci.candidates(fixes) if self.ci else _nothing()) as extras:
+                plans2 = []
+                for p in self.plans:
+                    plan = dict(p)
+                    override = self.profile.get(p["recipe"]) or {}
+                    plan["settings"] = dict(p.get("base_settings") or {}, **(override.get("settings") or {}))
+                    plan["warm_drift"] = override.get("warm_drift", p.get("warm_drift", True))
+                    plan.update((extras or {}).get(p["recipe"]) or {})
+                    plans2.append(plan)
                 second, second_dir = self.sweep("verify", plans2)
             for r in second["recipes"]:
                 rec = self.doc["recipes"].setdefault(r["recipe"], {"recipe": r["recipe"], "status": "green"})
@@ -218,16 +217,12 @@ class Redfix:
         report = m2_report(self.doc, first, classifications)
         with open(os.path.join(self.dir, "M2.md"), "w") as fh:
             fh.write(report)
-        with open(os.path.join(self.dir, "M1.md")) as fh:
-            m1 = fh.read()
-        with open(os.path.join(self.dir, "M1.md"), "w") as fh:
-            fh.write(markdown_table(first, [c for c in classifications.values() if c.get("schema")]) if m1 else m1)
         return self.doc
 
 
 class _nothing:
     def __enter__(self):
-        return self
+        return {}
 
     def __exit__(self, *exc):
         return False
