@@ -18,8 +18,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+import glob
+
 import scenario
-from conftest import ROOT, leftovers, ledger_runs
+from conftest import BENCH_ROOT, LIVE_KEYCLOAK, ROOT, leftovers, ledger_runs, run_playbook
 
 CAP = 2
 
@@ -100,23 +102,46 @@ def test_the_sweep_reproduces_the_six_failures(swept):
     assert doc["load"]["spec"]["cpu"] == 6 and doc["load"]["fingerprint"]["samples"] > 0
     assert [r["status"] for r in doc["recipes"]] == ["done"] * 6
 
+    def evidence(entry, pattern):
+        out = []
+        for path in glob.glob(os.path.join(swept["dir"], "runs", entry["run_id"], "evidence", "**", pattern),
+                              recursive=True):
+            with open(path, errors="replace") as fh:
+                out.append(fh.read())
+        return "\n".join(out)
+
+    def tiers(entry):
+        return {t["name"]: t for t in entry["tiers"]}
+
     discourse = by["discourse"]["cold"]
-    tiers = {t["name"]: t for t in discourse["tiers"]}
-    assert tiers["install"]["outcome"] == "pass"                 # the slow first boot converged
-    assert discourse["failure"]["tier"] == "custom"              # its stale test
+    assert tiers(discourse)["install"]["outcome"] == "pass"      # the slow first boot converged...
+    assert "bootstrap: step 20/20" in evidence(discourse, "*.logs.txt")
+    assert discourse["failure"]["tier"] == "custom"              # ...and its stale test is red
+    assert "no top-level 'version' in /about.json" in discourse["failure"]["error"]
     assert by["discourse"]["promote"]["outcome"] == "skipped"    # not green cold: never promoted
 
     mattermost = by["mattermost-lts"]["cold"]
     assert mattermost["failure"]["tier"] == "backup_restore", mattermost["failure"]
+    assert "the restore did not bring back the state" in mattermost["failure"]["error"]
+    # the dump was taken and verified real (tables in it), restored, but nothing re-imported it
+    verify = evidence(mattermost, "backup-verify.txt")
+    assert any("attempt %d: True" % n in verify for n in (1, 2, 3)), verify
+    assert "changed-%s" % mattermost["run_id"] in mattermost["failure"]["error"]
+    assert any("abra-app-restore" in f for f in
+               os.listdir(os.path.join(swept["dir"], "runs", mattermost["run_id"], "evidence", "commands")))
 
     mumble = by["mumble"]["cold"]
-    assert mumble["failure"]["tier"] == "custom", mumble
     assert by["mumble"]["settings"] == {"readiness": []}
+    assert tiers(mumble)["backup_restore"]["outcome"] == "pass"  # the restore restarted the server...
+    assert mumble["failure"]["tier"] == "custom", mumble         # ...and the test ran inside its warm-up
+    assert "channels: Root,Lobby" in mumble["failure"]["error"]
 
     bluesky = by["bluesky-pds"]
     assert bluesky["cold"]["outcome"] == "pass"
-    preflight = next(t for t in bluesky["cold"]["tiers"] if t["name"] == "preflight")
-    assert any("app" in w for w in preflight.get("warnings", [])), preflight
+    warnings = tiers(bluesky["cold"])["preflight"]["warnings"]
+    # the live keycloak's "app" shares the proxy network
+    assert any("web reaches app by its short name on the shared network proxy" in w
+               and "warm-keycloak_bench_canon_test" in w for w in warnings), warnings
     assert bluesky["promote"]["outcome"] == "failed" and "wrong-backend" in bluesky["promote"]["detail"]
 
     gitea = by["gitea"]
@@ -130,12 +155,26 @@ def test_the_sweep_reproduces_the_six_failures(swept):
                            capture_output=True, text=True)
     assert crash.stdout.strip(), "the in-place crash's own error is not in the evidence"
 
+    canonical = json.loads(open(os.path.join(BENCH_ROOT, "state", "canon", "default", "gitea.json")).read())
+    assert canonical["version"] == gitea["version"] and canonical["status"] == "live"
+
     keycloak = by["keycloak"]
     assert keycloak["cold"]["outcome"] == "pass" and keycloak["promote"]["outcome"] == "promoted"
-    assert keycloak["promote"]["domain"] != "warm-keycloak.bench.canon.test"   # the live one is untouched
+    assert keycloak["promote"]["mode"] == "fresh"
+    assert keycloak["promote"]["domain"] == "warm-canon-keycloak.bench.canon.test" != LIVE_KEYCLOAK
 
     # Promotion is its own outcome: a green cold run stays green whatever the promote did.
     assert doc["summary"]["cold"] == {"pass": 3, "fail": 3}
+
+
+def test_the_live_provider_domain_is_refused_as_a_canonical(swept, results_dir):
+    # asking for the live keycloak's domain explicitly is refused with the reason, before anything
+    pb = run_playbook("promote.yml", results_dir, recipe="keycloak", cold_result=swept["by"]["keycloak"]["cold"]["result"],
+                      warm_domain=LIVE_KEYCLOAK)
+    assert pb.rc != 0
+    [rec] = [json.load(open(p)) for p in glob.glob(os.path.join(results_dir, "*", "promote.json"))]
+    assert rec["outcome"] == "refused" and "is protected (live service)" in rec["in_place_error"]
+    # (the session fixture checks the live keycloak's spec and data are byte-for-byte unchanged)
 
 
 def test_never_more_than_the_cap_deployed_at_once(swept):
