@@ -21,10 +21,10 @@ teardown:         ## remove whatever dead harness runs left
 	ansible-playbook playbooks/teardown.yml
 
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
-	$(PYTHON) -m pytest -q tests/unit
+	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
 test: bench       ## everything: unit + integration on the real bench swarm
-	$(PYTHON) -m pytest -q -ra tests/unit tests/integration
+	$(PYTHON) -m pytest -q -ra --durations=30 tests/unit tests/integration
 
 build:            ## the collection tarball
 	ansible-galaxy collection build --force

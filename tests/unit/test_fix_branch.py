@@ -15,6 +15,9 @@ import pytest
 from ansible_collections.coopcloud.canon.plugins.module_utils._fixdiff import (
     files_problem, ref_name_problem, remote_name_problem, repo_problem, scrub_url)
 
+# Real git repositories and processes: `make test` runs these; `make unit` keeps to the fast ones.
+pytestmark = pytest.mark.slow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(ROOT, "plugins", "modules", "fix_branch.py")
 GIT_ENV = dict(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@bench.canon.test", GIT_COMMITTER_NAME="bench",

@@ -25,6 +25,10 @@ from forge_bench import OWNER, REPO, ROOT, TOKEN, BenchForge, run_module
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import VERDICT_MARK, ForgeClient, ForgeError
 
+# Real processes (a forge server, git, hundreds of module runs): `make test` runs these;
+# `make unit` keeps to the fast ones.
+pytestmark = pytest.mark.slow
+
 SUBSET = os.path.join(ROOT, "docs", "forge-api", "gitea-swagger-subset.json")
 
 # Go struct fields tagged `json:",omitempty"` in Gitea's modules/structs (pull.go, repo.go):

@@ -14,6 +14,10 @@ from forge_bench import MODULE, OWNER, REPO, ROOT, TOKEN, BenchForge, free_port,
 from ansible_collections.coopcloud.canon.plugins.module_utils import _forge
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import ForgeClient, ForgeError
 
+# Real processes (a forge server, git, hundreds of module runs): `make test` runs these;
+# `make unit` keeps to the fast ones.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def forge(tmp_path):
