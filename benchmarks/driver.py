@@ -2,7 +2,7 @@
 """Benchmarks of the canon driver: sweep makespan, harness overhead, classification cost.
 
     python3 benchmarks/driver.py makespan SWEEP [SWEEP ...] [--save]
-    python3 benchmarks/driver.py overhead [--runs 3]
+    python3 benchmarks/driver.py overhead [--runs 3] [--profile]
     python3 benchmarks/driver.py classification-cost CLASSIFY_JSON [...] [--save]
 
 ``makespan`` reads finished sweeps (a results folder with ``sweep.json``, or a ``sweep.json``
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import fcntl
 import glob
 import json
@@ -178,8 +179,10 @@ def cmd_makespan(args) -> int:
     reports = []
     for path in args.sweeps:
         doc, source = read_sweep(path)
-        if doc.get("outcome") in (None, "running"):
-            print("%s: the sweep has not finished (outcome %s); skipped" % (path, doc.get("outcome")), file=sys.stderr)
+        if doc.get("outcome") in (None, "running", "interrupted"):
+            # An interrupted sweep's duration is where it was stopped, not a makespan.
+            print("%s: the sweep did not run to its end (outcome %s); skipped" % (path, doc.get("outcome")),
+                  file=sys.stderr)
             continue
         if args.save:
             dest_dir = os.path.join(RESULTS, "sweeps")
@@ -249,7 +252,7 @@ def trace_calls(path: str) -> list:
     with open(path) as fh:
         for line in fh:
             phase, ms, argv = line.rstrip("\n").split("\t", 2)
-            calls.append({"phase": phase, "argv": argv.split(" "), "seconds": int(ms) / 1000})
+            calls.append({"phase": phase, "argv": ["abra"] + argv.split(" "), "seconds": int(ms) / 1000})
     return calls
 
 
@@ -271,7 +274,8 @@ def compare_calls(harness: list, plain: list) -> dict:
     h = [normalise(c["argv"], h_domains) for c in harness]
     p = [normalise(c["argv"], p_domains) for c in plain if c.get("phase", "main") == "main"]
     return {"same": h == p, "harness": h, "plain": p,
-            "only_harness": [c for c in h if c not in p], "only_plain": [c for c in p if c not in h]}
+            "diff": [line for line in difflib.unified_diff(h, p, "harness", "plain", lineterm="", n=0)
+                     if not line.startswith("@@")]}
 
 
 def run_timed(cmd: list, env: dict | None, log_path: str, timeout: int) -> dict:
@@ -290,11 +294,11 @@ def canon_command() -> list:
     return [exe] if exe else [sys.executable, "-m", "canon"]
 
 
-def harness_run(recipe: str, work: str, n: int, timeout: int) -> dict:
-    results = os.path.join(work, "harness-%d" % n)
+def harness_run(recipe: str, work: str, n, timeout: int, env: dict | None = None) -> dict:
+    results = os.path.join(work, "harness-%s" % n)
     os.makedirs(results, exist_ok=True)
-    rec = run_timed(canon_command() + ["isolate", recipe, "--runs", "1", "--results", results], None,
-                    os.path.join(work, "harness-%d.log" % n), timeout)
+    rec = run_timed(canon_command() + ["isolate", recipe, "--runs", "1", "--results", results], env,
+                    os.path.join(work, "harness-%s.log" % n), timeout)
     runs = [d for d in glob.glob(os.path.join(results, recipe + "-*")) if os.path.isdir(d)]
     rec["run_dir"] = runs[0] if len(runs) == 1 else None
     if rec["run_dir"]:
@@ -313,7 +317,9 @@ def harness_run(recipe: str, work: str, n: int, timeout: int) -> dict:
 
 def plain_run(versions: dict, work: str, n: int, timeout: int) -> dict:
     trace = os.path.join(work, "plain-%d.trace" % n)
-    env = dict(os.environ, PLAIN_TRACE=trace, HEAD=versions["head"], PREV=versions["upgrade_base"])
+    env = dict(os.environ, PLAIN_TRACE=trace)
+    if versions:  # the releases the harness tested; else the script's defaults
+        env.update(HEAD=versions["head"], PREV=versions["upgrade_base"])
     rec = run_timed(["bash", PLAIN_SCRIPT], env, os.path.join(work, "plain-%d.log" % n), timeout)
     calls = trace_calls(trace) if os.path.exists(trace) else []
     main = [c for c in calls if c["phase"] == "main"]
@@ -321,6 +327,50 @@ def plain_run(versions: dict, work: str, n: int, timeout: int) -> dict:
                cleanup_seconds=round(sum(c["seconds"] for c in calls if c["phase"] == "cleanup"), 1), calls=calls)
     rec["ok"] = rec["rc"] == 0
     return rec
+
+
+# Where a harness run's time goes: task names (as the junit callback reports them) to what
+# the task does; the first match wins. Task names are the lifecycle role's own.
+TASK_CATEGORIES = [
+    ("claim: canon_run (input and domain checks, ledger, guardian)", r"^Claim the run"),
+    ("preflight: abra recipe fetch, releases, compose chain, lint", r"^Fetch the recipe|^Record the releases"),
+    ("abra app deploy / upgrade (--no-converge-checks)", r" - deploy \S+ on "),
+    ("convergence watcher (swarm_converge)", r" - watch .* converge"),
+    ("readiness probes", r"readiness probes"),
+    ("HTTP checks through the proxy", r" - GET |the content is the app's own"),
+    ("data markers (docker exec)", r"seed data|write the state|change the state|read the state|seeded data survived"),
+    ("version and image check (abra_app_info)", r"what runs (before|after)"),
+    ("abra app backup create / restore", r"take a backup|backup_restore - restore$"),
+    ("abra app undeploy / remove of the upgrade app", r"remove the upgrade app"),
+    ("custom suite (pytest)", r"custom - pytest"),
+    ("evidence capture (abra app ps, service ps, inspect, logs)", r"^Capture evidence"),
+    ("result.json (written twice)", r"^Write the result|^Add the teardown"),
+    ("teardown: canon_teardown (undeploy, remove, leftovers, networks gone)", r"^Tear down"),
+    ("heavy lock", r"heavy"),
+]
+
+
+def profile_tasks(junit_dir: str) -> dict:
+    """Per-category seconds of one harness run, from the junit callback's report."""
+    import xml.etree.ElementTree as ET
+    cases = []
+    for path in glob.glob(os.path.join(junit_dir, "*.xml")):
+        for case in ET.parse(path).getroot().iter("testcase"):
+            name = re.sub(r"^\[[^]]*\] [^:]*: ", "", case.get("name", ""))
+            cases.append((name, float(case.get("time") or 0)))
+    categories = {label: 0.0 for label, _ in TASK_CATEGORIES}
+    other, other_n = 0.0, 0
+    for name, secs in cases:
+        label = next((label for label, rx in TASK_CATEGORIES if re.search(rx, name)), None)
+        if label:
+            categories[label] += secs
+        else:
+            other, other_n = other + secs, other_n + 1
+    categories["other tasks (%d: set_fact, assert, include, find, copy, debug)" % other_n] = other
+    top = sorted(cases, key=lambda c: -c[1])[:15]
+    return {"tasks": len(cases), "task_seconds": round(sum(c[1] for c in cases), 1),
+            "categories": {k: round(v, 1) for k, v in categories.items() if round(v, 1) > 0},
+            "slowest_tasks": [{"task": n, "seconds": round(t, 1)} for n, t in top]}
 
 
 def cmd_overhead(args) -> int:
@@ -350,9 +400,22 @@ def cmd_overhead(args) -> int:
         if pair["harness"].get("calls") is not None and pair["plain"]["calls"]:
             pair["calls"] = compare_calls(pair["harness"]["calls"], pair["plain"]["calls"])
             if not pair["calls"]["same"]:
-                print("  run %d: the script's abra calls differ from the harness's: only harness %s, only plain %s"
-                      % (n, pair["calls"]["only_harness"], pair["calls"]["only_plain"]))
+                print("  run %d: the script's abra calls differ from the harness's:\n    %s"
+                      % (n, "\n    ".join(pair["calls"]["diff"])))
         pairs.append(pair)
+    profile = None
+    if args.profile:
+        # One more harness run, untimed for the ratio: Ansible's junit callback records every
+        # task's time (the callback itself costs a little, so this run is not in the medians).
+        junit = os.path.join(work, "junit")
+        env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=junit,
+                   JUNIT_HIDE_TASK_ARGUMENTS="true")
+        with bench_lock(args.lock) as waited:
+            rec = harness_run(RECIPE, work, "profile", args.timeout, env)
+        profile = dict(profile_tasks(junit), seconds=rec["seconds"], result_duration=rec.get("result_duration"),
+                       ok=rec["ok"], log=rec["log"])
+        print("  profile run %.1f s (%s), %d tasks, %.1f s inside tasks (waited %.0f s for the bench lock)" % (
+            rec["seconds"], "ok" if rec["ok"] else "FAILED", profile["tasks"], profile["task_seconds"], waited))
     ok_h = [r["seconds"] for r in harness if r["ok"]]
     ok_p = [r["seconds"] for r in plain if r["ok"]]
     med_h, med_p = median(ok_h), median(ok_p)
@@ -381,6 +444,7 @@ def cmd_overhead(args) -> int:
                    "same_abra_calls": p.get("calls", {}).get("same"),
                    "ratio": round(p["harness"]["seconds"] / p["plain"]["seconds"], 3)
                    if p["harness"]["ok"] and p["plain"]["ok"] else None} for p in pairs],
+        "profile": profile,
         "work": work,
     }
     out = write_result("overhead", doc)
@@ -391,6 +455,11 @@ def cmd_overhead(args) -> int:
         doc["median_harness_abra_seconds"], doc["median_plain_abra_seconds"], doc["median_harness_result_duration"],
         ", ".join("%s %s" % kv for kv in doc["median_harness_tiers"].items())))
     print("  same abra calls in every pair: %s" % doc["same_abra_calls"])
+    if profile:
+        print("  where a harness run's time goes (profile run, %.1f s in %d tasks):" % (profile["task_seconds"],
+                                                                                      profile["tasks"]))
+        for label, secs in sorted(profile["categories"].items(), key=lambda kv: -kv[1]):
+            print("    %6.1f s  %s" % (secs, label))
     print("written: %s" % rel(out))
     return 0 if ok_h and ok_p and len(ok_h) == len(harness) and len(ok_p) == len(plain) else 1
 
@@ -522,6 +591,8 @@ def main(argv=None) -> int:
     o.add_argument("--lock", default=BENCH_LOCK, help="the bench lock file (default %(default)s)")
     o.add_argument("--work", help="folder for the runs' logs and evidence (default: a new one under /tmp)")
     o.add_argument("--timeout", type=int, default=1800, help="seconds one run may take")
+    o.add_argument("--profile", action="store_true",
+                   help="then one more harness run with Ansible's junit callback: seconds per kind of task")
     c = sub.add_parser("classification-cost", help="runs and seconds per verdict against a fixed 10+10 protocol")
     c.add_argument("documents", nargs="+", help="classification documents (<sweep>/classify/<recipe>.json)")
     c.add_argument("--save", action="store_true",

@@ -101,6 +101,7 @@ CREATED+=("$UP")
 abra app new "$RECIPE" "$PREV" --server "$SERVER" --domain "$UP" -n >/dev/null
 abra app secret generate "$UP" --all --machine -n >/dev/null
 abra app deploy "$UP" "$PREV" -n >/dev/null
+abra recipe fetch "$RECIPE" -n >/dev/null 2>&1   # the harness fetches again before an upgrade
 abra app upgrade "$UP" "$HEAD" -n >/dev/null
 say "upgrade: $UP upgraded"
 http_check "$UP" / 200 "$MARKER"
