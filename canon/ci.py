@@ -247,10 +247,14 @@ class CI:
             extravars["version"] = version
         if tiers:
             extravars["canon_tier_order"] = list(tiers)
+        envvars = {}
         if suites_dir:
             extravars["canon_suites_dir"] = suites_dir
+            # The suites' conftest.py (the `get` fixture) is only loaded by a pytest whose
+            # confcutdir holds it; run from the collection, pytest's rootdir is the collection.
+            envvars["PYTEST_ADDOPTS"] = "--confcutdir=%s" % suites_dir
         self.log("ci: %s %s: isolate.yml%s" % (recipe, version or "(latest)", " (%s)" % ",".join(tiers) if tiers else ""))
-        res = Job("isolate.yml", extravars, ident, self.inventory, timeout=self.deadline + 300).run()
+        res = Job("isolate.yml", extravars, ident, self.inventory, timeout=self.deadline + 300, envvars=envvars).run()
         return run_record(res, self.results_dir, self.server, recipe, version)
 
     def recipe_runs(self, job: dict, recipe: str, ident: str) -> list:

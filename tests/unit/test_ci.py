@@ -139,3 +139,36 @@ def test_a_recipe_head_without_a_release_tag_fails_with_the_reason(tmp_path):
         assert "carries no release tag" in verdict["verdict"]["comment"]["body"]
     finally:
         forge.stop()
+
+
+def test_a_suites_pull_request_runs_each_changed_recipe_against_its_head(tmp_path):
+    """The head is checked out with the whole suites tree (conftest.py too); only the recipes whose
+    suite the pull request changes run, with install and custom."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    work, bare = tmp_path / "suites", tmp_path / "canon-suites.git"
+    git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    for rel in ("conftest.py", "discourse/test_about.py", "custom-html/test_content.py"):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        with open(os.path.join(root, "tests", "suites", rel)) as fh:
+            (work / rel).write_text(fh.read())
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "suites")
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(bare))
+    git(work, "checkout", "--quiet", "-b", "canon/fix-discourse")
+    git(work, "apply", "--index", os.path.join(root, "roles", "bench", "files", "test-fixes", "discourse.patch"))
+    git(work, "commit", "--quiet", "-m", "test(discourse): read about.version")
+    git(work, "push", "--quiet", str(bare), "canon/fix-discourse")
+    head = git(work, "rev-parse", "HEAD")
+    runner = ci.CI.__new__(ci.CI)
+    runner.suites_tier_order = list(ci.SUITES_TIERS)
+    calls = []
+
+    def isolate(recipe, ident, version=None, tiers=None, suites_dir=None):
+        with open(os.path.join(suites_dir, recipe, "test_about.py")) as fh:
+            calls.append((recipe, version, tiers, os.path.isfile(os.path.join(suites_dir, "conftest.py")),
+                          'about["about"]["version"]' in fh.read()))
+        return {"recipe": recipe, "outcome": "pass"}
+    runner.isolate = isolate
+    job = {"repo": "coop-cloud/canon-suites", "pr": 1, "head_sha": head, "base_ref": "main", "git_dir": str(bare)}
+    assert runner.suites_runs(job, "ci-test") == [{"recipe": "discourse", "outcome": "pass"}]
+    assert calls == [("discourse", None, ["install", "custom"], True, True)]
