@@ -30,6 +30,7 @@ class JobResult:
     started: float
     finished: float
     run_ids: list = field(default_factory=list)       # every canon_run claimed by the job
+    domains: dict = field(default_factory=dict)       # run id -> the domains it claimed
     results: list = field(default_factory=list)       # canon_result documents, in order
     promotions: list = field(default_factory=list)    # promote records (promote.json content)
     failures: list = field(default_factory=list)      # {task, msg} of failed tasks outside rescue
@@ -74,6 +75,7 @@ class Job:
                 if action.endswith("canon_run") and res.get("run_id"):
                     if res["run_id"] not in self.result.run_ids:
                         self.result.run_ids.append(res["run_id"])
+                    self.result.domains[res["run_id"]] = dict(res.get("domains") or {})
                 elif action.endswith("canon_result") and isinstance(res.get("result"), dict):
                     doc = res["result"]
                     # The role writes the result twice (before and after teardown): keep the last.

@@ -88,6 +88,7 @@ def cold_record(job, results_dir: str, server) -> dict:
     doc = job.results[-1] if job.results else None
     if job.run_ids:
         rec["run_id"] = job.run_ids[-1]
+        rec["domains"] = dict(job.domains.get(rec["run_id"]) or {})
     if doc:
         rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),

@@ -75,32 +75,18 @@ def test_too_little_disk_is_infra_not_a_red_recipe(tmp_path, results_dir):
     assert not doc["recipes"][0]["cold"].get("run_id")          # nothing was deployed
 
 
-def test_a_second_sweep_refuses_and_an_isolate_refuses_while_one_runs(results_dir, tmp_path):
-    first = start("sweep", "custom-html", "--results", results_dir)
-    try:
-        # the first sweep's run is in the ledger: the server is busy
-        assert wait_for(lambda: [r for r in ledger_runs() if r["recipe"] == "custom-html"], timeout=120)
-        second = canon("sweep", "custom-html", "--results", str(tmp_path / "second"))
-        assert second.returncode == 2, second.stdout + second.stderr
-        assert "server default is busy: a sweep by pid %d" % first.pid in second.stderr, second.stderr
-        iso = canon("isolate", "custom-html", "--results", str(tmp_path / "iso"))
-        assert iso.returncode == 2 and "busy" in iso.stderr, iso.stderr
-    finally:
-        first.send_signal(signal.SIGINT)
-        out, err = first.communicate(timeout=400)
-    assert first.returncode == 130, out + err
-    doc = sweep_doc(results_dir)
-    assert doc["outcome"] == "interrupted" and doc["recipes"][0]["status"] == "interrupted"
-    domains = list((doc["recipes"][0]["cold"].get("domains") or {}).values())
-    run_id = doc["recipes"][0]["cold"]["run_id"]
-    assert run_id and not [r for r in ledger_runs() if r["run_id"] == run_id]
-    assert leftovers(domains) == {} if domains else True
-
-
-def test_ctrl_c_keeps_what_finished_and_resume_redoes_only_the_rest(results_dir):
+def test_one_sweep_per_server_ctrl_c_keeps_what_finished_and_resume_redoes_only_the_rest(results_dir, tmp_path):
     # cap 1, canary-crash first (quick and red), then custom-html: stop while custom-html runs
     proc = start("sweep", "canary-crash", "custom-html", "--cap", "1", "--results", results_dir)
     try:
+        # while it runs, a second sweep and an isolation of the same server refuse at once
+        assert wait_for(lambda: [r for r in ledger_runs() if r["recipe"] == "canary-crash"], timeout=120)
+        second = canon("sweep", "custom-html", "--results", str(tmp_path / "second"))
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "server default is busy: a sweep by pid %d" % proc.pid in second.stderr, second.stderr
+        iso = canon("isolate", "custom-html", "--results", str(tmp_path / "iso"))
+        assert iso.returncode == 2 and "busy" in iso.stderr, iso.stderr
+        assert not os.path.exists(tmp_path / "second") or not os.listdir(tmp_path / "second")
         def crash_done():
             try:
                 doc = sweep_doc(results_dir)
@@ -125,3 +111,7 @@ def test_ctrl_c_keeps_what_finished_and_resume_redoes_only_the_rest(results_dir)
     assert after["recipes"][0]["cold"]["run_id"] == crash_run      # not redone
     assert after["recipes"][1]["status"] == "done" and after["recipes"][1]["cold"]["outcome"] == "pass"
     assert not [r for r in ledger_runs() if r.get("status") == "running"]
+    # the interrupted custom-html run left nothing
+    interrupted = before["recipes"][1]["cold"]
+    assert interrupted["run_id"] and not [r for r in ledger_runs() if r["run_id"] == interrupted["run_id"]]
+    assert leftovers(list((interrupted.get("domains") or {}).values())) == {}
