@@ -86,6 +86,10 @@ _STACK_TLD = "(?:%s)" % "|".join(sorted(_STACK_TLDS, key=len, reverse=True))
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
 _NORMALISE_RULES = (
+    # swarm's update status when the watcher saw the rollback: whether it was still
+    # rollback_started or already rollback_completed (and swarm's message for that state, with
+    # a task id) depends on when it looked, not on what failed
+    (re.compile(r"(app update rolled back) \((?:rollback_[a-z_]+|rollback|paused)\): [^;]*"), r"\1"),
     # ISO 8601 timestamps (and dates) before anything eats their digits
     (re.compile(r"\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
     # absolute paths under /tmp or /var (they hold run ids, domains, random names)

@@ -529,3 +529,12 @@ def test_sampled_tallies_do_not_split_a_fingerprint():
     b = "d /xrpc/_health: wrong-backend (no-route 16, wrong-backend 4); e.g. HTTP 200"
     assert c.fingerprint("promote", a) == c.fingerprint("promote", b)
     assert c.fingerprint("promote", a) != c.fingerprint("promote", "d /xrpc/_health: no-answer (no-answer 20)")
+
+
+def test_when_the_watcher_saw_the_rollback_does_not_split_a_fingerprint():
+    a = ("rolled-back: app update rolled back (rollback_completed): rollback completed; "
+         "evidence: /tmp/r/runs/gitea-20261127194513-359208/evidence/converge/warm-canon-gitea.bench.canon.test")
+    b = ("rolled-back: app update rolled back (rollback_started): update rolled back due to failure or early "
+         "termination of task muagc0dy2ay2a94yh4gwsdr23; evidence: /tmp/r/runs/gitea-20261127194850-a0bea4/x")
+    assert c.fingerprint("promote", a) == c.fingerprint("promote", b)
+    assert c.fingerprint("promote", a) != c.fingerprint("promote", "crashloop: 3 tasks of app failed within 120 s")
