@@ -38,6 +38,9 @@ def test_a_broken_queue_line_is_an_error(tmp_path):
 
 
 # -- the release candidate tag ---------------------------------------------------------------------------
+slow = pytest.mark.slow   # real git and bench-forge processes (make unit skips them)
+
+
 @pytest.fixture
 def repos(tmp_path):
     """A bench recipe repo, its mirror with a fix branch tagged 1.0.1+1.36, and abra's checkout."""
@@ -62,6 +65,7 @@ def repos(tmp_path):
     return {"work": str(work), "mirror": str(mirror), "abra": str(abra), "sha": git(fix, "rev-parse", "HEAD")}
 
 
+@slow
 def test_the_candidate_tag_is_there_for_the_run_and_gone_after(repos):
     assert ci.tags_at(repos["mirror"], repos["sha"]) == ["1.0.1+1.36"]
     with ci.ReleaseCandidate(repos["work"], repos["abra"], repos["mirror"], "1.0.1+1.36", repos["sha"]):
@@ -74,6 +78,7 @@ def test_the_candidate_tag_is_there_for_the_run_and_gone_after(repos):
     assert ci.tag_commit(repos["mirror"], "1.0.1+1.36") == repos["sha"]     # the pull request's tag stays
 
 
+@slow
 def test_a_tag_the_bench_repo_has_at_another_commit_is_not_touched(repos):
     git(repos["work"], "tag", "1.0.1+1.36", "main")
     before = ci.tag_commit(repos["work"], "1.0.1+1.36")
@@ -91,6 +96,7 @@ RESULT = {"run_id": "custom-html-20261127000000-abcdef", "outcome": "pass", "lev
                      "error": "the restore did not bring back | the state"}]}
 
 
+@slow
 def test_answer_posts_pending_then_the_verdict_and_a_comment_the_module_reads(tmp_path):
     forge = BenchForge(str(tmp_path))
     try:
@@ -122,6 +128,7 @@ def test_answer_posts_pending_then_the_verdict_and_a_comment_the_module_reads(tm
         forge.stop()
 
 
+@slow
 def test_a_recipe_head_without_a_release_tag_fails_with_the_reason(tmp_path):
     forge = BenchForge(str(tmp_path))
     try:
@@ -141,6 +148,7 @@ def test_a_recipe_head_without_a_release_tag_fails_with_the_reason(tmp_path):
         forge.stop()
 
 
+@slow
 def test_a_suites_pull_request_runs_each_changed_recipe_against_its_head(tmp_path):
     """The head is checked out with the whole suites tree (conftest.py too); only the recipes whose
     suite the pull request changes run, with install and custom."""
