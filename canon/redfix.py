@@ -183,7 +183,11 @@ class Redfix:
             if self.stop and self.stop.is_set():
                 break
             self.say("fix %s ..." % entry["recipe"])
-            fixes[entry["recipe"]] = self.fix(entry, classifications.get(entry["recipe"], {}))
+            try:
+                fixes[entry["recipe"]] = self.fix(entry, classifications.get(entry["recipe"], {}))
+            except ClassifyError as exc:   # the verification could not run (e.g. no canonical to reset)
+                fixes[entry["recipe"]] = {"recipe": entry["recipe"], "status": "not-fixed",
+                                          "reason": "the verification could not run: %s" % exc}
             self.doc["recipes"][entry["recipe"]] = fixes[entry["recipe"]]
             self.save()
 
