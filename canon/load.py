@@ -18,7 +18,7 @@ import threading
 import time
 
 LOAD_LABEL = "coopcloud.canon.load"
-SPEC_RE = re.compile(r"^(cpu|io|deploys)=([A-Za-z0-9,._-]+)$")
+SPEC_RE = re.compile(r"^(cpu|io)=([A-Za-z0-9,._-]+)$")
 
 
 class LoadError(Exception):
@@ -26,19 +26,19 @@ class LoadError(Exception):
 
 
 def parse_spec(items) -> dict:
-    """``["cpu=6", "io=1", "deploys=custom-html"]`` -> ``{"cpu": 6, "io": 1, "deploys": ["custom-html"]}``."""
+    """``["cpu=6", "io=1"]`` -> ``{"cpu": 6, "io": 1, "deploys": []}``.
+
+    Other recipes' deploys are the load a sweep's own neighbours make (up to the cap); the load
+    arm adds CPU and disk work beside them."""
     spec = {"cpu": 0, "io": 0, "deploys": []}
     for item in items or []:
         m = SPEC_RE.match(item.strip())
         if not m:
-            raise LoadError("load spec %r: use cpu=N, io=N or deploys=recipe[,recipe]" % item)
+            raise LoadError("load spec %r: use cpu=N or io=N" % item)
         key, value = m.groups()
-        if key == "deploys":
-            spec["deploys"] = [v for v in value.split(",") if v]
-        else:
-            if not value.isdigit() or not 0 <= int(value) <= 64:
-                raise LoadError("load spec %r: N must be 0..64" % item)
-            spec[key] = int(value)
+        if not value.isdigit() or not 0 <= int(value) <= 64:
+            raise LoadError("load spec %r: N must be 0..64" % item)
+        spec[key] = int(value)
     return spec
 
 

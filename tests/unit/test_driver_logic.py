@@ -1,0 +1,52 @@
+"""The canon command's own logic that needs no bench: load specs, verification runs, reproduce paths."""
+import pytest
+
+from canon.classifier import Classifier, observation
+from canon.load import LoadError, fingerprint, parse_spec
+from canon.redfix import verification_runs
+
+
+def test_load_specs():
+    assert parse_spec(["cpu=6", "io=1"]) == {"cpu": 6, "io": 1, "deploys": []}
+    assert parse_spec([]) == {"cpu": 0, "io": 0, "deploys": []}
+    for bad in ["cpu=$(reboot)", "cpu=65", "gpu=1", "cpu=-1", "deploys=gitea", "cpu"]:
+        with pytest.raises(LoadError):
+            parse_spec([bad])
+
+
+def test_load_fingerprint_summarises_the_window():
+    samples = [{"t": 100.0 + 5 * i, "load1": float(i), "mem_used_pct": 10.0 + i, "stacks": i, "tasks_changed": 2}
+               for i in range(10)]
+    fp = fingerprint(samples, 110.0, 130.0)
+    assert fp["samples"] == 7 and fp["load1_max"] == 7.0 and fp["stacks_max"] == 7
+    assert fingerprint([], 0, 1) == {"samples": 0}
+
+
+@pytest.mark.parametrize("fail,passed,runs", [(3, 0, 2), (1, 0, 3), (2, 2, 5), (1, 4, 9)])
+def test_verification_runs_follow_the_observed_failure_rate(fail, passed, runs):
+    # Laplace's estimate (f+1)/(n+2), then n = ceil(ln 0.05 / ln(1-p)), at least 2
+    assert verification_runs({"arms": {"loaded": {"fail": fail, "pass": passed}}}) == runs
+
+
+def _classifier(tiers, failing):
+    clf = Classifier.__new__(Classifier)
+    clf.entry = {"cold": {"tiers": [{"name": n, "outcome": o} for n, o in tiers],
+                          "failure": {"tier": failing} if failing else None}}
+    return clf
+
+
+def test_a_cold_failure_is_re_run_along_its_own_path_without_the_upgrade_domain():
+    ran = [("preflight", "pass"), ("install", "pass"), ("upgrade", "pass"), ("backup_restore", "pass"),
+           ("custom", "fail")]
+    assert _classifier(ran, "custom").cold_tiers() == ["install", "backup_restore", "custom"]
+    assert _classifier(ran[:3] + [("backup_restore", "fail")], "backup_restore").cold_tiers() == \
+        ["install", "backup_restore"]
+    assert _classifier(ran[:2] + [("upgrade", "fail")], "upgrade").cold_tiers() == ["install", "upgrade"]
+    assert _classifier([("preflight", "fail")], "preflight").cold_tiers() == ["install"]
+
+
+def test_a_fallback_promote_is_a_failed_observation_with_the_in_place_error():
+    obs = observation("loaded", "promote", {"outcome": "promoted-by-fallback", "run_id": "r",
+                                            "in_place_error": "rolled-back: app update rolled back", "detail": ""})
+    assert obs["outcome"] == "fail" and obs["tier"] == "promote" and obs["error"].startswith("rolled-back")
+    assert observation("isolated", "promote", {"outcome": "current"})["outcome"] == "pass"
