@@ -91,6 +91,10 @@ def rel(path: str) -> str:
     return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
 
 
+def dash(value) -> str:
+    return "-" if value is None else str(value)
+
+
 def median(values: list):
     return round(statistics.median(values), 1) if values else None
 
@@ -233,6 +237,18 @@ def bench_lock(path: str = BENCH_LOCK):
         fh.close()
 
 
+def wait_until_idle(limit: float = 600) -> float:
+    """Wait until no harness run is live on the bench server (a run whose guardian is still
+    tearing it down can outlive the bench lock of whoever started it); the seconds waited."""
+    from canon.inventory import default_inventory, load_servers
+    from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
+    server = load_servers(default_inventory())[0]
+    t0 = time.monotonic()
+    while Ledger(server.state_dir).live_runs(server=server.name) and time.monotonic() - t0 < limit:
+        time.sleep(2)
+    return round(time.monotonic() - t0, 1)
+
+
 def evidence_calls(run_dir: str) -> list:
     """The abra calls a harness run recorded, in order: ``{"argv": [...], "seconds": s}``."""
     calls = []
@@ -373,6 +389,43 @@ def profile_tasks(junit_dir: str) -> dict:
             "slowest_tasks": [{"task": n, "seconds": round(t, 1)} for n, t in top]}
 
 
+def overhead_doc(harness: list, plain: list, pairs: list, profile: dict | None, work: str, runs: int,
+                 complete: bool) -> dict:
+    """The overhead benchmark's record from the runs so far."""
+    ok_h = [r["seconds"] for r in harness if r["ok"]]
+    ok_p = [r["seconds"] for r in plain if r["ok"]]
+    med_h, med_p = median(ok_h), median(ok_p)
+    ratio = round(med_h / med_p, 3) if med_h and med_p else None
+    tiers = {}
+    for r in harness:
+        if r["ok"]:
+            for name, secs in r["tiers"].items():
+                tiers.setdefault(name, []).append(secs or 0)
+    both = [p for p in pairs if "harness" in p and "plain" in p]
+    return {
+        "benchmark": "overhead", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "complete": complete, "machine": machine(), "commit": git_commit(), "recipe": RECIPE, "runs": runs,
+        "harness_command": "canon isolate %s --runs 1 --results <dir>" % RECIPE,
+        "plain_command": "bash benchmarks/plain_lifecycle.sh",
+        "harness_ok": "%d of %d" % (len(ok_h), len(harness)), "plain_ok": "%d of %d" % (len(ok_p), len(plain)),
+        "median_harness_seconds": med_h, "median_plain_seconds": med_p, "ratio": ratio,
+        "target": OVERHEAD_TARGET, "met": ratio is not None and ratio <= OVERHEAD_TARGET,
+        "median_harness_result_duration": median([r["result_duration"] for r in harness if r["ok"]]),
+        "median_harness_tiers": {k: median(v) for k, v in tiers.items()},
+        "median_harness_abra_seconds": median([r["abra_seconds"] for r in harness if r["ok"]]),
+        "median_plain_abra_seconds": median([r["abra_seconds"] for r in plain if r["ok"]]),
+        "same_abra_calls": bool(both) and all(p.get("calls", {}).get("same") for p in both),
+        "abra_calls": both[0].get("calls", {}).get("harness") if both else None,
+        "pairs": [dict({"n": p["n"], "order": p["order"], "same_abra_calls": p.get("calls", {}).get("same"),
+                        "ratio": round(p["harness"]["seconds"] / p["plain"]["seconds"], 3)
+                        if p in both and p["harness"]["ok"] and p["plain"]["ok"] else None},
+                       **{k: {f: v for f, v in p[k].items() if f != "calls"} for k in ("harness", "plain") if k in p})
+                  for p in pairs],
+        "profile": profile,
+        "work": work,
+    }
+
+
 def cmd_overhead(args) -> int:
     work = args.work or tempfile.mkdtemp(prefix="canon-overhead-")
     os.makedirs(work, exist_ok=True)
@@ -383,8 +436,10 @@ def cmd_overhead(args) -> int:
         # Alternate which goes first, so a drift of the bench over time hits both alike.
         order = ["harness", "plain"] if n % 2 or versions is None else ["plain", "harness"]
         pair = {"n": n, "order": order}
+        pairs.append(pair)
         for kind in order:
             with bench_lock(args.lock) as waited:
+                idle_wait = wait_until_idle()
                 if kind == "harness":
                     rec = harness_run(RECIPE, work, n, args.timeout)
                     if rec.get("versions"):
@@ -393,16 +448,18 @@ def cmd_overhead(args) -> int:
                 else:
                     rec = plain_run(versions, work, n, args.timeout)
                     plain.append(rec)
-            rec["lock_wait"] = waited
+            rec["lock_wait"], rec["idle_wait"] = waited, idle_wait
             pair[kind] = rec
-            print("  run %d %-7s %6.1f s  rc %s%s  (waited %.0f s for the bench lock)" % (
-                n, kind, rec["seconds"], rec["rc"], "" if rec["ok"] else "  FAILED: see %s" % rec["log"], waited))
+            print("  run %d %-7s %6.1f s  rc %s%s  (waited %.0f s for the bench lock, %.0f s for live runs to end)" % (
+                n, kind, rec["seconds"], rec["rc"], "" if rec["ok"] else "  FAILED: see %s" % rec["log"], waited,
+                idle_wait))
+            # Written after every run: an interrupted benchmark keeps what it measured.
+            write_result("overhead", overhead_doc(harness, plain, pairs, None, work, args.runs, False))
         if pair["harness"].get("calls") is not None and pair["plain"]["calls"]:
             pair["calls"] = compare_calls(pair["harness"]["calls"], pair["plain"]["calls"])
             if not pair["calls"]["same"]:
                 print("  run %d: the script's abra calls differ from the harness's:\n    %s"
                       % (n, "\n    ".join(pair["calls"]["diff"])))
-        pairs.append(pair)
     profile = None
     if args.profile:
         # One more harness run, untimed for the ratio: Ansible's junit callback records every
@@ -411,46 +468,17 @@ def cmd_overhead(args) -> int:
         env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.junit", JUNIT_OUTPUT_DIR=junit,
                    JUNIT_HIDE_TASK_ARGUMENTS="true")
         with bench_lock(args.lock) as waited:
+            wait_until_idle()
             rec = harness_run(RECIPE, work, "profile", args.timeout, env)
         profile = dict(profile_tasks(junit), seconds=rec["seconds"], result_duration=rec.get("result_duration"),
-                       ok=rec["ok"], log=rec["log"])
+                       tiers=rec.get("tiers"), ok=rec["ok"], log=rec["log"])
         print("  profile run %.1f s (%s), %d tasks, %.1f s inside tasks (waited %.0f s for the bench lock)" % (
             rec["seconds"], "ok" if rec["ok"] else "FAILED", profile["tasks"], profile["task_seconds"], waited))
-    ok_h = [r["seconds"] for r in harness if r["ok"]]
-    ok_p = [r["seconds"] for r in plain if r["ok"]]
-    med_h, med_p = median(ok_h), median(ok_p)
-    ratio = round(med_h / med_p, 3) if med_h and med_p else None
-    tiers = {}
-    for r in harness:
-        if r["ok"]:
-            for name, secs in r["tiers"].items():
-                tiers.setdefault(name, []).append(secs or 0)
-    doc = {
-        "benchmark": "overhead", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(), "commit": git_commit(), "recipe": RECIPE, "runs": args.runs,
-        "harness_command": "canon isolate %s --runs 1 --results <dir>" % RECIPE,
-        "plain_command": "bash benchmarks/plain_lifecycle.sh",
-        "median_harness_seconds": med_h, "median_plain_seconds": med_p, "ratio": ratio,
-        "target": OVERHEAD_TARGET, "met": ratio is not None and ratio <= OVERHEAD_TARGET,
-        "median_harness_result_duration": median([r["result_duration"] for r in harness if r["ok"]]),
-        "median_harness_tiers": {k: median(v) for k, v in tiers.items()},
-        "median_harness_abra_seconds": median([r["abra_seconds"] for r in harness if r["ok"]]),
-        "median_plain_abra_seconds": median([r["abra_seconds"] for r in plain if r["ok"]]),
-        "same_abra_calls": all(p.get("calls", {}).get("same") for p in pairs),
-        "abra_calls": pairs[0].get("calls", {}).get("harness") if pairs else None,
-        "pairs": [{"n": p["n"], "order": p["order"],
-                   "harness": {k: v for k, v in p["harness"].items() if k != "calls"},
-                   "plain": {k: v for k, v in p["plain"].items() if k != "calls"},
-                   "same_abra_calls": p.get("calls", {}).get("same"),
-                   "ratio": round(p["harness"]["seconds"] / p["plain"]["seconds"], 3)
-                   if p["harness"]["ok"] and p["plain"]["ok"] else None} for p in pairs],
-        "profile": profile,
-        "work": work,
-    }
+    doc = overhead_doc(harness, plain, pairs, profile, work, args.runs, True)
     out = write_result("overhead", doc)
-    print("%s: harness median %s s (%d ok of %d), plain script median %s s (%d ok of %d): ratio %s (target <= %.1f: %s)"
-          % (RECIPE, med_h, len(ok_h), len(harness), med_p, len(ok_p), len(plain), ratio, OVERHEAD_TARGET,
-             "met" if doc["met"] else "NOT met"))
+    print("%s: harness median %s s (%s ok), plain script median %s s (%s ok): ratio %s (target <= %.1f: %s)"
+          % (RECIPE, doc["median_harness_seconds"], doc["harness_ok"], doc["median_plain_seconds"], doc["plain_ok"],
+             doc["ratio"], OVERHEAD_TARGET, "met" if doc["met"] else "NOT met"))
     print("  inside abra: harness %s s, plain %s s; the harness's result.json duration %s s; tiers %s" % (
         doc["median_harness_abra_seconds"], doc["median_plain_abra_seconds"], doc["median_harness_result_duration"],
         ", ".join("%s %s" % kv for kv in doc["median_harness_tiers"].items())))
@@ -461,7 +489,8 @@ def cmd_overhead(args) -> int:
         for label, secs in sorted(profile["categories"].items(), key=lambda kv: -kv[1]):
             print("    %6.1f s  %s" % (secs, label))
     print("written: %s" % rel(out))
-    return 0 if ok_h and ok_p and len(ok_h) == len(harness) and len(ok_p) == len(plain) else 1
+    every_ok = all(r["ok"] for r in harness + plain)
+    return 0 if every_ok and doc["ratio"] is not None else 1
 
 
 # -- classification cost ---------------------------------------------------------------------
@@ -474,7 +503,8 @@ def read_classification(path: str) -> dict:
 
 
 def run_duration(run_id: str, doc_path: str, saved: dict) -> float | None:
-    """A re-run's duration: its result.json in the sweep's runs/ folder, else the saved copy."""
+    """A re-run's duration: its result.json in the sweep's runs/ folder, else the copy saved in
+    benchmarks/results/classification-run-durations.json."""
     folder = os.path.dirname(os.path.abspath(doc_path))
     if os.path.basename(folder) == "classify":
         result = os.path.join(os.path.dirname(folder), "runs", run_id, "result.json")
@@ -512,7 +542,9 @@ def cost_of(doc: dict, path: str, saved: dict) -> dict:
         fallback = statistics.mean(means.values())
         fixed_seconds = round(sum(n * means.get(arm, fallback) for arm, n in FIXED_PROTOCOL.items()), 1)
     spent = round(sum(known), 1) if len(known) == used else None
+    sweep = re.search(r"sweep-\d{14}-[0-9a-f]{6}", os.path.abspath(path))
     return {
+        "sweep": sweep.group(0) if sweep else None,
         "recipe": doc["recipe"], "kind": doc["kind"], "verdict": doc["verdict"], "clear": doc["clear"],
         "leaning": doc.get("leaning"), "source": rel(path),
         "origin": next(({"arm": r["arm"], "outcome": r["outcome"], "tier": r.get("tier")} for r in runs if r.get("origin")), None),
@@ -534,7 +566,7 @@ def cost_of(doc: dict, path: str, saved: dict) -> dict:
 
 def cmd_classification_cost(args) -> int:
     saved_dir = os.path.join(RESULTS, "classifications")
-    durations_file = os.path.join(saved_dir, "run-durations.json")
+    durations_file = os.path.join(RESULTS, "classification-run-durations.json")
     saved = {}
     if os.path.exists(durations_file):
         with open(durations_file) as fh:
@@ -566,13 +598,13 @@ def cmd_classification_cost(args) -> int:
            "runs_saved_share": round((total_fixed - total_used) / total_fixed, 3) if total_fixed else None,
            "classifications": reports}
     out = write_result("classification-cost", doc)
-    print("%-16s %-7s %-15s %6s %10s %8s %9s %9s %9s %6s" % (
-        "recipe", "kind", "verdict", "runs", "iso/load", "saved", "run s", "wall s", "fixed s~", "p"))
+    print("%-28s %-16s %-7s %-15s %5s %8s %6s %7s %7s %8s %6s" % (
+        "sweep", "recipe", "kind", "verdict", "runs", "iso/load", "saved", "run s", "wall s", "fixed s~", "p"))
     for r in reports:
-        print("%-16s %-7s %-15s %6d %10s %7.0f%% %9s %9s %9s %6s" % (
-            r["recipe"], r["kind"], r["verdict"] + ("" if r["clear"] else "?"), r["runs_spent"],
+        print("%-28s %-16s %-7s %-15s %5d %8s %5.0f%% %7s %7s %8s %6s" % (
+            r["sweep"] or "-", r["recipe"], r["kind"], r["verdict"] + ("" if r["clear"] else "?"), r["runs_spent"],
             "%d/%d" % (r["runs_by_arm"]["isolated"], r["runs_by_arm"]["loaded"]), 100 * r["runs_saved_share"],
-            r["seconds_spent_runs"], r["seconds_wall"], r["fixed_protocol_seconds_estimate"],
+            dash(r["seconds_spent_runs"]), dash(r["seconds_wall"]), dash(r["fixed_protocol_seconds_estimate"]),
             "%.3g" % r["p_value"] if r["p_value"] is not None else "-"))
     print("runs: %d spent against %d for the fixed protocol (%s each)" % (total_used, total_fixed, doc["fixed_protocol"]))
     print("written: %s" % rel(out))
@@ -596,7 +628,8 @@ def main(argv=None) -> int:
     c = sub.add_parser("classification-cost", help="runs and seconds per verdict against a fixed 10+10 protocol")
     c.add_argument("documents", nargs="+", help="classification documents (<sweep>/classify/<recipe>.json)")
     c.add_argument("--save", action="store_true",
-                   help="copy the documents and their runs' durations into benchmarks/results/classifications/")
+                   help="copy the documents into benchmarks/results/classifications/ and their runs' durations "
+                        "into benchmarks/results/classification-run-durations.json")
     args = ap.parse_args(argv)
     if args.command == "overhead" and args.runs < 1:
         ap.error("--runs must be at least 1")
