@@ -4,8 +4,9 @@ The mattermost-lts recipe fix (roles/bench/files/recipe-fixes/mattermost-lts/2.1
 through playbooks/fix_pr.yml as a branch and release candidate tag on the recipe's mirror and a
 pull request with !testme; canon.ci.answer_pending runs the lifecycle on the head commit (the
 tiers the defect is about, install and backup_restore, to stay short) and posts the verdict;
-gitea_pull_request state=verdict reads it. The pull request is closed and the branch and tags
-are removed at the end (mirror, bench repository, abra's checkout). A test fix that only deletes
+gitea_pull_request state=verdict reads it. The pull request is closed at the end, its branch
+removed, the mirror's candidate tag put back as it was (another fix pull request may carry it),
+and the bench repository and abra's checkout are left without it. A test fix that only deletes
 the stale discourse assertion is refused before anything is pushed.
 """
 from __future__ import annotations
@@ -60,37 +61,43 @@ def queue() -> list:
     return ci.read_jsonl(path)
 
 
-def remove_candidate(branch: str) -> None:
-    """The fix's branch and tag off the mirror, the bench repository and abra's checkout."""
-    mirror = os.path.join(FORGE_GIT, "mattermost-lts.git")
-    git(mirror, "update-ref", "-d", "refs/heads/" + branch, check=False)
-    tagged = git(mirror, "rev-parse", "--verify", "--quiet", "refs/tags/%s^{commit}" % TAG, check=False)
-    on_main = subprocess.run(["git", "-C", mirror, "merge-base", "--is-ancestor", tagged or "HEAD", "main"]).returncode
-    if tagged and on_main != 0:
-        git(mirror, "tag", "-d", TAG)   # a candidate; a release on main is never removed
-    for repo in (os.path.join(BENCH_ROOT, "repos", "mattermost-lts"), os.path.join(ABRA_DIR, "recipes", "mattermost-lts")):
-        if os.path.isdir(repo):
-            git(repo, "tag", "-d", TAG, check=False)
-            git(repo, "branch", "-D", branch, check=False)
+MIRROR = os.path.join(FORGE_GIT, "mattermost-lts.git")
+CHECKOUTS = (os.path.join(BENCH_ROOT, "repos", "mattermost-lts"), os.path.join(ABRA_DIR, "recipes", "mattermost-lts"))
+
+
+def tag_ref(repo) -> str | None:
+    """The tag object (or commit) refs/tags/TAG names in repo, or None."""
+    res = subprocess.run(["git", "-C", repo, "rev-parse", "--verify", "--quiet", "refs/tags/" + TAG],
+                         capture_output=True, text=True)
+    return res.stdout.strip() or None
 
 
 @pytest.fixture
 def mattermost_branch():
+    """A branch of its own; the candidate tag TAG as the mirror had it (another fix pull request
+    may carry it) is put back afterwards, and the bench repository and abra's checkout must not
+    have it then."""
     branch = "canon/fix-mattermost-lts-%s" % uuid.uuid4().hex[:6]
-    remove_candidate(branch)
+    mirror_tag = tag_ref(MIRROR)
+    assert all(tag_ref(repo) is None for repo in CHECKOUTS), "a %s tag is left in the bench repositories" % TAG
     yield branch
     closed = pr_module(repo="mattermost-lts", head=branch, state="closed")
     assert closed.get("failed") is not True, closed
-    remove_candidate(branch)
-    mirror = os.path.join(FORGE_GIT, "mattermost-lts.git")
-    assert "refs/heads/" + branch not in refs(mirror) and "refs/tags/" + TAG not in refs(mirror)
-    for repo in (os.path.join(BENCH_ROOT, "repos", "mattermost-lts"), os.path.join(ABRA_DIR, "recipes", "mattermost-lts")):
-        assert "refs/tags/" + TAG not in refs(repo)
+    git(MIRROR, "update-ref", "-d", "refs/heads/" + branch, check=False)
+    if mirror_tag:
+        git(MIRROR, "update-ref", "refs/tags/" + TAG, mirror_tag)
+    else:
+        git(MIRROR, "update-ref", "-d", "refs/tags/" + TAG, check=False)
+    for repo in CHECKOUTS:
+        git(repo, "tag", "-d", TAG, check=False)
+        git(repo, "branch", "-D", branch, check=False)
+    assert "refs/heads/" + branch not in refs(MIRROR) and tag_ref(MIRROR) == mirror_tag
+    assert all(tag_ref(repo) is None for repo in CHECKOUTS)
 
 
 def test_mattermost_recipe_fix_through_the_forge_and_its_ci(results_dir, tmp_path, mattermost_branch):
     branch = mattermost_branch
-    mirror = os.path.join(FORGE_GIT, "mattermost-lts.git")
+    mirror = MIRROR
     record = str(tmp_path / "pr.json")
     pb = fix_pr(results_dir, record, recipe="mattermost-lts", fix_kind="recipe-pr", fix_tree=FIX_TREE, fix_tag=TAG,
                 fix_branch=branch, fix_failure="backup_restore: the restore did not bring back the state",
@@ -139,8 +146,8 @@ def test_mattermost_recipe_fix_through_the_forge_and_its_ci(results_dir, tmp_pat
     with open(os.path.join(os.path.dirname(run["result"]), "evidence", "commands", restore_logs[0])) as fh:
         assert "running restore post-hook: /run/db/restore" in fh.read()
     # the candidate tag is gone again from the bench repository and abra's checkout
-    for repo in (os.path.join(BENCH_ROOT, "repos", "mattermost-lts"), os.path.join(ABRA_DIR, "recipes", "mattermost-lts")):
-        assert "refs/tags/" + TAG not in refs(repo), repo
+    for repo in CHECKOUTS:
+        assert tag_ref(repo) is None, repo
 
     verdict = pr_module(repo="mattermost-lts", head=branch, state="verdict", context=ci.CONTEXT)
     assert verdict["verdict"]["state"] == "success" and verdict["verdict"]["sha"] == pr["head_sha"]
