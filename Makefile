@@ -3,7 +3,7 @@ PYTHON ?= python3
 RECIPE ?= custom-html
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup bench bench-down isolate teardown unit test build lint
+.PHONY: setup bench bench-down isolate teardown unit test test-sweep build lint
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -24,7 +24,10 @@ unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
 test: bench       ## everything: unit + integration on the real bench swarm
-	$(PYTHON) -m pytest -q -ra --durations=30 tests/unit tests/integration
+	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep" tests/unit tests/integration
+
+test-sweep: bench ## the sweep of the six under load and their classification (about 20 min)
+	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
 build:            ## the collection tarball
 	ansible-galaxy collection build --force

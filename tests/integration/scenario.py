@@ -82,7 +82,27 @@ def remove_app(domain: str) -> None:
     abra("app", "remove", domain, "--force")
 
 
+def released_tags_only() -> list:
+    """Remove tags the bench sources do not release (fix candidates left by an interrupted run)
+    from the bench recipe repos and from abra's shared checkouts: the sweep tests each recipe's
+    newest *release*. Returns what was removed."""
+    removed = []
+    for recipe in ENROLLED:
+        released = set(os.listdir(os.path.join(ROOT, "roles", "bench", "files", "recipes", recipe)))
+        for repo in (os.path.join(BENCH_ROOT, "repos", recipe), os.path.join(ABRA_DIR, "recipes", recipe)):
+            if not os.path.isdir(os.path.join(repo, ".git")) and not os.path.exists(os.path.join(repo, "HEAD")):
+                continue
+            tags = subprocess.run(["git", "-C", repo, "tag", "-l"], capture_output=True, text=True).stdout.split()
+            for tag in sorted(set(tags) - released):
+                subprocess.run(["git", "-C", repo, "tag", "-d", tag], capture_output=True)
+                removed.append("%s:%s" % (repo, tag))
+    return removed
+
+
 def seed(results_dir: str) -> dict:
+    # a clean start: no canonical of an enrolled recipe, no colliding stack, releases only
+    unseed(results_dir)
+    released_tags_only()
     seed_gitea(results_dir)
     return {"colliding_bluesky": seed_colliding_bluesky()}
 

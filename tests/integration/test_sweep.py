@@ -25,6 +25,11 @@ from conftest import BENCH_ROOT, LIVE_KEYCLOAK, ROOT, leftovers, ledger_runs, ru
 
 CAP = 2
 
+# Not in `make test` yet: on the final check of this session mattermost-lts came out green cold
+# once (its restore defect on the bench depends on the db's compaction timing), which this test
+# cannot tell from a harness fault. `make test-sweep` runs it (about 20 minutes).
+pytestmark = pytest.mark.sweep
+
 
 def canon(*args, timeout=2400) -> subprocess.CompletedProcess:
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))

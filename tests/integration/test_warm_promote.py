@@ -10,7 +10,7 @@ import pytest
 import urllib.error
 import urllib.request
 
-from conftest import ABRA_DIR, BENCH_ROOT, PROXY, ROOT, leftovers, run_playbook, wait_for
+from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, leftovers, run_playbook, wait_for
 
 
 def http_get(domain, path):
@@ -52,6 +52,21 @@ def warm(results_dir):
         assert pb.rc == 0, pb.stdout[-2000:]
 
 
+def test_keycloak_canonical_never_collides_with_the_live_provider(results_dir, warm):
+    cold_result, _ = cold(results_dir, "keycloak")
+    warm.append("keycloak")
+    pb, rec = promote(results_dir, "keycloak", cold_result)
+    assert pb.rc == 0, pb.stdout[-3000:]
+    assert rec["outcome"] == "promoted" and rec["mode"] == "fresh"
+    assert rec["domain"] == "warm-canon-keycloak.bench.canon.test" != LIVE_KEYCLOAK
+    # Asking for the live provider's domain explicitly is refused with the reason, before anything.
+    pb, rec = promote(results_dir, "keycloak", cold_result, warm_domain=LIVE_KEYCLOAK)
+    assert pb.rc != 0
+    assert rec["outcome"] == "refused"
+    assert "is protected (live service)" in rec["in_place_error"]
+    # (the session fixture checks the live keycloak's spec and data are byte-for-byte unchanged)
+
+
 def test_promote_needs_a_green_cold_run_of_that_release(results_dir, warm, tmp_path):
     cold_result, doc = cold(results_dir, "gitea", "3.5.3+1.24.2-rootless")
     warm.append("gitea")
@@ -65,20 +80,27 @@ def test_promote_needs_a_green_cold_run_of_that_release(results_dir, warm, tmp_p
     assert pb.rc != 0 and rec["outcome"] == "refused" and "outcome fail" in rec["in_place_error"]
 
 
-# With drift reconciliation off, the crash loop rolled back and the fallback re-deploy: asserted
-# on the sweep of the six (test_sweep.py), where the profile of today's CI turns it off.
-def test_gitea_advance_reconciles_the_drift_in_place(results_dir, warm):
+@pytest.mark.parametrize("drift", [True, False], ids=["drift-reconciled", "drift-off-fallback"])
+def test_gitea_advance(results_dir, warm, drift):
     old, _ = cold(results_dir, "gitea", "3.5.3+1.24.2-rootless")
     new, _ = cold(results_dir, "gitea", "3.6.0+1.25.0-rootless")
     warm.append("gitea")
     pb, rec = promote(results_dir, "gitea", old, version="3.5.3+1.24.2-rootless")
     assert pb.rc == 0 and rec["outcome"] == "promoted", pb.stdout[-3000:]
-    pb, rec = promote(results_dir, "gitea", new, version="3.6.0+1.25.0-rootless")
+    pb, rec = promote(results_dir, "gitea", new, version="3.6.0+1.25.0-rootless", warm_drift=drift)
     assert pb.rc == 0, pb.stdout[-3000:]
     assert rec["mode"] == "advance" and rec["previous"] == "3.5.3+1.24.2-rootless"
     assert rec["drift"]["missing"] == ["LFS_JWT_SECRET_URI"]
-    assert rec["outcome"] == "promoted" and not rec["fallback"]
-    assert rec["drift"]["added"] == ["LFS_JWT_SECRET_URI=file:/run/secrets/jwt_secret"]
+    if drift:
+        assert rec["outcome"] == "promoted" and not rec["fallback"]
+        assert rec["drift"]["added"] == ["LFS_JWT_SECRET_URI=file:/run/secrets/jwt_secret"]
+    else:
+        # in place: the empty setting crash-loops gitea and swarm rolls the update back
+        assert rec["outcome"] == "promoted-by-fallback" and rec["fallback"]
+        assert rec["in_place_error"].startswith(("rolled-back", "crashloop")), rec["in_place_error"]
+        logs = subprocess.run(["grep", "-rl", "read-only file system",
+                               os.path.join(results_dir, rec["run_id"], "evidence")], capture_output=True, text=True)
+        assert logs.stdout.strip(), "the crash's own error is not in the evidence"
     canonical = json.loads(open(os.path.join(BENCH_ROOT, "state", "canon", "default", "gitea.json")).read())
     assert canonical["version"] == "3.6.0+1.25.0-rootless" and canonical["status"] == "live"
 
