@@ -56,27 +56,37 @@ class ServiceEvents:
         self.proc.wait(timeout=10)
         self.thread.join(timeout=10)
 
-    def max_concurrent_apps(self, domains_by_recipe: dict) -> tuple:
-        """The most harness apps (cold and warm stacks of the swept recipes) alive at once."""
-        stack_recipe = {d.replace(".", "_"): r for r, ds in domains_by_recipe.items() for d in ds}
-        services: dict = {}
-        alive_stacks: dict = {}
-        peak, at = 0, None
+    def max_concurrent_apps(self, domains_by_recipe: dict, windows: dict | None = None) -> tuple:
+        """The most swept recipes with harness apps deployed at once. A run deploys up to two apps
+        of its recipe (the upgrade tier's second domain): the cap is on runs, so recipes are
+        counted. A warm canonical outlives its promote on purpose, so its stack counts only inside
+        the promote's window (``windows``: domain -> (start, end))."""
+        stack_domain = {d.replace(".", "_"): d for ds in domains_by_recipe.values() for d in ds}
+        recipe_of = {d: r for r, ds in domains_by_recipe.items() for d in ds}
+        first, last = {}, {}
         for ev in self.lines:
             name = ev.get("Actor", {}).get("Attributes", {}).get("name", "")
-            stack = next((s for s in stack_recipe if name.startswith(s + "_")), None)
+            stack = next((st for st in stack_domain if name.startswith(st + "_")), None)
             if not stack:
                 continue
+            t = ev.get("timeNano", ev.get("time", 0) * 1e9) / 1e9
+            domain = stack_domain[stack]
             if ev["Action"] == "create":
-                services.setdefault(stack, set()).add(name)
+                first[domain] = min(first.get(domain, t), t)
             elif ev["Action"] == "remove":
-                services.get(stack, set()).discard(name)
-            alive_stacks = {s: n for s, n in services.items() if n}
-            # One run deploys up to two apps of its recipe (the upgrade tier's second domain):
-            # the cap is on runs, so count the recipes with anything deployed.
-            recipes = {stack_recipe[s] for s in alive_stacks}
-            if len(recipes) > peak:
-                peak, at = len(recipes), sorted(recipes)
+                last[domain] = max(last.get(domain, t), t)
+        intervals = []
+        for domain, start in first.items():
+            end = last.get(domain, float("inf"))
+            if windows and domain in windows:
+                start, end = max(start, windows[domain][0]), min(end, windows[domain][1])
+            if end > start:
+                intervals.append((start, end, recipe_of[domain]))
+        peak, at = 0, None
+        for t, _, _ in intervals:
+            alive = sorted({r for s0, e0, r in intervals if s0 <= t < e0})
+            if len(alive) > peak:
+                peak, at = len(alive), alive
         return peak, at
 
 
@@ -184,14 +194,15 @@ def test_the_live_provider_domain_is_refused_as_a_canonical(swept, results_dir):
 
 def test_never_more_than_the_cap_deployed_at_once(swept):
     doc = swept["doc"]
-    domains = {}
+    domains, windows = {}, {}
     for r in doc["recipes"]:
         ds = list((r["cold"].get("domains") or {}).values())
         if r["promote"].get("domain"):
             ds.append(r["promote"]["domain"])
+            windows[r["promote"]["domain"]] = (r["promote"]["started_epoch"], r["promote"]["finished_epoch"])
         domains[r["recipe"]] = ds
     assert all(domains.values()), domains
-    peak, which = swept["events"].max_concurrent_apps(domains)
+    peak, which = swept["events"].max_concurrent_apps(domains, windows)
     assert 1 <= peak <= CAP, "%d recipes deployed at once: %s" % (peak, which)
     # and the cap was used: two at once at some point (the sweep is not serial)
     assert peak == CAP, "the sweep never ran %d at once" % CAP
