@@ -28,8 +28,8 @@ a URL:
 
 - paths the user names (``abra_bin``, ``docker_bin``, ``git_bin``, ``abra_dir``, ``state_dir``,
   ``evidence_dir``, ``redact_file``, ``token_file``, canon_result's ``path``, fix_branch's ``tree``):
-  any path is a path; a missing one fails where it is used. (canon_registry's ``cold_result`` *is* fuzzed, with files that are not a green
-  cold result of the recipe.)
+  any path is a path; a missing one fails where it is used. (canon_registry's ``cold_result`` *is*
+  fuzzed, with files that are not a green cold result of the recipe.)
 - free text: canon_registry ``reason`` and ``commit`` (recorded in the registry as given),
   gitea_pull_request ``title``, ``body`` and ``context`` (JSON bodies and a compared string),
   routing_identity ``expect`` and app_marker ``value`` (compared or written through stdin),
@@ -60,6 +60,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible.module_utils import basic
+
+# Real processes (a forge server, git, hundreds of module runs): `make test` runs these;
+# `make unit` keeps to the fast ones.
+pytestmark = pytest.mark.slow
 
 PKG = "ansible_collections.coopcloud.canon.plugins.modules."
 DOMAIN = "cust-1a2b3c.bench.canon.test"
