@@ -68,15 +68,23 @@ http_check() {
     say "GET $path on $domain: $status"
 }
 
-# Whatever happens (a failed step, Ctrl-C, SIGTERM), remove the apps this script created.
+# Whatever happens (a failed step, Ctrl-C, SIGTERM), remove the apps this script created;
+# three tries 5 s apart, for an engine that is restarting.
 cleanup() {
-    local rc=$? domain
+    local rc=$? domain try
     PHASE=cleanup
     trap - EXIT INT TERM
     for domain in "${CREATED[@]}"; do
-        [ -f "$ABRA_DIR/servers/$SERVER/$domain.env" ] || continue
-        abra app undeploy "$domain" -n >/dev/null 2>&1 || true
-        abra app remove "$domain" --force -n >/dev/null 2>&1 || echo "could not remove $domain" >&2
+        for try in 1 2 3; do
+            [ -f "$ABRA_DIR/servers/$SERVER/$domain.env" ] || break
+            [ "$try" = 1 ] || sleep 5
+            abra app undeploy "$domain" -n >/dev/null 2>&1 || true
+            abra app remove "$domain" --force -n >/dev/null 2>&1 || true
+        done
+        if [ -f "$ABRA_DIR/servers/$SERVER/$domain.env" ]; then
+            echo "could not remove $domain: ABRA_DIR=$ABRA_DIR $ABRA_BIN app remove $domain --force -n" >&2
+            if [ "$rc" = 0 ]; then rc=1; fi
+        fi
     done
     say "cleaned up (exit $rc)"
     exit "$rc"
