@@ -306,8 +306,9 @@ def run_timed(cmd: list, env: dict | None, log_path: str, timeout: int) -> dict:
 
 
 def canon_command() -> list:
-    exe = shutil.which("canon")
-    return [exe] if exe else [sys.executable, "-m", "canon"]
+    """``canon`` from this checkout (run with the repository as the working directory): an
+    installed ``canon`` script may be an editable install of another clone."""
+    return [sys.executable, "-m", "canon"]
 
 
 def harness_run(recipe: str, work: str, n, timeout: int, env: dict | None = None) -> dict:
@@ -372,7 +373,8 @@ def profile_tasks(junit_dir: str) -> dict:
     cases = []
     for path in glob.glob(os.path.join(junit_dir, "*.xml")):
         for case in ET.parse(path).getroot().iter("testcase"):
-            name = re.sub(r"^\[[^]]*\] [^:]*: ", "", case.get("name", ""))
+            # "[host] <play>: [<role> : ]<task>"
+            name = re.sub(r"^\[[^]]*\] [^:]*: (?:[\w.]+ : )?", "", case.get("name", ""))
             cases.append((name, float(case.get("time") or 0)))
     categories = {label: 0.0 for label, _ in TASK_CATEGORIES}
     other, other_n = 0.0, 0
@@ -405,7 +407,7 @@ def overhead_doc(harness: list, plain: list, pairs: list, profile: dict | None, 
     return {
         "benchmark": "overhead", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "complete": complete, "machine": machine(), "commit": git_commit(), "recipe": RECIPE, "runs": runs,
-        "harness_command": "canon isolate %s --runs 1 --results <dir>" % RECIPE,
+        "harness_command": "python3 -m canon isolate %s --runs 1 --results <dir>" % RECIPE,
         "plain_command": "bash benchmarks/plain_lifecycle.sh",
         "harness_ok": "%d of %d" % (len(ok_h), len(harness)), "plain_ok": "%d of %d" % (len(ok_p), len(plain)),
         "median_harness_seconds": med_h, "median_plain_seconds": med_p, "ratio": ratio,
