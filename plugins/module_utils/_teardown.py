@@ -103,17 +103,61 @@ def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | 
                                protected=protected, check_mode=check_mode)
         if done:
             removed[domain] = done
+    closed = None if check_mode else close_open_attempt(ledger, record, docker)
     locks = [] if check_mode else ledger.release_locks(run_id)
     if not check_mode:
         from ansible_collections.coopcloud.canon.plugins.module_utils._warm import release_run_leases
         locks += ["lease:%s" % d for d in release_run_leases(ledger, run_id)]
-    changed = bool(removed or locks or os.path.isdir(ledger.run_dir(run_id)))
+    changed = bool(removed or locks or closed or os.path.isdir(ledger.run_dir(run_id)))
     if not check_mode:
         if final_status == STATUS_KEPT:
             ledger.update(run_id, status=STATUS_KEPT)
         else:
             ledger.forget(run_id)
-    return {"removed": removed, "locks": locks, "changed": changed}
+    return {"removed": removed, "locks": locks, "changed": changed, "closed_attempt": closed}
+
+
+def deployed_versions(docker: DockerClient, domain: str) -> list:
+    """The release labels of the services deployed on ``domain`` now (empty: nothing runs)."""
+    stack = stack_name(domain)
+    labels = {svc.get("Spec", {}).get("Labels", {}).get("coop-cloud.%s.version" % stack, "")
+              for svc in docker.services(stack)}
+    return sorted(v for v in labels if v)
+
+
+def close_open_attempt(ledger: Ledger, record: dict, docker: DockerClient) -> dict | None:
+    """Close the warm advance this run opened and did not finish.
+
+    A promote run records its attempt (registry ``deploying``, under its own lease) before it
+    deploys, and its outcome after. Stopped in between (a signal, a killed controller, a failure
+    outside the promote's rescue), it would leave the canonical saying an advance is in progress
+    after the run is gone. It is recorded as failed instead: the live version stays, and the
+    reason names the run, why it stopped, and the release the warm app runs now. Returns the
+    registry record when it changed it.
+    """
+    from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
+        read_canonical, read_lease, record_failed)
+    server, recipe = record.get("server"), record.get("recipe")
+    if not server or not recipe:
+        return None
+    canonical = read_canonical(ledger, server, recipe)
+    if canonical.get("status") != "deploying":
+        return None
+    opened = [e for e in canonical.get("history", []) if e.get("event") == "deploying"][-1:]
+    lease = read_lease(ledger, opened[0]["run_lease"]) if opened and opened[0].get("run_lease") else None
+    if not lease or lease.get("run_id") != record["run_id"]:
+        return None   # someone else's attempt (or not one a run opened): not this run's to close
+    why = {"controller-died": "lost its controller", "deadline": "passed its deadline"}.get(
+        record.get("interrupted"), "stopped before recording its outcome")
+    try:
+        running = deployed_versions(docker, canonical["domain"])
+    except Exception as exc:  # the reason still gets written; what runs is then unknown
+        running = ["unknown (%s)" % str(exc).splitlines()[0][:120]]
+    reason = ("interrupted: promote run %s %s during the advance to %s; the warm app now runs %s"
+              % (record["run_id"], why, (canonical.get("target") or {}).get("version") or "?",
+                 ", ".join(running) or "nothing"))
+    closed, changed = record_failed(ledger, server, recipe, reason)
+    return closed if changed else None
 
 
 def reapable_runs(ledger: Ledger, scope_run_id=None, scope_recipe=None, own_run_id=None,

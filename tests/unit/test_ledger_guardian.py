@@ -73,3 +73,89 @@ def test_deadline_sends_sigterm(tmp_path):
     assert _guardian.watch(led, "r1", ctl.pid, time.time() + 0.3, poll=0.1) == "deadline"
     assert ctl.wait(timeout=5) == -15
     assert led.get("r1")["deadline_hit"]
+
+
+class FakeDocker:
+    """Answers ``services(stack)`` with services labelled at the given release."""
+
+    def __init__(self, version):
+        self.version = version
+        self.asked = []
+
+    def services(self, stack):
+        self.asked.append(stack)
+        if not self.version:
+            return []
+        return [{"Spec": {"Name": stack + "_app", "Labels": {"coop-cloud.%s.version" % stack: self.version}}}]
+
+
+def _promote_run_mid_advance(tmp_path, run_id="gitea-20261127000000-aaaaaa"):
+    """A promote run that recorded its attempt (registry 'deploying' under its own lease) and
+    stopped before recording the outcome."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _warm
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": run_id, "recipe": "gitea", "server": "default", "status": "running",
+             "domains": {}, "guardian_pid": None, "interrupted": "controller-died"})
+    domain = "warm-canon-gitea.bench.canon.test"
+    lease = _warm.take_lease(led, domain, "gitea", "default", run_id)
+    _warm.record_deploying(led, "default", "gitea", "3.5.3+1.24.2-rootless", domain=domain, lease=lease)
+    _warm.record_promoted(led, "default", "gitea", "3.5.3+1.24.2-rootless", None,
+                          {"outcome": "pass", "versions": {"head": "3.5.3+1.24.2-rootless"}, "recipe": "gitea",
+                           "server": "default", "run_id": "cold-1"})
+    _warm.record_deploying(led, "default", "gitea", "3.6.0+1.25.0-rootless", lease=lease)
+    return led, run_id
+
+
+def test_teardown_closes_the_advance_its_run_left_open(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown, _warm
+    led, run_id = _promote_run_mid_advance(tmp_path)
+    docker = FakeDocker("3.5.3+1.24.2-rootless")
+    closed = _teardown.close_open_attempt(led, led.get(run_id), docker)
+    assert docker.asked == ["warm-canon-gitea_bench_canon_test"]
+    canonical = _warm.read_canonical(led, "default", "gitea")
+    assert closed == canonical
+    assert canonical["status"] == "failed" and canonical["target"] is None
+    assert canonical["version"] == "3.5.3+1.24.2-rootless"          # the live version stays
+    assert canonical["failure"]["attempted"] == "3.6.0+1.25.0-rootless"
+    assert canonical["failure"]["reason"] == (
+        "interrupted: promote run %s lost its controller during the advance to 3.6.0+1.25.0-rootless; "
+        "the warm app now runs 3.5.3+1.24.2-rootless" % run_id)
+    # a second teardown changes nothing
+    assert _teardown.close_open_attempt(led, led.get(run_id), docker) is None
+
+
+def test_teardown_says_when_the_warm_app_moved_or_is_gone(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown, _warm
+    led, run_id = _promote_run_mid_advance(tmp_path)
+    _teardown.close_open_attempt(led, led.get(run_id), FakeDocker("3.6.0+1.25.0-rootless"))
+    reason = _warm.read_canonical(led, "default", "gitea")["failure"]["reason"]
+    assert reason.endswith("the warm app now runs 3.6.0+1.25.0-rootless")
+    led2, run2 = _promote_run_mid_advance(tmp_path / "b")
+    _teardown.close_open_attempt(led2, led2.get(run2), FakeDocker(None))
+    assert _warm.read_canonical(led2, "default", "gitea")["failure"]["reason"].endswith("runs nothing")
+
+
+def test_teardown_leaves_another_runs_advance_alone(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown, _warm
+    led, run_id = _promote_run_mid_advance(tmp_path)
+    other = {"run_id": "gitea-20261127000000-bbbbbb", "recipe": "gitea", "server": "default", "status": "running"}
+    led.put(dict(other))
+    assert _teardown.close_open_attempt(led, other, FakeDocker("3.5.3+1.24.2-rootless")) is None
+    assert _warm.read_canonical(led, "default", "gitea")["status"] == "deploying"
+    # nor a finished advance
+    _warm.record_failed(led, "default", "gitea", "broken")
+    assert _teardown.close_open_attempt(led, led.get(run_id), FakeDocker("x")) is None
+
+
+def test_teardown_run_closes_the_open_advance_before_releasing_the_lease(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown, _warm
+    led, run_id = _promote_run_mid_advance(tmp_path)
+    led.update(run_id, abra_bin="/bin/true", abra_dir=str(tmp_path / "abra"), docker_bin=str(tmp_path / "docker"))
+    fake = tmp_path / "docker"   # `docker service ls` finds nothing: the warm app is gone
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    res = _teardown.teardown_run(led, run_id)
+    assert res["closed_attempt"]["status"] == "failed"
+    assert res["locks"] == ["lease:warm-canon-gitea.bench.canon.test"]
+    assert led.get(run_id) is None
+    assert _warm.read_canonical(led, "default", "gitea")["failure"]["reason"].endswith("runs nothing")
