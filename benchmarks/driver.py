@@ -332,6 +332,20 @@ def harness_run(recipe: str, work: str, n, timeout: int, env: dict | None = None
     return rec
 
 
+def plain_tiers(log_path: str) -> dict:
+    """Seconds per tier of a plain_lifecycle.sh run, from its "[<t> s] <tier>: done" lines;
+    ``cleanup`` is the time from the last tier to the end of its EXIT trap."""
+    tiers, last = {}, 0.0
+    with open(log_path, errors="replace") as fh:
+        for line in fh:
+            m = re.match(r"\[\s*([\d.]+) s\] (?:(\w+): done|cleaned up)", line)
+            if m:
+                t = float(m.group(1))
+                tiers[m.group(2) or "cleanup"] = round(t - last, 1)
+                last = t
+    return tiers
+
+
 def plain_run(versions: dict, work: str, n: int, timeout: int) -> dict:
     trace = os.path.join(work, "plain-%d.trace" % n)
     env = dict(os.environ, PLAIN_TRACE=trace)
@@ -342,6 +356,7 @@ def plain_run(versions: dict, work: str, n: int, timeout: int) -> dict:
     main = [c for c in calls if c["phase"] == "main"]
     rec.update(abra_calls=len(main), abra_seconds=round(sum(c["seconds"] for c in main), 1),
                cleanup_seconds=round(sum(c["seconds"] for c in calls if c["phase"] == "cleanup"), 1), calls=calls)
+    rec["tiers"] = plain_tiers(rec["log"])
     rec["ok"] = rec["rc"] == 0
     return rec
 
@@ -398,11 +413,15 @@ def overhead_doc(harness: list, plain: list, pairs: list, profile: dict | None, 
     ok_p = [r["seconds"] for r in plain if r["ok"]]
     med_h, med_p = median(ok_h), median(ok_p)
     ratio = round(med_h / med_p, 3) if med_h and med_p else None
-    tiers = {}
+    tiers, plain_tier = {}, {}
     for r in harness:
         if r["ok"]:
             for name, secs in r["tiers"].items():
                 tiers.setdefault(name, []).append(secs or 0)
+    for r in plain:
+        if r["ok"]:
+            for name, secs in r.get("tiers", {}).items():
+                plain_tier.setdefault(name, []).append(secs)
     both = [p for p in pairs if "harness" in p and "plain" in p]
     return {
         "benchmark": "overhead", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -414,6 +433,7 @@ def overhead_doc(harness: list, plain: list, pairs: list, profile: dict | None, 
         "target": OVERHEAD_TARGET, "met": ratio is not None and ratio <= OVERHEAD_TARGET,
         "median_harness_result_duration": median([r["result_duration"] for r in harness if r["ok"]]),
         "median_harness_tiers": {k: median(v) for k, v in tiers.items()},
+        "median_plain_tiers": {k: median(v) for k, v in plain_tier.items()},
         "median_harness_abra_seconds": median([r["abra_seconds"] for r in harness if r["ok"]]),
         "median_plain_abra_seconds": median([r["abra_seconds"] for r in plain if r["ok"]]),
         "same_abra_calls": bool(both) and all(p.get("calls", {}).get("same") for p in both),
@@ -481,9 +501,12 @@ def cmd_overhead(args) -> int:
     print("%s: harness median %s s (%s ok), plain script median %s s (%s ok): ratio %s (target <= %.1f: %s)"
           % (RECIPE, doc["median_harness_seconds"], doc["harness_ok"], doc["median_plain_seconds"], doc["plain_ok"],
              doc["ratio"], OVERHEAD_TARGET, "met" if doc["met"] else "NOT met"))
-    print("  inside abra: harness %s s, plain %s s; the harness's result.json duration %s s; tiers %s" % (
-        doc["median_harness_abra_seconds"], doc["median_plain_abra_seconds"], doc["median_harness_result_duration"],
-        ", ".join("%s %s" % kv for kv in doc["median_harness_tiers"].items())))
+    print("  inside abra: harness %s s, plain %s s; the harness's result.json duration %s s" % (
+        doc["median_harness_abra_seconds"], doc["median_plain_abra_seconds"], doc["median_harness_result_duration"]))
+    print("  median seconds per tier, harness / plain: %s" % ", ".join(
+        "%s %s / %s" % (k, doc["median_harness_tiers"].get(k, "-"), doc["median_plain_tiers"].get(k, "-"))
+        for k in list(doc["median_harness_tiers"]) + [k for k in doc["median_plain_tiers"]
+                                                      if k not in doc["median_harness_tiers"]]))
     print("  same abra calls in every pair: %s" % doc["same_abra_calls"])
     if profile:
         print("  where a harness run's time goes (profile run, %.1f s in %d tasks):" % (profile["task_seconds"],

@@ -17,6 +17,7 @@
 #   PLAIN_TRACE  a file to which every abra call is appended, one per line, as
 #                "<main|cleanup><TAB><milliseconds><TAB><argv>" (the driver compares
 #                it with the harness's evidence)
+# It prints "[<seconds> s] <tier>: done" at the end of each tier (the driver reads them).
 # Use the bench lock: flock /tmp/canon-bench.lock bash benchmarks/plain_lifecycle.sh
 set -euo pipefail
 
@@ -95,14 +96,15 @@ trap 'exit 143' TERM
 
 say "$RECIPE $PREV -> $HEAD on $BASE and $UP"
 abra recipe fetch "$RECIPE" -n >/dev/null 2>&1
+say "preflight: done"
 
 # install: the head release on the base domain, then its page through the proxy.
 CREATED+=("$BASE")
 abra app new "$RECIPE" "$HEAD" --server "$SERVER" --domain "$BASE" -n >/dev/null
 abra app secret generate "$BASE" --all --machine -n >/dev/null   # stdout holds the secrets
 abra app deploy "$BASE" "$HEAD" -n >/dev/null
-say "install: $BASE deployed"
 http_check "$BASE" / 200 "$MARKER"
+say "install: done"
 
 # upgrade: the previous release on a second domain, upgraded to the head, then removed.
 CREATED+=("$UP")
@@ -111,19 +113,19 @@ abra app secret generate "$UP" --all --machine -n >/dev/null
 abra app deploy "$UP" "$PREV" -n >/dev/null
 abra recipe fetch "$RECIPE" -n >/dev/null 2>&1   # the harness fetches again before an upgrade
 abra app upgrade "$UP" "$HEAD" -n >/dev/null
-say "upgrade: $UP upgraded"
 http_check "$UP" / 200 "$MARKER"
 abra app undeploy "$UP" -n >/dev/null
 abra app remove "$UP" --force -n >/dev/null 2>&1
+say "upgrade: done"
 
 # backup_restore: a backup and a restore of the base app; it still answers.
 abra app backup create "$BASE" -n >/dev/null
 abra app restore "$BASE" -n >/dev/null
-say "backup_restore: restored"
 http_check "$BASE" / 200 "$MARKER"
+say "backup_restore: done"
 
 # custom: what tests/suites/custom-html checks, with curl.
 http_check "$BASE" / 200 "$MARKER"
 http_check "$BASE" "/no-such-page-${BASE//./_}.html" 404
-
+say "custom: done"
 say "PASS"
