@@ -372,6 +372,7 @@ TASK_CATEGORIES = [
     ("HTTP checks through the proxy", r" - GET |the content is the app's own"),
     ("data markers (docker exec)", r"seed data|write the state|change the state|read the state|seeded data survived"),
     ("version and image check (abra_app_info)", r"what runs (before|after)"),
+    ("env drift: the upgrade app's .env against the head's .env.sample (env_drift)", r"reconcile the \.env"),
     ("abra app backup create / restore", r"take a backup|backup_restore - restore$"),
     ("abra app undeploy / remove of the upgrade app", r"remove the upgrade app"),
     ("custom suite (pytest)", r"custom - pytest"),
