@@ -40,6 +40,10 @@ INFRA_SIGNATURES = (
         r"image \S.{0,200}? could not be accessed",
         r"repository does not exist",
     )),
+    ("allocator-stuck", (
+        # the convergence watcher's words (_converge.Watcher._unallocated)
+        r"stuck in swarm's new state",
+    )),
     ("disk-full", (
         r"no space left on device",
     )),

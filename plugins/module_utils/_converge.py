@@ -468,13 +468,25 @@ class Watcher:
         if self.verdict is None and not self.waiting_for:
             self.verdict = Verdict(CONVERGED, "converged after %s" % _age(elapsed))
         if self.verdict is None and obs.time - self.last_progress >= self.wedge_window:
-            self.verdict = Verdict(WEDGED, "wedged: no progress for %s (last: %s)" % (
-                _age(obs.time - self.last_progress), self._last_progress_text(obs.time)))
+            self.verdict = Verdict(WEDGED, "wedged: no progress for %s (last: %s)%s" % (
+                _age(obs.time - self.last_progress), self._last_progress_text(obs.time), self._unallocated(obs)))
         if self.verdict is None and elapsed >= self.timeout:
             waiting = "; ".join("%s: %s" % kv for kv in sorted(self.waiting_for.items()))
-            self.verdict = Verdict(TIMEOUT, "timeout: not converged after %s (%s; last progress: %s)" % (
-                _age(elapsed), waiting, self._last_progress_text(obs.time)))
+            self.verdict = Verdict(TIMEOUT, "timeout: not converged after %s (%s; last progress: %s)%s" % (
+                _age(elapsed), waiting, self._last_progress_text(obs.time), self._unallocated(obs)))
         return self.verdict
+
+    @staticmethod
+    def _unallocated(obs: Observation) -> str:
+        """When every task that should run but does not is still in swarm's ``new`` state, the
+        swarm's allocator never took them (a stuck allocator, or no addresses left): nothing a
+        recipe does keeps a task there, so the verdict says so and classification reads it as the
+        bench's failure (``_classify.INFRA_SIGNATURES``: ``allocator-stuck``)."""
+        waiting = [t for t in obs.tasks if t.desired_state == "running" and t.state != "running"]
+        if not waiting or any(t.state != "new" for t in waiting):
+            return ""
+        return "; %d task(s) stuck in swarm's new state (never allocated: %s)" % (
+            len(waiting), ", ".join(sorted({t.service for t in waiting})))
 
     # -- what the module returns ------------------------------------------------------------
     def report(self) -> dict:

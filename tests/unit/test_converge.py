@@ -326,3 +326,30 @@ def test_a_task_running_for_an_instant_is_not_converged():
     assert w.feed(Observation(T0 + 4, [svc()], [task("t1", "failed", desired="shutdown", at=1, exit_code=1),
                                                task("t2", at=3)])) is None
     assert w.waiting_for == {"app": "running for less than 5 s"}
+
+
+def never_allocated(t):
+    """The allocator never takes the task: it stays in swarm's new state."""
+    return [svc(), svc("db")], [task("t1", "new"), task("t2", service="db", at=-60)], {}
+
+
+def never_scheduled(t):
+    """Allocated but no node fits: pending, which a recipe's constraints can cause."""
+    return [svc()], [task("t1", "pending", error="no suitable node")], {}
+
+
+def test_tasks_never_allocated_are_named_in_the_verdict_and_read_as_infra():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._classify import infra_signature
+    got, at, _w = run(never_allocated, window=60)
+    assert got.name == "wedged" and 60 <= at <= 62
+    assert got.message.endswith("; 1 task(s) stuck in swarm's new state (never allocated: app)")
+    assert infra_signature(got.message) == "allocator-stuck"
+    got, _at, _w = run(never_allocated, timeout=30, window=60)
+    assert got.name == "timeout" and infra_signature(got.message) == "allocator-stuck"
+
+
+def test_tasks_pending_are_not_an_allocator_fault():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._classify import infra_signature
+    got, _at, _w = run(never_scheduled, window=60)
+    assert got.name == "wedged" and "new state" not in got.message
+    assert infra_signature(got.message) is None
