@@ -3,7 +3,7 @@ PYTHON ?= python3
 RECIPE ?= custom-html
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup bench bench-down isolate teardown unit test test-sweep build lint
+.PHONY: setup bench bench-down isolate teardown unit test test-sweep showcase build lint
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -28,6 +28,11 @@ test: bench       ## everything: unit + integration on the real bench swarm
 
 test-sweep: bench ## the sweep of the six under load and their classification (about 20 min)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
+
+showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (about 40 min)
+	$(PYTHON) tests/integration/scenario.py seed results/showcase-scenario
+	$(PYTHON) -m canon redfix --load cpu=6 --profile tests/integration/today-bench.yml; rc=$$?; \
+	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; exit $$rc
 
 build:            ## the collection tarball
 	ansible-galaxy collection build --force
