@@ -124,7 +124,8 @@ def unseed(results_dir: str, seeded: dict | None = None) -> list:
 
 if __name__ == "__main__":
     import sys
-    out = sys.argv[2] if len(sys.argv) > 2 else "/tmp/canon-scenario"
+    # absolute: the playbooks resolve a relative results folder against their own directory
+    out = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "/tmp/canon-scenario")
     os.makedirs(out, exist_ok=True)
     if sys.argv[1:2] == ["seed"]:
         print(json.dumps(seed(out)))
