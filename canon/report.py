@@ -17,7 +17,7 @@ import re
 import tempfile
 import xml.etree.ElementTree as ET
 
-from canon.timeline import timeline_svg
+from canon.timeline import _number, timeline_svg
 
 SWEEP_SCHEMA = "coopcloud.canon/sweep"
 CLASSIFICATION_SCHEMA = "coopcloud.canon/classification"
@@ -64,16 +64,6 @@ def _check(document, schema: str, what: str) -> dict:
         raise ValueError("%s schema_version %r: this renderer reads version %d" % (what, version, SCHEMA_VERSION))
     return document
 
-
-def _number(value) -> float | None:
-    """``value`` as a float, or None when missing or not a number."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number and abs(number) != float("inf") else None
 
 
 def clean_text(text) -> str:
