@@ -39,9 +39,9 @@ class Refused(Exception):
 class Progress:
     """A live status line on a terminal; nothing at all when stderr is not a TTY."""
 
-    def __init__(self, stream=sys.stderr, enabled: bool | None = None):
-        self.stream = stream
-        self.enabled = stream.isatty() if enabled is None else enabled
+    def __init__(self, stream=None, enabled: bool | None = None):
+        self.stream = stream or sys.stderr  # looked up now, not when the module was imported
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self._lock = threading.Lock()
         self._last = 0.0
 
@@ -382,6 +382,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_names(args) -> None:
+    """Recipe names and versions are checked before anything runs: a name with shell or path
+    characters is refused here (exit 2), never handed to a playbook."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
+        NameError_, validate_recipe, validate_version)
+    names = list(getattr(args, "recipes", None) or [])
+    if getattr(args, "recipe", None) is not None:
+        names.append(args.recipe)
+    try:
+        for name in names:
+            validate_recipe(name)
+        if getattr(args, "version", None):
+            validate_version(args.version)
+    except NameError_ as exc:
+        raise Refused(str(exc))
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     progress = Progress()
@@ -391,6 +408,7 @@ def main(argv=None) -> int:
     commands = {"sweep": cmd_sweep, "isolate": cmd_isolate, "classify": cmd_classify, "report": cmd_report,
                 "redfix": cmd_redfix}
     try:
+        check_names(args)
         return commands[args.command](args, progress)
     except (Refused, InventoryError, LoadError) as exc:
         print("canon: %s" % exc, file=sys.stderr)

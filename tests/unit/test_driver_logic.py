@@ -50,3 +50,17 @@ def test_a_fallback_promote_is_a_failed_observation_with_the_in_place_error():
                                             "in_place_error": "rolled-back: app update rolled back", "detail": ""})
     assert obs["outcome"] == "fail" and obs["tier"] == "promote" and obs["error"].startswith("rolled-back")
     assert observation("isolated", "promote", {"outcome": "current"})["outcome"] == "pass"
+
+
+@pytest.mark.parametrize("argv", [
+    ["isolate", "custom-html;id"], ["isolate", "../custom-html"], ["sweep", "custom-html", "Gitea"],
+    ["redfix", "$(touch /tmp/canon-pwned)"], ["classify", "a/b", "--from", "/nonexistent"],
+    ["isolate", "custom-html", "--version", "1.1.0+1.37;id"],
+])
+def test_bad_names_are_refused_before_anything_runs(argv, capsys, tmp_path):
+    from canon.cli import EXIT_REFUSED, main
+    # the results folder is never made: the refusal comes before any lock, ledger or runner
+    assert main(argv + ["--results", str(tmp_path / "results")]) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert err.startswith("canon: ") and ("is not valid" in err or "is not a recipe release tag" in err)
+    assert not (tmp_path / "results").exists()
