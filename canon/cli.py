@@ -317,6 +317,9 @@ def cmd_redfix(args, progress) -> int:
     stop = threading.Event()
     on_signals(stop, progress)
     with ServerLock(server, "a redfix", args.wait):
+        isolating = [r["run_id"] for r in live_harness_runs(server) if r.get("exclusive")]
+        if isolating:
+            raise Refused("server %s is in an isolation run (%s)" % (server.name, ", ".join(isolating)))
         reap_orphans(server)
         ci = None
         if not args.no_forge:

@@ -40,6 +40,11 @@ INFRA_SIGNATURES = (
         r"image \S.{0,200}? could not be accessed",
         r"repository does not exist",
     )),
+    ("server-busy", (
+        # canon_run's refusals (_run.claim): another harness run had the server, so this run
+        # never started; it says nothing about the recipe
+        r"refusing to start: (?:other harness runs are live on server|an isolation run has server)",
+    )),
     ("allocator-stuck", (
         # the convergence watcher's words (_converge.Watcher._unallocated)
         r"stuck in swarm's new state",

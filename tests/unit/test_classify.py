@@ -96,6 +96,8 @@ def test_fingerprint_is_tier_and_12_hex():
     ("image mattermost/mattermost-team-edition:10.5 could not be accessed on a registry to record its digest",
      "image-unavailable"),
     ("write /var/lib/docker/tmp/x: no space left on device", "disk-full"),
+    ("refusing to start: an isolation run has server default to itself (custom-html-20261127224642-62867e)",
+     "server-busy"),
     ("swarm_converge: wedged: no progress for 2 min (last: task web abc: new, new 2 min ago); "
      "1 task(s) stuck in swarm's new state (never allocated: web)", "allocator-stuck"),
     ("curl: (7) Failed to connect to 127.0.0.1 port 8480 after 0 ms: Couldn't connect to server", "proxy-down"),
