@@ -1,6 +1,6 @@
 """Bad extra vars to every user-facing playbook: refused with a clear message, nothing created.
 
-For isolate.yml, promote.yml, teardown.yml and warm_teardown.yml a seeded generator picks a few
+For isolate.yml, promote.yml, teardown.yml, redfix.yml and warm_teardown.yml a seeded generator picks a few
 bad inputs from pools per variable (recipe names with shell and path characters, runs of 0, -1 or
 "x", versions with shell characters, cold results that do not exist or are another recipe's, a
 protected warm domain, run ids with path characters, values of the wrong type). Each runs
@@ -108,6 +108,14 @@ def cases() -> list:
             lambda: ({"run_id": "custom-html-20260101000000-abcdef", "recipe": "custom-html"},
                      ["mutually exclusive", "run_id"]),
             lambda: ({"run_id": rng.choice([["x"], {"id": 1}])}, ["run id", "run_id"]),
+        ],
+        "redfix.yml": [
+            lambda: ({"recipes": [rng.choice(BAD_RECIPES)]}, ["recipes"]),
+            lambda: ({"recipes": rng.choice(["gitea", {"name": "gitea"}, 7])}, ["recipes"]),
+            lambda: ({"load": rng.choice(["cpu=$(reboot)", "gpu=1", "cpu=6;id", "deploys=gitea"])}, ["load"]),
+            lambda: ({"cap": rng.choice([4, -1, "x"]), "recipes": ["custom-html"]}, ["cap"]),
+            lambda: ({"budget": rng.choice([0, "x", 1000])}, ["budget"]),
+            lambda: ({"profile": rng.choice(["/nonexistent/profile.yml", "p.yml;id"])}, ["profile"]),
         ],
         "warm_teardown.yml": [
             lambda: ({"recipe": rng.choice(BAD_RECIPES)}, ["recipe"]),

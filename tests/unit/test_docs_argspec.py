@@ -379,3 +379,12 @@ def test_ansible_doc_lists_every_role_with_a_spec(rendered):
     proc = rendered["role-list"]
     _clean(proc)
     assert sorted(json.loads(proc.stdout)) == [f"coopcloud.canon.{r}" for r in ROLES]
+
+
+def test_every_playbook_has_its_docs_page():
+    import glob
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    names = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(root, "playbooks", "*.yml")))
+    assert "redfix" in names and "fix_pr" in names
+    missing = [n for n in names if not os.path.exists(os.path.join(root, "docs", "playbooks", n + ".md"))]
+    assert missing == [], "playbooks without docs/playbooks/<name>.md: %s" % missing
