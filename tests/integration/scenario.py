@@ -51,11 +51,17 @@ def abra(*args) -> subprocess.CompletedProcess:
 
 
 def seed_gitea(results_dir: str) -> None:
+    before = set(os.listdir(results_dir)) if os.path.isdir(results_dir) else set()
     res = playbook("isolate.yml", results_dir, recipe="gitea", version=GITEA_OLD, canon_tier_order=["install"])
     if res.returncode != 0:
         raise RuntimeError("gitea %s is not green cold: %s" % (GITEA_OLD, res.stdout[-2000:]))
-    runs = [d for d in os.listdir(results_dir) if d.startswith("gitea-")]
-    cold = max((os.path.join(results_dir, d, "result.json") for d in runs), key=os.path.getmtime)
+    # this run's result, not an earlier one's left in the same folder
+    runs = [os.path.join(results_dir, d, "result.json") for d in set(os.listdir(results_dir)) - before
+            if d.startswith("gitea-")]
+    runs = [r for r in runs if os.path.exists(r)]
+    if len(runs) != 1:
+        raise RuntimeError("gitea %s: expected one new result.json in %s, found %s" % (GITEA_OLD, results_dir, runs))
+    cold = runs[0]
     res = playbook("promote.yml", results_dir, recipe="gitea", version=GITEA_OLD, cold_result=cold)
     if res.returncode != 0:
         raise RuntimeError("gitea %s did not become the canonical: %s" % (GITEA_OLD, res.stdout[-2000:]))
