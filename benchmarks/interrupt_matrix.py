@@ -969,6 +969,32 @@ def write(out: str, cases: list, started: str) -> None:
     os.replace(tmp, out)
 
 
+def markdown(out: str) -> str:
+    """Per point: the signals it was interrupted with, who tore down, the slowest teardown, leaks."""
+    cases, _started = earlier_cases(out)
+    rows = ["| point | kind | what was running | signals | torn down by | teardown s (max) | leaks |",
+            "|---|---|---|---|---|---|---|"]
+    for p in POINTS:
+        mine = [c for c in cases if c.get("point") == p.name]
+        if not mine:
+            rows.append("| `%s` | %s | %s | not run | | | |" % (p.name, p.kind, p.what))
+            continue
+        reached = [c for c in mine if c.get("reached")]
+        who = sorted({"%s (%s)" % (c.get("torn_down_by"), c["signal"]) if c["signal"] == GUARDIAN_KILLED
+                      else str(c.get("torn_down_by")) for c in reached})
+        rows.append("| `%s` | %s | %s | %s | %s | %s | %d |" % (
+            p.name, p.kind, p.what,
+            ", ".join(c["signal"] + ("" if c.get("reached") else " (not reached)") for c in mine),
+            ", ".join(who), max((c.get("teardown_seconds") or 0 for c in reached), default=0),
+            sum(count_leaks(c) for c in mine)))
+    s = summary(cases)
+    rows.append("")
+    rows.append("%d interruptions at %d of %d points, %d leaks (%s)." % (
+        s["interruptions"], len({c["point"] for c in cases if c.get("reached")}), len(POINTS), s["leaks"],
+        ", ".join("%s %d" % (sig, v["interruptions"]) for sig, v in s["by_signal"].items())))
+    return "\n".join(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--points", help="comma-separated point names (default: all 20)")
@@ -981,7 +1007,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=RESULTS)
     ap.add_argument("--workdir", help="where cases keep their results (default: a new folder under /tmp)")
     ap.add_argument("--list", action="store_true", help="list the points and exit")
+    ap.add_argument("--markdown", action="store_true", help="print --out's cases as the table docs/hardening.md shows, and exit")
     args = ap.parse_args(argv)
+    if args.markdown:
+        print(markdown(args.out))
+        return 0
     if args.list:
         for p in POINTS:
             print("%-20s %-8s %s" % (p.name, p.kind, p.what))
