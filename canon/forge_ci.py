@@ -40,6 +40,8 @@ class BenchForge:
         f = entry["cold"].get("failure") or {}
         extravars = {"recipe": recipe, "fix_kind": kind, "fix_branch": fix["branch"], "fix_title": fix["title"],
                      "fix_record": record_path,
+                     # a fresh verdict from this harness, even when an earlier run had one on this head
+                     "fix_retest": True,
                      "fix_failure": ("%s: %s" % (f.get("tier"), f.get("error", ""))) if f else
                      "promote %s: %s" % (entry["promote"]["outcome"], entry["promote"].get("detail", "")),
                      "fix_classification": "%s (%s): %s" % (classification.get("verdict"),

@@ -226,11 +226,24 @@ def testme_requested(comments: list, sha: str) -> dict | None:
     return None
 
 
+def _order(c: dict) -> tuple:
+    return (c.get("created_at") or "", c.get("id") or 0)
+
+
+def testme_answered(comments: list, sha: str) -> bool:
+    """Whether the CI's newest verdict comment for head commit sha is newer than every !testme
+    for it (nothing of that head is waiting for the CI)."""
+    mark = HEAD_MARK % sha
+    asks = [c for c in comments if (c.get("body") or "").strip().startswith(TESTME) and mark in (c.get("body") or "")]
+    answer = verdict_comment(comments, sha)
+    return bool(asks) and answer is not None and _order(answer) > max(_order(c) for c in asks)
+
+
 def verdict_comment(comments: list, sha: str) -> dict | None:
     """The CI's newest verdict comment for head commit sha (it carries VERDICT_MARK % sha)."""
     mark = VERDICT_MARK % sha
     found = [c for c in comments if mark in (c.get("body") or "")]
-    return max(found, key=lambda c: (c.get("created_at") or "", c.get("id") or 0)) if found else None
+    return max(found, key=_order) if found else None
 
 
 def verdict_state(combined: dict, context: str | None = None) -> tuple:

@@ -16,6 +16,8 @@ description:
     C(testme) does C(present), then comments C(!testme) once per head commit. The comment carries
     the head commit (C(<!-- canon head: SHA -->)); when one for the current head exists, nothing is
     posted. A push to the branch makes a new head commit, and the next C(testme) comments again.
+    With O(retest), a head whose every C(!testme) the CI has already answered is asked again (a
+    fresh verdict, e.g. after the CI itself changed); one still unanswered is not asked twice.
   - >-
     C(verdict) reads the CI's verdict on the pull request's head commit: the combined commit status
     (or the newest status of one O(context)) and the CI's newest comment carrying
@@ -82,6 +84,12 @@ options:
     type: str
     choices: [present, testme, verdict, closed]
     default: present
+  retest:
+    description:
+      - For C(testme), ask again when the CI has answered every C(!testme) for the current head
+        commit (its verdict comment is newer than the newest request).
+    type: bool
+    default: false
   context:
     description:
       - For C(verdict), the commit status context to read (e.g. C(canon/recipe)). Without it the
@@ -181,7 +189,7 @@ import time  # noqa: E402
 from ansible.module_utils.basic import AnsibleModule, env_fallback  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (  # noqa: E402
-    ForgeClient, ForgeError, testme_body, testme_requested, verdict_comment, verdict_state)
+    ForgeClient, ForgeError, testme_answered, testme_body, testme_requested, verdict_comment, verdict_state)
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
     NameError_, validate_branch, validate_forge_name, validate_http_url)
 
@@ -268,7 +276,7 @@ class Run:
         if not sha:
             self.fail("the forge reports no head commit for pull request %s" % pr.get("number"))
         comments = self.client.list_comments(self.owner, self.repo, pr["number"])
-        if testme_requested(comments, sha):
+        if testme_requested(comments, sha) and not (self.module.params["retest"] and testme_answered(comments, sha)):
             return
         if not self.module.check_mode:
             self.client.create_comment(self.owner, self.repo, pr["number"], testme_body(sha))
@@ -324,6 +332,7 @@ def main():
         token=dict(type="str", no_log=True, fallback=(env_fallback, ["GITEA_TOKEN"])),
         token_file=dict(type="path"),
         state=dict(type="str", default="present", choices=["present", "testme", "verdict", "closed"]),
+        retest=dict(type="bool", default=False),
         context=dict(type="str"),
         wait=dict(type="int", default=0),
         poll_interval=dict(type="int", default=5),

@@ -95,6 +95,24 @@ def test_testme_comments_once_per_head_commit_and_again_after_a_push(forge, tmp_
     assert git(jobs[1]["git_dir"], "rev-parse", "refs/heads/fix/healthcheck") == sha2
 
 
+def test_retest_asks_again_only_after_the_ci_answered(forge, tmp_path):
+    sha = forge.push_branch("fix/healthcheck")
+    run_module(forge.module_args(state="testme"), tmp_path)
+    # the request is not answered yet: retest does not ask twice
+    waiting, _ = run_module(forge.module_args(state="testme", retest=True), tmp_path)
+    assert not waiting["commented"]
+    post_verdict(forge, sha, "failure")
+    # answered: without retest nothing changes, with it a new request for the same head
+    plain, _ = run_module(forge.module_args(state="testme"), tmp_path)
+    assert not plain["commented"]
+    again, _ = run_module(forge.module_args(state="testme", retest=True), tmp_path)
+    assert again["commented"] and again["changed"] and again["pr"]["head_sha"] == sha
+    once, _ = run_module(forge.module_args(state="testme", retest=True), tmp_path)
+    assert not once["commented"]
+    asks = [c for c in forge.state()["comments"]["coop-cloud/custom-html"]["1"] if c["body"].startswith("!testme")]
+    assert len(asks) == 2 and len(forge.queue()) == 2 and forge.queue()[1]["head_sha"] == sha
+
+
 # -- verdict ------------------------------------------------------------------------------------------
 def post_verdict(forge, sha, state, context="canon/recipe", comment=True):
     c = client(forge)
