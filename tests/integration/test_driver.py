@@ -115,3 +115,29 @@ def test_one_sweep_per_server_ctrl_c_keeps_what_finished_and_resume_redoes_only_
     interrupted = before["recipes"][1]["cold"]
     assert interrupted["run_id"] and not [r for r in ledger_runs() if r["run_id"] == interrupted["run_id"]]
     assert leftovers(list((interrupted.get("domains") or {}).values())) == {}
+
+
+def test_two_sweeps_started_at_once_one_runs_the_other_refuses(tmp_path):
+    # started in the same instant: the server's lock decides; the loser says who holds it and
+    # writes nothing, and the recipe is deployed by one run only
+    a = start("sweep", "canary-crash", "--results", str(tmp_path / "a"))
+    b = start("sweep", "canary-crash", "--results", str(tmp_path / "b"))
+    seen, domains = set(), set()
+
+    def note_runs():
+        for r in ledger_runs():
+            if r["recipe"] == "canary-crash":
+                seen.add(r["run_id"])
+                domains.update(d for d in (r.get("domains") or {}).values() if isinstance(d, str))
+        return a.poll() is not None and b.poll() is not None
+    wait_for(note_runs, timeout=600, interval=0.5)
+    outs = {p.pid: p.communicate(timeout=60) for p in (a, b)}
+    codes = {p.pid: p.returncode for p in (a, b)}
+    assert sorted(codes.values()) == [1, 2], (codes, outs)     # canary-crash is red; the other refused
+    loser = next(p for p in (a, b) if codes[p.pid] == 2)
+    winner = next(p for p in (a, b) if codes[p.pid] == 1)
+    assert "server default is busy: a sweep by pid %d" % winner.pid in outs[loser.pid][1], outs[loser.pid][1]
+    loser_dir = tmp_path / ("a" if loser is a else "b")
+    assert not loser_dir.exists() or not any(loser_dir.iterdir())
+    assert len(seen) == 1, seen                                  # one harness run of the recipe, never two
+    assert domains and leftovers(sorted(domains)) == {}
