@@ -78,7 +78,11 @@ def test_ambiguous_short_name_on_shared_network():
     # only our own stack answers to "app": fine
     assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
                               shared_aliases={"proxy": {"app": [stack]}}) == []
-    # renamed upstream (the recipe fix): no short-name clash
+    # the stack-qualified upstream (the recipe fix): no short-name reference at all
+    docs["compose.yml"]["services"]["web"]["environment"] = ["PDS_UPSTREAM=blue-1a2b3c_bench_canon_test_app:3000"]
+    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+                              shared_aliases={"proxy": {"app": [stack, "warm-keycloak_bench_canon_test"]}}) == []
+    # a renamed upstream: no short-name clash either
     docs["compose.yml"]["services"]["pds"] = docs["compose.yml"]["services"].pop("app")
     docs["compose.yml"]["services"]["web"]["environment"] = ["PDS_UPSTREAM=pds:3000"]
     assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
