@@ -139,7 +139,8 @@ class Redfix:
                              "error": obs.get("error", "")[:300]})
                 if obs["outcome"] != "pass":
                     break
-            out["verification"] = {"condition": "loaded (%s)" % self.load_spec, "needed": n, "runs": runs}
+            load = ",".join("%s=%s" % (k, v) for k, v in sorted((self.load_spec or {"cpu": 6}).items()) if v)
+            out["verification"] = {"condition": "loaded (%s)" % load, "needed": n, "runs": runs}
         else:
             clf = Classifier(self.server, self.inventory, recipe, self.dir, fixed_entry, False, {}, self.probe_image,
                              deadline=self.deadline, stop=self.stop, kind="promote")
@@ -280,7 +281,7 @@ def m2_report(doc: dict, first: dict, classifications: dict) -> str:
         evidence = "isolated %d/%d red, loaded %d/%d red; p=%.3g" % (
             iso.get("fail", 0), iso.get("fail", 0) + iso.get("pass", 0), lod.get("fail", 0),
             lod.get("fail", 0) + lod.get("pass", 0), (c.get("confidence") or {}).get("p_value", 1.0))
-        flake = {"load-flake": "flake (load)", "flaky": "flake", "genuine": "real"}.get(c.get("verdict"), c.get("verdict"))
+        flake = {"load-flake": "flake", "flaky": "flake", "genuine": "real"}.get(c.get("verdict"), c.get("verdict"))
         where = (c.get("location") or {}).get("where", "?")
         fx = rec.get("fix") or {}
         fix_text = ("%s `%s`" % (fx.get("kind"), fx.get("ref"))) if fx else "not fixed: %s" % rec.get("reason", "?")
