@@ -13,8 +13,6 @@
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import shutil
 import time
@@ -24,9 +22,8 @@ import yaml
 from canon import ROOT
 from canon.classifier import ClassifyError, Classifier
 from canon.load import LoadArm
-from canon.report import markdown_table, write_all
-from canon.runner import Job
-from canon.sweep import PROMOTE_RED, TEARDOWN_GRACE, Sweep, cold_record, promote_record
+from canon.report import write_all
+from canon.sweep import PROMOTE_RED, Sweep
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._classify import runs_needed
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, write_json_atomic
