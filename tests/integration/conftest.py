@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -60,11 +61,19 @@ def run_playbook(playbook: str, results_dir: str, timeout: int = 900, **extra_va
     return Playbook(res.returncode, res.stdout, res.stderr, results_dir)
 
 
+def default_signals() -> None:
+    """In the child: SIGINT and SIGTERM as a terminal's process has them. A suite started in the
+    background by a non-interactive shell inherits SIGINT ignored, and ansible-playbook keeps an
+    ignored SIGINT ignored, so a test sending it would prove nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_playbook(playbook: str, results_dir: str, **extra_vars) -> subprocess.Popen:
     argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
             "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
     return subprocess.Popen(argv, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, preexec_fn=default_signals)
 
 
 def ledger_runs() -> list:
