@@ -132,6 +132,31 @@ def secret_journal(tmp_path_factory):
         os.environ[JOURNAL_ENV] = previous
 
 
+def pytest_configure(config):
+    """SIGTERM stops the suite the way Ctrl-C does. pytest runs no fixture teardown on SIGTERM, so
+    a suite terminated by a CI timeout left what its fixtures had made (a colliding stack, a fix
+    release tag on a bench repo) and the next session started on a bench that was not the bench.
+    As a KeyboardInterrupt, pytest ends the session and tears every active fixture down."""
+    def terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)   # a second SIGTERM ends it at once
+        raise KeyboardInterrupt("SIGTERM")
+    signal.signal(signal.SIGTERM, terminate)
+
+
+def left_by_an_earlier_session() -> list:
+    """Undo what an earlier, killed session's fixtures left on the bench: apps on the suite's own
+    ``coll-`` domains (abra-made, so the harness janitor does not own them) and tags the bench
+    sources do not release (a fix release a fixture was tagging). What was removed, for the log."""
+    from scenario import released_tags_only, remove_app
+    removed = released_tags_only()
+    envs = os.path.join(ABRA_DIR, "servers", SERVER)
+    for name in sorted(os.listdir(envs)) if os.path.isdir(envs) else []:
+        if name.startswith("coll-") and name.endswith(".env"):
+            remove_app(name[:-len(".env")])
+            removed.append(name[:-len(".env")])
+    return removed
+
+
 @pytest.fixture(scope="session", autouse=True)
 def bench_is_up():
     res = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
@@ -139,6 +164,9 @@ def bench_is_up():
         pytest.fail("the bench swarm is not up: run `make bench` (make test does it first)")
     if not os.path.exists(os.path.join(BENCH_ROOT, "bin", "abra")):
         pytest.fail("the bench is not provisioned: run `make bench`")
+    removed = left_by_an_earlier_session()
+    if removed:
+        print("\nbench: removed what an earlier session left: %s" % ", ".join(removed))
 
 
 @pytest.fixture
