@@ -22,6 +22,7 @@ NEEDED = {
     "canon_enrolled": [],
     "canon_sweep_cap": 2,
     "canon_docker_host": "",
+    "canon_docker_context": "",
     "canon_min_free_disk_gb": 2.0,
     "canon_forge_url": "",
     "canon_forge_token_file": "",
@@ -47,11 +48,16 @@ class Server:
     min_free_disk_gb: float
     enrolled: list = field(default_factory=list)
     vars: dict = field(default_factory=dict)      # every resolved variable above, by name
+    docker_context: str = ""   # the docker context of this abra server (abra names it after the server)
 
     def docker_env(self) -> dict:
+        """The environment of the driver's own docker calls: they reach this server's engine."""
         env = dict(os.environ)
         if self.docker_host:
             env["DOCKER_HOST"] = self.docker_host
+        elif self.docker_context:
+            env.pop("DOCKER_HOST", None)   # DOCKER_HOST would win over DOCKER_CONTEXT
+            env["DOCKER_CONTEXT"] = self.docker_context
         return env
 
 
@@ -91,7 +97,8 @@ def load_servers(inventory: str | None = None, group: str = "canon_servers") -> 
             abra_dir=str(values["canon_abra_dir"]), docker_bin=str(values["canon_docker_bin"]),
             docker_host=str(values["canon_docker_host"] or ""), cap=int(values["canon_sweep_cap"]),
             min_free_disk_gb=float(values["canon_min_free_disk_gb"]),
-            enrolled=normalise_enrolled(values["canon_enrolled"], host.name), vars=values))
+            enrolled=normalise_enrolled(values["canon_enrolled"], host.name), vars=values,
+            docker_context=str(values["canon_docker_context"] or "")))
     return servers
 
 

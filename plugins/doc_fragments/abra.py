@@ -25,6 +25,12 @@ options:
     description: The docker CLI used for inspection and for removing what a stack left.
     type: path
     default: docker
+  docker_context:
+    description:
+      - The docker context that reaches the server's swarm (abra reaches a server through the
+        docker context named after it). Empty means docker's own current context.
+    type: str
+    default: ""
   evidence_dir:
     description:
       - Directory where the output of every command is written, scrubbed of secret values.

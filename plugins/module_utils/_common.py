@@ -20,6 +20,7 @@ def common_argument_spec() -> dict:
         abra_dir=dict(type="path", fallback=(env_fallback, ["ABRA_DIR"])),
         server=dict(type="str", default="default"),
         docker_bin=dict(type="path", default="docker"),
+        docker_context=dict(type="str", default=""),
         evidence_dir=dict(type="path", fallback=(env_fallback, ["CANON_EVIDENCE_DIR"])),
         redact_file=dict(type="path", fallback=(env_fallback, ["CANON_REDACT_FILE"]), no_log=False),
     )
@@ -31,7 +32,7 @@ def clients(module) -> tuple:
     evidence = Evidence(p.get("evidence_dir"), redactor)
     abra = AbraClient(binary=p["abra_bin"], abra_dir=p.get("abra_dir"), redactor=redactor,
                       log=evidence.log_command)
-    docker = DockerClient(binary=p["docker_bin"])
+    docker = DockerClient(binary=p["docker_bin"], context=p.get("docker_context") or "")
     return abra, docker, evidence
 
 

@@ -25,13 +25,20 @@ class DockerError(CommandError):
 
 
 class DockerClient:
-    def __init__(self, binary: str = "docker", timeout: float = 300, log=None):
+    def __init__(self, binary: str = "docker", timeout: float = 300, log=None, context: str = ""):
         self.binary = binary
         self.timeout = timeout
         self.log = log
+        # The docker context of the app's server (abra reaches a server through the context of
+        # the same name); empty: docker's own current context.
+        self.context = context or ""
+
+    def argv(self, args: list) -> list:
+        """The full command line: ``--context`` wins over a DOCKER_HOST in the environment."""
+        return [self.binary] + (["--context", self.context] if self.context else []) + list(args)
 
     def run(self, args: list, check: bool = True, input_text=None, timeout=None) -> Result:
-        result = run([self.binary] + list(args), timeout=timeout or self.timeout, input_text=input_text)
+        result = run(self.argv(args), timeout=timeout or self.timeout, input_text=input_text)
         if self.log:
             self.log(result)
         if check and not result.ok:

@@ -125,6 +125,7 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         record = {
             "run_id": run_id, "recipe": recipe, "server": server, "status": STATUS_RUNNING,
             "abra_bin": abra_bin, "docker_bin": params.get("docker_bin", "docker"),
+            "docker_context": params.get("docker_context") or "",
             "abra_dir": shared, "run_abra_dir": os.path.join(run_dir, "abra"),
             "domains": domains, "protected": protected, "started": now_iso(), "started_epoch": time.time(),
             "keep_on_failure": bool(params.get("keep_on_failure")), "exclusive": exclusive,

@@ -79,7 +79,7 @@ def teardown_domain(domain: str, server: str, shared_abra_dir: str, abra: AbraCl
 def clients_for(record: dict, log=None) -> tuple:
     abra = AbraClient(binary=record["abra_bin"], abra_dir=record.get("run_abra_dir") or record["abra_dir"],
                       log=log, timeout=600)
-    docker = DockerClient(binary=record.get("docker_bin", "docker"), log=log)
+    docker = DockerClient(binary=record.get("docker_bin", "docker"), log=log, context=record.get("docker_context") or "")
     return abra, docker
 
 

@@ -54,6 +54,12 @@ options:
     description: The docker CLI.
     type: path
     default: docker
+  docker_context:
+    description:
+      - The docker context that reaches the server's swarm; recorded with the run so its teardown reaches the same engine (abra reaches a server through the
+        docker context named after it). Empty means docker's own current context.
+    type: str
+    default: ""
   base_domain:
     description: Cold domains are made under this domain.
     type: str
@@ -151,6 +157,7 @@ def main():
         abra_dir=dict(type="path", required=True),
         abra_bin=dict(type="path", default="abra"),
         docker_bin=dict(type="path", default="docker"),
+        docker_context=dict(type="str", default=""),
         base_domain=dict(type="str", required=True),
         domain=dict(type="str"),
         domain_roles=dict(type="list", elements="str", default=["base"]),
@@ -163,7 +170,7 @@ def main():
     ), supports_check_mode=True)
     try:
         check_inputs(module.params)   # before the first command: a bad input runs nothing
-        docker = DockerClient(binary=module.params["docker_bin"])
+        docker = DockerClient(binary=module.params["docker_bin"], context=module.params["docker_context"])
         stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
         run = start_run(module.params, stacks, check_mode=module.check_mode)
     except (NameError_, RunRefused) as exc:

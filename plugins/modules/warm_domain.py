@@ -59,6 +59,12 @@ options:
     description: The docker CLI (C(docker stack ls) lists the deployed stacks).
     type: path
     default: docker
+  docker_context:
+    description:
+      - The docker context that reaches the server's swarm (abra reaches a server through the
+        docker context named after it). Empty means docker's own current context.
+    type: str
+    default: ""
   protected_domains:
     description: Live services; never handed out, nor any domain under them.
     type: list
@@ -169,7 +175,7 @@ def leased(module, ledger: Ledger) -> dict:
             compose_names=p["compose_names"], domain=p["domain"], canonical_domain=canonical.get("domain"))
 
     plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
-    docker = DockerClient(binary=p["docker_bin"])
+    docker = DockerClient(binary=p["docker_bin"], context=p["docker_context"])
     stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
     plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])
@@ -189,6 +195,7 @@ def main():
         state_dir=dict(type="path", required=True),
         abra_dir=dict(type="path", required=True),
         docker_bin=dict(type="path", default="docker"),
+        docker_context=dict(type="str", default=""),
         protected_domains=dict(type="list", elements="str", default=[]),
         domain=dict(type="str"),
         run_id=dict(type="str"),

@@ -1,0 +1,22 @@
+"""The harness's docker calls reach the app's server: the docker context named after it."""
+from __future__ import annotations
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+
+from canon.inventory import Server
+
+
+def test_the_docker_client_names_the_context_on_every_command_line():
+    assert DockerClient().argv(["stack", "ls"]) == ["docker", "stack", "ls"]
+    assert DockerClient(binary="/usr/bin/docker", context="bench2.canon.test").argv(["stack", "ls"]) == [
+        "/usr/bin/docker", "--context", "bench2.canon.test", "stack", "ls"]
+
+
+def test_the_drivers_own_docker_calls_use_the_servers_context(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///elsewhere.sock")
+    s = Server(host="bench2", name="bench2.canon.test", state_dir="/s", abra_dir="/a", docker_bin="docker",
+               docker_host="", cap=2, min_free_disk_gb=1.0, docker_context="bench2.canon.test")
+    env = s.docker_env()
+    assert env["DOCKER_CONTEXT"] == "bench2.canon.test" and "DOCKER_HOST" not in env
+    s.docker_context = ""
+    assert s.docker_env()["DOCKER_HOST"] == "unix:///elsewhere.sock"
