@@ -157,12 +157,40 @@ def render(sweep_dir: str):
 
 
 # -- commands ------------------------------------------------------------------------------
+def sweep_servers(args) -> list:
+    """``--server`` (repeatable) names the servers; without it, every server of the inventory."""
+    servers = load_servers(args.inventory)
+    if not args.server:
+        return servers
+    chosen = []
+    for want in args.server:
+        match = [s for s in servers if want in (s.host, s.name)]
+        if not match:
+            raise Refused("no server %s in %s (servers: %s)" % (want, args.inventory,
+                                                                ", ".join(s.name for s in servers)))
+        if match[0] not in chosen:
+            chosen.append(match[0])
+    return chosen
+
+
+def sweep_plans(servers, names: list) -> tuple:
+    """The recipes (named, else every server's ``canon_enrolled`` in inventory order) and, per
+    recipe, its enrolment and the servers that enrol it (where it may run)."""
+    enrolled, where = {}, {}
+    for server in servers:
+        for e in server.enrolled:
+            enrolled.setdefault(e["recipe"], e)
+            where.setdefault(e["recipe"], []).append(server.name)
+    return (names or list(enrolled)), enrolled, where
+
+
 def cmd_sweep(args, progress) -> int:
-    from canon.sweep import Sweep
-    server = pick_server(args)
+    from contextlib import ExitStack
+    from canon.sweep import Sweep, SweepError
+    servers = sweep_servers(args)
+    server = servers[0]
     profile = load_profile(args.profile)
-    enrolled = {e["recipe"]: e for e in server.enrolled}
-    names = args.recipes or [e["recipe"] for e in server.enrolled]
+    names, enrolled, where = sweep_plans(servers, args.recipes)
     resume = None
     if args.resume:
         path = os.path.join(args.resume, "sweep.json")
@@ -179,41 +207,67 @@ def cmd_sweep(args, progress) -> int:
             plan["warm_drift"] = bool(extra["warm_drift"])
         if "warm" in extra:
             plan["warm"] = bool(extra["warm"])
+        if len(servers) > 1 and where.get(name):
+            plan["servers"] = list(where[name])   # enrolled on these servers only
         plans.append(plan)
-    if args.cap is not None:
-        cap = args.cap
-    else:
-        cap = server.cap
     spec = parse_spec(args.load)
     stop = threading.Event()
-    with ServerLock(server, "a sweep", args.wait):
-        isolating = [r["run_id"] for r in live_harness_runs(server) if r.get("exclusive")]
-        if isolating:
-            raise Refused("server %s is in an isolation run (%s)" % (server.name, ", ".join(isolating)))
-        reap_orphans(server)
-        load = LoadArm(server, spec, probe_image(), deploy_runner=None) if any(spec.values()) else None
-        sweep = Sweep(server, plans, os.path.dirname(os.path.abspath(args.resume)) if args.resume else args.results,
-                      args.inventory, cap=cap, load_arm=load, deadline=args.deadline, progress=progress,
-                      resume=resume)
+    try:
+        sweep = Sweep(servers if len(servers) > 1 else server, plans,
+                      os.path.dirname(os.path.abspath(args.resume)) if args.resume else args.results,
+                      args.inventory, cap=args.cap, deadline=args.deadline, progress=progress, resume=resume)
+    except SweepError as exc:
+        raise Refused(str(exc)) from None
+    if args.plan:
+        print(json.dumps(shard_plan(sweep), indent=2))
+        return EXIT_OK
+    with ExitStack() as locks:
+        # Every server of the sweep to itself (in name order: two multi-server sweeps never
+        # hold one lock each while waiting for the other's).
+        for s in sorted(servers, key=lambda s: s.name):
+            locks.enter_context(ServerLock(s, "a sweep", args.wait))
+            isolating = [r["run_id"] for r in live_harness_runs(s) if r.get("exclusive")]
+            if isolating:
+                raise Refused("server %s is in an isolation run (%s)" % (s.name, ", ".join(isolating)))
+            reap_orphans(s)
+        loads = [LoadArm(s, spec, probe_image(), deploy_runner=None) for s in servers] if any(spec.values()) else []
+        sweep.load_arms, sweep.load_arm = loads, (loads[0] if loads else None)
         sweep.stop = stop
         on_signals(stop, progress)
-        progress.say("sweep %s: %d recipe(s) on %s, cap %d%s" % (sweep.sweep_id, len(plans), server.name, sweep.cap,
-                                                                  ", load %s" % spec if load else ""))
+        for s in servers:
+            progress.say("sweep %s: %d recipe(s) on %s, cap %d%s" % (
+                sweep.sweep_id, sum(1 for p in plans if p["server"] == s.name), s.name, sweep.caps[s.name],
+                ", load %s" % spec if loads else ""))
         doc = sweep.run()
     paths = render(sweep.dir)
     summarise_sweep(doc, sweep.dir, paths)
     return {"pass": EXIT_OK, "fail": EXIT_RED, "infra": EXIT_INFRA, "interrupted": EXIT_INTERRUPTED}[doc["outcome"]]
 
 
+def shard_plan(sweep) -> dict:
+    """What ``canon sweep --plan`` prints: the shards, without running anything (one AWX job per
+    shard runs ``canon sweep --server <name> <its recipes>``)."""
+    from canon.shard import estimates
+    names = [s.name for s in sweep.servers]
+    est = estimates(sweep.plans, [(n, sweep.caps[n]) for n in names], sweep.assignment, sweep.last_durations())
+    return {"servers": [{"name": s.name, "host": s.host, "cap": sweep.caps[s.name],
+                         "recipes": [p["recipe"] for p in sweep.order(sweep.plans) if p["server"] == s.name],
+                         "estimated_seconds": est[s.name]} for s in sweep.servers]}
+
+
 def summarise_sweep(doc, directory, paths):
-    print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], doc["server"], doc["outcome"].upper(),
-                                                    doc["duration"] or 0, doc["cap"]))
+    multi = len(doc.get("servers") or []) > 1
+    where = ", ".join("%s (cap %s)" % (s["name"], s["cap"]) for s in doc["servers"]) if multi else None
+    print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], where or doc["server"], doc["outcome"].upper(),
+                                                    doc["duration"] or 0, doc["cap"]) if not multi else
+          "sweep %s on %s: %s in %.0f s" % (doc["sweep_id"], where, doc["outcome"].upper(), doc["duration"] or 0))
     for ev in doc.get("systemic") or []:
         print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), ev["normalised"][:100]))
     for r in doc["recipes"]:
         f = r["cold"].get("failure") or {}
-        print("  %-16s cold %-11s promote %-20s %s" % (r["recipe"], r["cold"]["outcome"], r["promote"]["outcome"],
-                                                      ("%s: %s" % (f.get("tier"), f.get("error", "")[:70])) if f else ""))
+        print("  %-16s %scold %-11s promote %-20s %s" % (
+            r["recipe"], ("on %-18s " % r.get("server")) if multi else "", r["cold"]["outcome"],
+            r["promote"]["outcome"], ("%s: %s" % (f.get("tier"), f.get("error", "")[:70])) if f else ""))
     print("results: %s" % directory)
     for p in (paths or {}).values():
         print("  %s" % p)
@@ -351,9 +405,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe")
+    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe",
+                       conflict_handler="resolve")
+    s.add_argument("--server", action="append",
+                   help="an inventory host or abra server name; repeat for several (default: every server of "
+                        "canon_servers, recipes sharded across them)")
+    s.add_argument("--plan", action="store_true", help="print the shards (recipes per server) as JSON and stop")
     s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
-    s.add_argument("--cap", type=int, help="deploys at once (default: the server's canon_sweep_cap; at most 3)")
+    s.add_argument("--cap", type=int, help="deploys at once per server (default: each server's canon_sweep_cap; at most 3)")
     s.add_argument("--load", action="append", default=[], help="load beside the sweep: cpu=N, io=N")
     s.add_argument("--profile", help="YAML: per-recipe settings overrides and warm_drift for this sweep")
     s.add_argument("--resume", help="a sweep's results folder: redo only what did not finish")

@@ -19,6 +19,7 @@ from canon import ROOT
 from canon.inventory import is_heavy
 from canon.load import Sampler, fingerprint as load_fingerprint
 from canon.runner import Job
+from canon.shard import shard
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
     fingerprint, infra_signature, systemic_events)
@@ -154,45 +155,107 @@ def wait_for_teardown(server, run_ids, timeout: float = TEARDOWN_GRACE) -> list:
     return left
 
 
+def canonical_servers(servers, recipe: str) -> list:
+    """The servers of ``servers`` on which ``recipe`` has a warm canonical (its registry record)."""
+    return [s.name for s in servers
+            if os.path.exists(os.path.join(s.state_dir, "canon", s.name, recipe + ".json"))]
+
+
 class Sweep:
-    def __init__(self, server, plans: list, results_root: str, inventory: str, cap: int = 2,
+    """``server`` is one server or a list of them. With several, every recipe is assigned to one
+    server up front (``canon.shard``: pinned, eligible, then LPT), and each server runs its own
+    shard with its own cap, heavy rule, engine checks and sampler."""
+
+    def __init__(self, server, plans: list, results_root: str, inventory: str, cap: int | None = 2,
                  load_arm=None, deadline: int = 3600, progress=None, resume: dict | None = None,
-                 sweep_id: str | None = None, sampler_interval: float = 5.0):
+                 sweep_id: str | None = None, sampler_interval: float = 5.0, caps: dict | None = None):
         if not plans:
             raise SweepError("no recipes to sweep: an empty set is not a green sweep (enrol recipes in "
                              "canon_enrolled, or name them)")
-        if not 1 <= int(cap) <= MAX_CAP:
-            raise SweepError("cap %s refused: a sweep runs 1 to %d deploys at once on a server" % (cap, MAX_CAP))
-        self.server, self.plans, self.cap, self.inventory = server, plans, int(cap), inventory
-        self.load_arm, self.deadline, self.progress = load_arm, int(deadline), progress
+        self.servers = list(server) if isinstance(server, (list, tuple)) else [server]
+        if not self.servers:
+            raise SweepError("no servers to sweep on")
+        self.by_name = {s.name: s for s in self.servers}
+        if len(self.by_name) != len(self.servers):
+            raise SweepError("two inventory hosts name the same abra server: %s"
+                             % ", ".join(s.name for s in self.servers))
+        # One cap for every server (--cap), else each server's own canon_sweep_cap.
+        self.caps = {s.name: int(cap if cap is not None else (caps or {}).get(s.name, s.cap)) for s in self.servers}
+        for name, c in self.caps.items():
+            if not 1 <= c <= MAX_CAP:
+                raise SweepError("cap %s refused: a sweep runs 1 to %d deploys at once on a server (%s)"
+                                 % (c, MAX_CAP, name))
+        self.server = self.servers[0]
+        self.cap = max(self.caps.values())
+        self.plans, self.inventory = plans, inventory
+        arms = load_arm if isinstance(load_arm, (list, tuple)) else ([load_arm] if load_arm is not None else [])
+        self.load_arms = [a for a in arms if a is not None]
+        self.load_arm = self.load_arms[0] if self.load_arms else None
+        self.deadline, self.progress = int(deadline), progress
         self.sweep_id = sweep_id or (resume or {}).get("sweep_id") or "sweep-%s-%s" % (
             time.strftime("%Y%m%d%H%M%S", time.gmtime()), os.urandom(3).hex())
         self.dir = os.path.join(results_root, self.sweep_id)
         self.runs_dir = os.path.join(self.dir, "runs")
         self.stop = threading.Event()
-        self.sampler = Sampler(server, interval=sampler_interval)
+        self.samplers = {s.name: Sampler(s, interval=sampler_interval) for s in self.servers}
+        self.sampler = self.samplers[self.server.name]
         self._lock = threading.Lock()
         self._running: dict = {}     # recipe -> {"job": Job, "stage": str, "tier": str, "since": t}
+        for plan in self.plans:
+            plan.setdefault("heavy", is_heavy(plan["recipe"], plan.get("settings")))
+        self.assignment = self.assign(resume)
+        for plan in self.plans:
+            plan["server"] = self.assignment[plan["recipe"]]
         self.doc = self._initial_doc(resume)
+
+    def assign(self, resume) -> dict:
+        """``{recipe: server name}``: what a resumed sweep assigned (when that server is still
+        here), a pin, then LPT over the servers a recipe is eligible for."""
+        names = [s.name for s in self.servers]
+        if len(names) == 1:
+            return {p["recipe"]: names[0] for p in self.plans}
+        before = {r["recipe"]: r.get("server") for r in (resume or {}).get("recipes", [])}
+        pinned = {}
+        for plan in self.plans:
+            if before.get(plan["recipe"]) in self.by_name:
+                pinned[plan["recipe"]] = before[plan["recipe"]]
+            elif plan.get("server") in self.by_name:
+                pinned[plan["recipe"]] = plan["server"]
+            else:
+                homes = canonical_servers(self.servers, plan["recipe"])
+                if len(homes) == 1 and plan.get("warm", True):
+                    pinned[plan["recipe"]] = homes[0]
+        eligible = {p["recipe"]: set(p["servers"]) for p in self.plans if p.get("servers")}
+        try:
+            return shard(self.plans, [(n, self.caps[n]) for n in names], self.last_durations(),
+                         eligible=eligible, pinned=pinned)
+        except ValueError as exc:
+            raise SweepError(str(exc)) from None
 
     # -- document --------------------------------------------------------------------------
     def _initial_doc(self, resume):
         if resume:
             doc = dict(resume)
             doc.setdefault("resumed", []).append(now_iso())
+            doc["servers"] = [{"name": s.name, "host": s.host, "cap": self.caps[s.name],
+                               "recipes": [p["recipe"] for p in self.plans if p["server"] == s.name]}
+                              for s in self.servers]
             known = {r["recipe"]: r for r in doc.get("recipes", [])}
             doc["recipes"] = [known[p["recipe"]] if known.get(p["recipe"], {}).get("status") == "done"
                               else self._blank(p) for p in self.plans]
             return doc
         return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sweep_id": self.sweep_id,
                 "server": self.server.name, "host": self.server.host, "cap": self.cap,
+                "servers": [{"name": s.name, "host": s.host, "cap": self.caps[s.name],
+                             "recipes": [p["recipe"] for p in self.plans if p["server"] == s.name]}
+                            for s in self.servers],
                 "harness_commit": harness_commit(), "started": now_iso(), "started_epoch": time.time(),
                 "finished": None, "finished_epoch": None, "duration": None, "outcome": "running",
                 "load": None, "recipes": [self._blank(p) for p in self.plans], "systemic": [], "summary": {}}
 
     @staticmethod
     def _blank(plan) -> dict:
-        return {"recipe": plan["recipe"], "status": "pending", "version": plan.get("version"), "recipe_commit": None,
+        return {"recipe": plan["recipe"], "server": plan.get("server"), "status": "pending", "version": plan.get("version"), "recipe_commit": None,
                 "suites_dir": plan.get("suites_dir"),
                 "settings": plan.get("settings") or {}, "warm": plan.get("warm", True),
                 "warm_drift": plan.get("warm_drift", True),
@@ -207,6 +270,9 @@ class Sweep:
         write_json_atomic(os.path.join(self.dir, "sweep.json"), doc)
 
     # -- one recipe ------------------------------------------------------------------------
+    def server_of(self, recipe) -> object:
+        return self.by_name[self.assignment[recipe]]
+
     def _job(self, recipe, stage, playbook, extravars) -> Job:
         def progress(_ident, tier):
             with self._lock:
@@ -214,19 +280,23 @@ class Sweep:
                     self._running[recipe]["tier"] = tier
             if self.progress:
                 self.progress.update(self.snapshot())
-        job = Job(playbook, dict(extravars, canon_hosts=self.server.host, canon_results_dir=self.runs_dir,
+        job = Job(playbook, dict(extravars, canon_hosts=self.server_of(recipe).host, canon_results_dir=self.runs_dir,
                                  canon_deadline=self.deadline),
                   ident="%s-%s-%s" % (self.sweep_id, recipe, stage), inventory=self.inventory,
                   timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop, on_progress=progress)
         with self._lock:
-            self._running[recipe] = {"stage": stage, "tier": stage, "since": time.time()}
+            self._running[recipe] = {"stage": stage, "tier": stage, "since": time.time(),
+                                     "server": self.assignment[recipe]}
         return job
 
     def run_recipe(self, plan):
         recipe = plan["recipe"]
         entry = self.entry(recipe)
         entry["status"] = "running"
-        problem = engine_problem(self.server) or disk_problem(self.server)
+        server = self.server_of(recipe)
+        entry["server"] = server.name
+        samples = self.samplers[server.name].samples
+        problem = engine_problem(server) or disk_problem(server)
         if problem:
             entry["cold"] = {"outcome": "infra", "infra": problem, "failure": None, "tiers": [],
                              "started_epoch": time.time(), "finished_epoch": time.time(), "duration": 0}
@@ -240,14 +310,14 @@ class Sweep:
             extravars["canon_suites_dir"] = plan["suites_dir"]
         job = self._job(recipe, "cold", "isolate.yml", extravars)
         res = job.run()
-        cold = cold_record(res, self.runs_dir, self.server)
-        cold["load"] = load_fingerprint(self.sampler.samples, res.started, res.finished)
+        cold = cold_record(res, self.runs_dir, server)
+        cold["load"] = load_fingerprint(samples, res.started, res.finished)
         entry["cold"] = cold
         entry["version"] = cold.get("versions", {}).get("head")
-        entry["recipe_commit"] = recipe_commit(self.server, recipe, entry["version"])
+        entry["recipe_commit"] = recipe_commit(server, recipe, entry["version"])
         if cold["outcome"] == "interrupted":
             entry["status"] = "interrupted"
-            left = wait_for_teardown(self.server, res.run_ids)
+            left = wait_for_teardown(server, res.run_ids)
             cold["teardown_pending"] = left
             return
         if not plan.get("warm", True):
@@ -264,10 +334,10 @@ class Sweep:
                               "warm_drift": plan.get("warm_drift", True)})
             pres = pjob.run()
             entry["promote"] = promote_record(pres, self.runs_dir)
-            entry["promote"]["load"] = load_fingerprint(self.sampler.samples, pres.started, pres.finished)
+            entry["promote"]["load"] = load_fingerprint(samples, pres.started, pres.finished)
             if entry["promote"]["outcome"] == "interrupted":
                 entry["status"] = "interrupted"
-                entry["promote"]["teardown_pending"] = wait_for_teardown(self.server, pres.run_ids)
+                entry["promote"]["teardown_pending"] = wait_for_teardown(server, pres.run_ids)
                 return
         entry["status"] = "done"
 
@@ -286,8 +356,9 @@ class Sweep:
                 self.progress.finished(self.entry(plan["recipe"]), self.snapshot())
 
     # -- schedule --------------------------------------------------------------------------
-    def order(self, plans) -> list:
-        """Longest first (LPT): from the last sweep's times when known, heavy recipes first otherwise."""
+    def last_durations(self) -> dict:
+        """``{recipe: seconds}`` (cold + promote) from the sweeps in the same results folder, the
+        newest last (it wins)."""
         last = {}
         for path in sorted(glob.glob(os.path.join(os.path.dirname(self.dir), "sweep-*", "sweep.json"))):
             doc = read_json(path) or {}
@@ -295,6 +366,11 @@ class Sweep:
                 took = sum(float((r.get(k) or {}).get("duration") or 0) for k in ("cold", "promote"))
                 if took:
                     last[r["recipe"]] = took
+        return last
+
+    def order(self, plans) -> list:
+        """Longest first (LPT): from the last sweep's times when known, heavy recipes first otherwise."""
+        last = self.last_durations()
         return sorted(plans, key=lambda p: (-(last.get(p["recipe"]) or 0), not p["heavy"]))
 
     def snapshot(self) -> dict:
@@ -307,23 +383,30 @@ class Sweep:
                            or r["promote"]["outcome"] in PROMOTE_RED)}
 
     def run(self) -> dict:
-        for plan in self.plans:
-            plan.setdefault("heavy", is_heavy(plan["recipe"], plan.get("settings")))
         todo = [p for p in self.order(self.plans) if self.entry(p["recipe"])["status"] != "done"]
         os.makedirs(self.runs_dir, exist_ok=True)
-        self.sampler.start()
+        for sampler in self.samplers.values():
+            sampler.start()
         threads: dict = {}
-        heavy_running = lambda: any(p["heavy"] for p, t in threads.values() if t.is_alive())  # noqa: E731
+
+        def running_on(server):
+            return [p for p, t in threads.values() if t.is_alive() and p["server"] == server]
+
         try:
             if self.load_arm is not None and self.load_arm.active:
                 self.doc["load"] = {"spec": self.load_arm.spec, "samples": [], "fingerprint": {}}
-                self.load_arm.start()
+                for arm in self.load_arms:
+                    arm.start()
             self.save()
             while (todo or any(t.is_alive() for _, t in threads.values())):
                 for name in [n for n, (_, t) in threads.items() if not t.is_alive()]:
                     threads.pop(name)
-                while todo and len(threads) < self.cap and not self.stop.is_set():
-                    pick = next((p for p in todo if not (p["heavy"] and heavy_running())), None)
+                while todo and not self.stop.is_set():
+                    # The longest recipe whose server has a free slot (its cap) and, for a heavy
+                    # one, no heavy recipe running there (the heavy lock is per server).
+                    pick = next((p for p in todo if len(running_on(p["server"])) < self.caps[p["server"]]
+                                 and not (p["heavy"] and any(q["heavy"] for q in running_on(p["server"])))),
+                                None)
                     if pick is None:
                         break
                     todo.remove(pick)
@@ -340,9 +423,10 @@ class Sweep:
             # their runs down) and the driver waits for them before writing the results.
             for _, t in threads.values():
                 t.join()
-            if self.load_arm is not None:
-                self.load_arm.stop()
-            self.sampler.stop()
+            for arm in self.load_arms:
+                arm.stop()
+            for sampler in self.samplers.values():
+                sampler.stop()
             self.finish()
         return self.doc
 
@@ -350,9 +434,14 @@ class Sweep:
         doc = self.doc
         doc["finished"], doc["finished_epoch"] = now_iso(), time.time()
         doc["duration"] = round(doc["finished_epoch"] - doc["started_epoch"], 1)
-        if doc.get("load") is not None or self.sampler.samples:
+        samples = self.sampler.samples
+        if len(self.servers) > 1:
+            # One timeline per server: each sample says which engine it was taken on.
+            samples = sorted((dict(x, server=name) for name, sm in self.samplers.items() for x in sm.samples),
+                             key=lambda x: x["t"])
+        if doc.get("load") is not None or samples:
             load = doc.get("load") or {"spec": None}
-            load["samples"] = (load.get("samples") or []) + self.sampler.samples
+            load["samples"] = (load.get("samples") or []) + samples
             load["fingerprint"] = load_fingerprint(load["samples"])
             doc["load"] = load
         failures = []
