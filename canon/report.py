@@ -283,6 +283,8 @@ def result_rows(sweep: dict, classifications=()) -> list[dict]:
         recipe = str(entry.get("recipe") or "?")
         if entry.get("version"):
             recipe += " " + str(entry["version"])
+        if is_sharded(sweep) and entry.get("server"):
+            recipe += " on " + str(entry["server"])
         if classification is None:
             isolation = DASH if green else "not classified"
             cause = verdict = DASH
@@ -341,10 +343,21 @@ def load_text(sweep: dict) -> str:
     return text + (" (%s)" % "; ".join(measured) if measured else "")
 
 
+def is_sharded(sweep: dict) -> bool:
+    """A sweep over several servers (``servers`` lists them; a one-server sweep lists one or none)."""
+    return len(sweep.get("servers") or []) > 1
+
+
+def servers_text(sweep: dict) -> str:
+    return ", ".join("%s (cap %s: %s)" % (s.get("name"), s.get("cap"), ", ".join(s.get("recipes") or []) or DASH)
+                     for s in sweep.get("servers") or [])
+
+
 def header_text(sweep: dict) -> str:
-    """One line: sweep id, server, cap, load, duration, outcome and the summary counts."""
-    parts = ["server %s" % (sweep.get("server") or "?"), "cap %s" % sweep.get("cap", "?"),
-             "load: %s" % load_text(sweep), "duration %s" % seconds_text(sweep.get("duration")),
+    """One line: sweep id, server(s), cap, load, duration, outcome and the summary counts."""
+    where = (["servers %s" % servers_text(sweep)] if is_sharded(sweep) else
+             ["server %s" % (sweep.get("server") or "?"), "cap %s" % sweep.get("cap", "?")])
+    parts = where + ["load: %s" % load_text(sweep), "duration %s" % seconds_text(sweep.get("duration")),
              "outcome %s" % (sweep.get("outcome") or "?")]
     summary = sweep.get("summary") or {}
     for stage in ("cold", "promote"):
@@ -586,7 +599,9 @@ def _inline_svg(svg: str, label: str) -> str:
 
 
 def _summary_html(sweep: dict) -> str:
-    items = [("sweep", sweep.get("sweep_id")), ("server", sweep.get("server")), ("cap", sweep.get("cap")),
+    where = ([("servers", servers_text(sweep))] if is_sharded(sweep) else
+             [("server", sweep.get("server")), ("cap", sweep.get("cap"))])
+    items = [("sweep", sweep.get("sweep_id"))] + where + [
              ("outcome", sweep.get("outcome")), ("started", sweep.get("started")),
              ("finished", sweep.get("finished")), ("duration", seconds_text(sweep.get("duration"))),
              ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]

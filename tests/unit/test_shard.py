@@ -9,6 +9,7 @@ import time
 import pytest
 
 from canon.inventory import Server
+from canon.report import markdown_table
 from canon.shard import estimates, expected_seconds, lpt_order, shard
 from canon.sweep import Sweep, SweepError
 
@@ -168,3 +169,15 @@ def test_the_schedule_holds_each_servers_cap_and_heavy_rule(tmp_path):
     assert {r["server"] for r in doc["recipes"]} == {"default", "two.example"}
     saved = json.load(open(os.path.join(sweep.dir, "sweep.json")))
     assert [r["server"] for r in saved["recipes"]] == [r["server"] for r in doc["recipes"]]
+    # the report says where each recipe ran
+    table = markdown_table(saved)
+    assert "servers default (cap 2: " in table and "two.example (cap 1: " in table
+    for r in saved["recipes"]:
+        assert any(line.startswith("| %s on %s |" % (r["recipe"], r["server"])) for line in table.splitlines())
+
+
+def test_a_single_server_report_is_unchanged(tmp_path):
+    sweep = RecordingSweep(server(tmp_path, "default", cap=2), plans("r1", "r2"), str(tmp_path / "results"), "inv",
+                           cap=2, sampler_interval=60)
+    table = markdown_table(sweep.run())
+    assert "server default; cap 2;" in table and " on default" not in table
