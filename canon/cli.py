@@ -320,6 +320,10 @@ def cmd_classify(args, progress) -> int:
     entry = next((r for r in sweep["recipes"] if r["recipe"] == args.recipe), None)
     if entry is None:
         raise Refused("%s was not in sweep %s" % (args.recipe, sweep["sweep_id"]))
+    if not args.server and entry.get("server") and entry["server"] != server.name:
+        # a sharded sweep: re-run the failure on the server it ran on
+        args.server = entry["server"]
+        server = pick_server(args)
     spec = parse_spec(args.load or ["cpu=6"])
     loaded = bool((sweep.get("load") or {}).get("spec"))
     stop = threading.Event()
