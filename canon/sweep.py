@@ -233,29 +233,31 @@ class Sweep:
             raise SweepError(str(exc)) from None
 
     # -- document --------------------------------------------------------------------------
+    def servers_doc(self) -> list:
+        """Every server of the sweep with its cap and the recipes assigned to it."""
+        return [{"name": s.name, "host": s.host, "cap": self.caps[s.name],
+                 "recipes": [p["recipe"] for p in self.plans if p["server"] == s.name]} for s in self.servers]
+
     def _initial_doc(self, resume):
         if resume:
             doc = dict(resume)
             doc.setdefault("resumed", []).append(now_iso())
-            doc["servers"] = [{"name": s.name, "host": s.host, "cap": self.caps[s.name],
-                               "recipes": [p["recipe"] for p in self.plans if p["server"] == s.name]}
-                              for s in self.servers]
+            doc["servers"] = self.servers_doc()
             known = {r["recipe"]: r for r in doc.get("recipes", [])}
             doc["recipes"] = [known[p["recipe"]] if known.get(p["recipe"], {}).get("status") == "done"
                               else self._blank(p) for p in self.plans]
             return doc
         return {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "sweep_id": self.sweep_id,
                 "server": self.server.name, "host": self.server.host, "cap": self.cap,
-                "servers": [{"name": s.name, "host": s.host, "cap": self.caps[s.name],
-                             "recipes": [p["recipe"] for p in self.plans if p["server"] == s.name]}
-                            for s in self.servers],
+                "servers": self.servers_doc(),
                 "harness_commit": harness_commit(), "started": now_iso(), "started_epoch": time.time(),
                 "finished": None, "finished_epoch": None, "duration": None, "outcome": "running",
                 "load": None, "recipes": [self._blank(p) for p in self.plans], "systemic": [], "summary": {}}
 
     @staticmethod
     def _blank(plan) -> dict:
-        return {"recipe": plan["recipe"], "server": plan.get("server"), "status": "pending", "version": plan.get("version"), "recipe_commit": None,
+        return {"recipe": plan["recipe"], "server": plan.get("server"), "status": "pending",
+                "version": plan.get("version"), "recipe_commit": None,
                 "suites_dir": plan.get("suites_dir"),
                 "settings": plan.get("settings") or {}, "warm": plan.get("warm", True),
                 "warm_drift": plan.get("warm_drift", True),
