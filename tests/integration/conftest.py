@@ -21,8 +21,10 @@ SERVER = "default"
 PROXY = "http://127.0.0.1:8480"
 
 
-def docker(*args, check=True) -> str:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+def docker(*args, check=True, context=None) -> str:
+    """The docker CLI on the bench's engine, or on another server's through its docker context."""
+    res = subprocess.run(["docker", *(["--context", context] if context else []), *args],
+                         capture_output=True, text=True, timeout=120)
     if check and res.returncode != 0:
         raise AssertionError("docker %s failed: %s" % (" ".join(args), res.stderr))
     return res.stdout
@@ -84,8 +86,9 @@ def ledger_runs() -> list:
     return runs
 
 
-def leftovers(domains) -> dict:
-    """Everything of these apps that still exists on the bench: swarm objects and .env files."""
+def leftovers(domains, context=None) -> dict:
+    """Everything of these apps that still exists on the bench (or on the engine of the docker
+    ``context``): swarm objects and .env files."""
     left = {}
     stacks = [d.replace(".", "_") for d in domains]
     for kind, args in (("service", ["service", "ls", "--format", "{{.Name}}"]),
@@ -94,10 +97,10 @@ def leftovers(domains) -> dict:
                        ("config", ["config", "ls", "--format", "{{.Name}}"]),
                        ("network", ["network", "ls", "--format", "{{.Name}}"]),
                        ("container", ["ps", "-a", "--format", "{{.Names}}"])):
-        names = [n for n in docker(*args).split() if any(n.startswith(s + "_") or n == s for s in stacks)]
+        names = [n for n in docker(*args, context=context).split() if any(n.startswith(s + "_") or n == s for s in stacks)]
         if names:
             left[kind] = names
-    stack_ls = docker("stack", "ls", "--format", "{{.Name}}").split()
+    stack_ls = docker("stack", "ls", "--format", "{{.Name}}", context=context).split()
     if any(s in stack_ls for s in stacks):
         left["stack"] = [s for s in stacks if s in stack_ls]
     envs = [p for d in domains for p in glob.glob(os.path.join(ABRA_DIR, "servers", "*", d + ".env"))]
