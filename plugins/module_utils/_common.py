@@ -10,6 +10,7 @@ from ansible.module_utils.basic import env_fallback
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraClient
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import Evidence, load_redactor
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_docker_context
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
@@ -32,7 +33,11 @@ def clients(module) -> tuple:
     evidence = Evidence(p.get("evidence_dir"), redactor)
     abra = AbraClient(binary=p["abra_bin"], abra_dir=p.get("abra_dir"), redactor=redactor,
                       log=evidence.log_command)
-    docker = DockerClient(binary=p["docker_bin"], context=p.get("docker_context") or "")
+    try:
+        context = validate_docker_context(p.get("docker_context"))
+    except NameError_ as exc:   # before any command runs
+        module.fail_json(msg=str(exc))
+    docker = DockerClient(binary=p["docker_bin"], context=context)
     return abra, docker, evidence
 
 

@@ -56,6 +56,20 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
+# docker's own rule for context names (cli/context/store).
+_DOCKER_CONTEXT_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.+-]+\Z")
+
+
+def validate_docker_context(name: str) -> str:
+    """A docker context name, or empty (docker's current context)."""
+    if name in (None, ""):
+        return ""
+    if not isinstance(name, str) or not _DOCKER_CONTEXT_RE.match(name):
+        raise NameError_("docker_context %r is not a docker context name: letters, digits, '_', '.', '+' and '-', "
+                         "at least two characters, starting with a letter or digit" % (name,))
+    return name
+
+
 def validate_server(name: str) -> str:
     if not isinstance(name, str) or not _SERVER_RE.match(name) or ".." in name:
         raise NameError_("server name %r is not valid: lowercase letters, digits, dots and hyphens only" % (name,))

@@ -15,7 +15,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import c
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_RUNNING, Ledger, now_iso
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     cold_domain, is_protected, stack_name, validate_domain, validate_recipe, validate_run_id,
-    validate_server)
+    validate_docker_context, validate_server)
 from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import reapable_runs, teardown_run
 
 
@@ -56,6 +56,7 @@ def check_inputs(params: dict) -> None:
     the abra binary and the server's registration. Raises NameError_ or RunRefused."""
     validate_recipe(params["recipe"])
     server = validate_server(params["server"])
+    validate_docker_context(params.get("docker_context"))
     if params.get("run_id"):
         validate_run_id(params["run_id"])
     base_domain = validate_domain(params["base_domain"])

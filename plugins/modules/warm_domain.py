@@ -144,7 +144,8 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_run_id  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+    NameError_, validate_docker_context, validate_run_id)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (  # noqa: E402
     LeaseRefused, WarmRefused, env_domains, lease_held_by, plan_warm_domain, read_canonical, read_lease,
@@ -175,7 +176,7 @@ def leased(module, ledger: Ledger) -> dict:
             compose_names=p["compose_names"], domain=p["domain"], canonical_domain=canonical.get("domain"))
 
     plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
-    docker = DockerClient(binary=p["docker_bin"], context=p["docker_context"])
+    docker = DockerClient(binary=p["docker_bin"], context=validate_docker_context(p["docker_context"]))
     stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
     plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])

@@ -20,3 +20,17 @@ def test_the_drivers_own_docker_calls_use_the_servers_context(monkeypatch):
     assert env["DOCKER_CONTEXT"] == "bench2.canon.test" and "DOCKER_HOST" not in env
     s.docker_context = ""
     assert s.docker_env()["DOCKER_HOST"] == "unix:///elsewhere.sock"
+
+
+def test_a_docker_context_name_follows_dockers_rule():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_docker_context
+    assert validate_docker_context("") == "" and validate_docker_context(None) == ""
+    for good in ("default", "bench2.canon.test", "ci-a.example.org", "x_1+2"):
+        assert validate_docker_context(good) == good
+    for bad in ("a", "-H", "--help", ".x", "a b", "a/b", "ctx;id", "x\n"):
+        try:
+            validate_docker_context(bad)
+        except NameError_ as exc:
+            assert "docker_context" in str(exc)
+        else:
+            raise AssertionError("%r accepted" % bad)

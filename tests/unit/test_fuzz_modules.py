@@ -303,6 +303,11 @@ VERSION_KIND = kind(
     inserted([VERSION, "0.3.1+0.4.107", "3.6.0+1.25.0-rootless"],
              SHELL + ["/", "..", " ", "\n", "\x00", "\t", ":", "^", "@", "[", "é", "\u202e"]),
     wrong_types())
+# empty is docker's current context, so not among them
+DOCKER_CONTEXT_KIND = kind(
+    ["a", "-", "-H", "--help", "_x", ".x", "a b", "ctx;id", "$(id)", "`id`", "../x", "a/b", "x\n", "x\x00", "ünicode",
+     "bench2.canon.test\n", ["bench2.canon.test"], {"c": 1}],
+    inserted(["bench2.canon.test", "default"], SHELL + ["/", ":", "@"] + SPACE + UNICODE))
 SERVER_KIND = kind(
     ["", "..", "../x", "a/b", "default;id", "$(id)", "de fault", "default\n", "default\x00", "Default", "-default",
      "default-", "a" * 300, "default/../..", ["default"], {"s": 1}],
@@ -456,7 +461,8 @@ FUZZ = {
                        "version": (VERSION_KIND, ["version", "release"]), "domain": (DOMAIN_KIND, ["domain"]),
                        "lease_id": (LEASE_KIND, ["lease"]), "cold_result": (COLD_KIND, ["cold"])},
     "canon_result": {"run": (RUN_DICT_KIND, ["run", "started_epoch"]), "tiers": (TIERS_KIND, ["tier"])},
-    "canon_run": {"recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),
+    "canon_run": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]),
+                  "recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),
                   "base_domain": (DOMAIN_KIND, ["domain"]), "domain": (DOMAIN_KIND, ["domain"]),
                   "run_id": (RUN_ID_KIND, ["run id", "run_id"]), "deadline": (INT_BAD, ["deadline"]),
                   "protected": (PROTECTED_KIND, ["protected"])},
@@ -476,9 +482,10 @@ FUZZ = {
     "routing_identity": {"domain": (DOMAIN_KIND, ["domain"]), "path": (URL_PATH_KIND, ["path"]),
                          "proxy_url": (URL_KIND, ["proxy_url"]), "samples": (INT_BAD, ["samples"]),
                          "codes": (INT_LIST_BAD, ["codes"])},
-    "swarm_converge": {"domain": (DOMAIN_KIND, ["domain"]), "version": (VERSION_KIND, ["version", "release"]),
+    "swarm_converge": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]), "domain": (DOMAIN_KIND, ["domain"]), "version": (VERSION_KIND, ["version", "release"]),
                        "timeout": (INT_BAD, ["timeout"]), "poll": (FLOAT_BAD, ["poll"])},
-    "warm_domain": {"recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),
+    "warm_domain": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]),
+                    "recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),
                     "base_domain": (DOMAIN_KIND, ["domain"]), "domain": (DOMAIN_KIND, ["domain"]),
                     "run_id": (RUN_ID_KIND, ["run id", "run_id"]), "protected": (PROTECTED_KIND, ["protected"])},
 }
