@@ -32,8 +32,11 @@ def second_server():
     if state.returncode != 0 or state.stdout.strip() != "active":
         pytest.fail("the second server %s does not answer (%s): run playbooks/bench.yml"
                     % (SECOND, (state.stderr or state.stdout).strip()))
-    # a different engine, not the first one under another name
-    assert docker("info", "--format", "{{.ID}}") != docker("info", "--format", "{{.ID}}", context=SECOND)
+    # a different engine and swarm, not the first under another name (the engines' own IDs come
+    # from the one /etc/docker/key.json both read, so compare their swarms and data roots)
+    fmt = "{{.Swarm.NodeID}} {{.Swarm.Cluster.ID}} {{.DockerRootDir}}"
+    first, second = docker("info", "--format", fmt).split(), docker("info", "--format", fmt, context=SECOND).split()
+    assert all(a != b for a, b in zip(first, second)), (first, second)
     return SECOND
 
 
