@@ -79,9 +79,12 @@ def clock(seconds: float) -> str:
 def pick_server(args):
     servers = load_servers(args.inventory)
     if args.server:
-        chosen = [s for s in servers if args.server in (s.host, s.name)]
+        if len(args.server) > 1:
+            raise Refused("canon %s works on one server: --server was given %d times" % (args.command, len(args.server)))
+        want = args.server[0]
+        chosen = [s for s in servers if want in (s.host, s.name)]
         if not chosen:
-            raise Refused("no server %s in %s (servers: %s)" % (args.server, args.inventory,
+            raise Refused("no server %s in %s (servers: %s)" % (want, args.inventory,
                                                                 ", ".join(s.name for s in servers)))
         return chosen[0]
     return servers[0]
@@ -322,7 +325,7 @@ def cmd_classify(args, progress) -> int:
         raise Refused("%s was not in sweep %s" % (args.recipe, sweep["sweep_id"]))
     if not args.server and entry.get("server") and entry["server"] != server.name:
         # a sharded sweep: re-run the failure on the server it ran on
-        args.server = entry["server"]
+        args.server = [entry["server"]]
         server = pick_server(args)
     spec = parse_spec(args.load or ["cpu=6"])
     loaded = bool((sweep.get("load") or {}).get("spec"))
@@ -402,18 +405,16 @@ def cmd_report(args, progress) -> int:
 def parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
-    common.add_argument("--server", help="inventory host or abra server name (default: the first in canon_servers)")
+    common.add_argument("--server", action="append",
+                        help="inventory host or abra server name (default: the first in canon_servers); "
+                             "sweep: repeat for several (default: every server, recipes sharded across them)")
     common.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
     common.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
     common.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
     p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe",
-                       conflict_handler="resolve")
-    s.add_argument("--server", action="append",
-                   help="an inventory host or abra server name; repeat for several (default: every server of "
-                        "canon_servers, recipes sharded across them)")
+    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe")
     s.add_argument("--plan", action="store_true", help="print the shards (recipes per server) as JSON and stop")
     s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
     s.add_argument("--cap", type=int, help="deploys at once per server (default: each server's canon_sweep_cap; at most 3)")

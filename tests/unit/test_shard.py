@@ -181,3 +181,12 @@ def test_a_single_server_report_is_unchanged(tmp_path):
                            cap=2, sampler_interval=60)
     table = markdown_table(sweep.run())
     assert "server default; cap 2;" in table and " on default" not in table
+
+
+def test_the_command_line_takes_several_servers_for_a_sweep_only():
+    from canon.cli import EXIT_REFUSED, main, parser
+    args = parser().parse_args(["sweep", "custom-html", "--server", "default", "--server", "bench2.canon.test"])
+    assert args.server == ["default", "bench2.canon.test"] and args.recipes == ["custom-html"]
+    args = parser().parse_args(["isolate", "custom-html"])
+    assert args.recipe == "custom-html" and args.server is None
+    assert main(["isolate", "custom-html", "--server", "default", "--server", "default"]) == EXIT_REFUSED
