@@ -40,11 +40,18 @@ def second_server():
     return SECOND
 
 
-def service_events(context, since: float, until: float) -> list:
-    out = docker("events", "--since", "%.3f" % since, "--until", "%.3f" % until, "--filter", "type=service",
-                 "--format", "{{json .}}", context=context)
+def watch_events(context, path):
+    """Each engine's service events, streamed to a file while the sweep runs: `docker events
+    --since` alone reads the engine's ring buffer of its last 256 events, which a busy engine has
+    long overwritten by the end of a sweep."""
+    argv = ["docker", *(["--context", context] if context else []), "events", "--filter", "type=service",
+            "--format", "{{json .}}"]
+    return subprocess.Popen(argv, stdout=open(path, "w"), stderr=subprocess.DEVNULL)
+
+
+def service_events(path) -> list:
     events = []
-    for line in out.splitlines():
+    for line in open(path).read().splitlines():
         ev = json.loads(line)
         events.append({"action": ev.get("Action") or ev.get("status"), "t": int(ev["timeNano"]) / 1e9,
                        "name": (ev.get("Actor") or {}).get("Attributes", {}).get("name", "")})
@@ -65,12 +72,19 @@ def test_a_sweep_shards_recipes_across_two_servers(second_server, tmp_path):
     # cold runs only: the warm canonicals are another test's business
     profile.write_text(json.dumps({"recipes": {r: {"warm": False} for r in RECIPES}}))
     results = tmp_path / "results"
-    since = time.time() - 1
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
-    res = subprocess.run([sys.executable, "-m", "canon", "sweep", "-i", INVENTORY, *RECIPES, "--cap", str(CAP),
-                          "--profile", str(profile), "--results", str(results)],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    until = time.time() + 1
+    logs = {server: str(tmp_path / ("events-%s.jsonl" % server)) for server in CONTEXTS}
+    watchers = [watch_events(context, logs[server]) for server, context in CONTEXTS.items()]
+    try:
+        time.sleep(1)   # both streams open before anything is deployed
+        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+        res = subprocess.run([sys.executable, "-m", "canon", "sweep", "-i", INVENTORY, *RECIPES, "--cap", str(CAP),
+                              "--profile", str(profile), "--results", str(results)],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+        time.sleep(2)   # the last removals reach the streams
+    finally:
+        for w in watchers:
+            w.terminate()
+            w.wait(timeout=30)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
     (sweep_dir,) = [os.path.join(results, d) for d in os.listdir(results) if d.startswith("sweep-")]
@@ -93,7 +107,7 @@ def test_a_sweep_shards_recipes_across_two_servers(second_server, tmp_path):
     stacks = {r["recipe"]: [d.replace(".", "_") for d in r["cold"]["domains"].values()] for r in doc["recipes"]}
     r_base = {r["recipe"]: r["cold"]["domains"]["base"].replace(".", "_") for r in doc["recipes"]}
     for server, context in CONTEXTS.items():
-        events = service_events(context, since, until)
+        events = service_events(logs[server])
         mine = {recipe: [e for e in events if any(e["name"].startswith(s + "_") for s in stacks[recipe])]
                 for recipe in RECIPES}
         for recipe in RECIPES:
