@@ -3,7 +3,7 @@ PYTHON ?= python3
 RECIPE ?= custom-html
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup bench bench-down isolate teardown unit test test-sweep showcase build lint
+.PHONY: setup bench bench-down isolate teardown unit test test-sweep test-interrupt showcase build lint
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -24,10 +24,13 @@ unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
 test: bench       ## everything: unit + integration on the real bench swarm
-	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep" tests/unit tests/integration
+	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/unit tests/integration
 
 test-sweep: bench ## the sweep of the six under load and their classification (about 20 min)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
+
+test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote) and their leak check
+	$(PYTHON) -m pytest -q -ra --durations=0 -m interrupt tests/integration
 
 showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (about 40 min)
 	$(PYTHON) tests/integration/scenario.py seed results/showcase-scenario
