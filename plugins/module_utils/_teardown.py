@@ -84,14 +84,24 @@ def clients_for(record: dict, log=None) -> tuple:
 
 
 def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | None = None,
-                 check_mode: bool = False, log=None) -> dict:
+                 check_mode: bool = False, log=None, kill_strays: bool = False) -> dict:
     """Tear down every domain a run recorded, release its locks and forget it.
+
+    ``kill_strays``: a dead run's processes that outlived it (an ``abra app upgrade`` whose
+    controller and guardian were killed goes on deploying) are stopped first, so nothing of the
+    run changes the swarm after the teardown read it. The janitor passes it; a run's own
+    teardown does not (they are its own processes).
 
     Returns ``{"removed": {domain: {kind: [...]}}, "locks": [...], "changed": bool}``.
     """
     record = ledger.get(run_id)
     if record is None:
         return {"removed": {}, "locks": [], "changed": False}
+    if kill_strays and not check_mode:
+        from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import kill_run_processes
+        left = kill_run_processes(run_id)
+        if left:
+            raise RuntimeError("run %s: processes %s survived SIGKILL; not tearing down under them" % (run_id, left))
     abra_client, docker = clients_for(record, log=log)
     protected = list(protected or ()) + list(record.get("protected", []))
     removed = {}
