@@ -390,6 +390,16 @@ def warm_problems(recipe: str, old: str, new: str, wait: float = SETTLE_TIMEOUT)
         time.sleep(2)
     problems = []
     v = st["registry_version"]
+    st["unverified"] = st["registry_status"] == "failed" and registry(recipe).get("failure", {}).get("verified") is False
+    if st["unverified"]:
+        # An advance interrupted after its deploy began: the registry names the release that runs
+        # (or none), unverified. It must be exactly what runs; answering is for the next promote
+        # to establish (run_case runs it: the recovery).
+        if v not in (old, new, None):
+            problems.append("registry version %s is neither the old %s nor the new %s" % (v, old, new))
+        if st["deployed"] != ([v] if v else []):
+            problems.append("warm app deployed at %s, registry says %s (unverified)" % (st["deployed"] or "nothing", v))
+        return problems, st
     if st["registry_status"] == "deploying":
         problems.append("registry left 'deploying' (live %s, target %s)" % (v, st["registry_target"]))
     if v not in (old, new):
@@ -910,11 +920,34 @@ def run_case(p: Point, sig: str, workdir: str, seeds: Seeds | None = None, lock:
             case["warm"] = st
             if problems:
                 case["leaks"]["warm-half"] = problems
+            elif st.get("unverified"):
+                case["recovery"] = recover(p, warm, seeds, case_dir)
+                if case["recovery"]["problems"]:
+                    case["leaks"]["warm-unrecovered"] = case["recovery"]["problems"]
         case["tail"] = launched.output(8)
         if case["leaks"]:
             clean_up(w, case_dir)
     case["finished"] = now_iso()
     return case
+
+
+def recover(p: Point, warm: dict, seeds: Seeds, case_dir: str) -> dict:
+    """The next promote of the new release after an interrupted advance left it unverified: it
+    must verify it (or fall back, or deploy it fresh when nothing runs) and leave the canonical
+    live at it and answering."""
+    extra = {"warm_domain": warm["warm_domain"]} if warm["warm_domain"] else {}
+    t0 = time.monotonic()
+    res = run_playbook("promote.yml", case_dir, recipe=p.warm, version=warm["new"],
+                       cold_result=seeds.cold_result(p.recipe, warm["new"]), warm_drift=p.warm_drift, **extra)
+    docs = sorted(glob.glob(os.path.join(case_dir, "*", "promote.json")), key=os.path.getmtime)
+    doc = read_json(docs[-1]) if docs else {}
+    problems, st = warm_problems(p.warm, warm["new"], warm["new"], wait=60)
+    if res.returncode != 0:
+        problems.insert(0, "the recovery promote failed (rc %s): %s" % (res.returncode, res.stdout[-300:]))
+    if st["registry_status"] != "live":
+        problems.append("after the recovery promote the registry is %s, not live" % st["registry_status"])
+    return {"rc": res.returncode, "mode": doc.get("mode"), "outcome": doc.get("outcome"),
+            "seconds": round(time.monotonic() - t0, 1), "problems": problems, "warm": st}
 
 
 def count_leaks(case: dict) -> int:
@@ -1053,6 +1086,11 @@ def main(argv=None) -> int:
         log("  reached=%s in %ss, %s, teardown %ss by %s, leaks: %s" % (
             case.get("reached"), case.get("time_to_point"), case.get("point_detail", "")[:80],
             case.get("teardown_seconds"), case.get("torn_down_by"), case.get("leaks") or "none"))
+        if case.get("recovery"):
+            r = case["recovery"]
+            log("  left unverified (registry %s); the next promote: %s (%s) in %ss%s" % (
+                case["warm"].get("registry_version"), r.get("outcome"), r.get("mode"), r.get("seconds"),
+                ", problems: %s" % r["problems"] if r["problems"] else ""))
         if case.get("error"):
             log("  error: %s" % case["error"][:600])
         write(args.out, kept + cases, started)

@@ -80,8 +80,20 @@ def run_processes(run_id: str, exclude=()) -> list:
     return pids
 
 
+def ancestry(pid: int | None = None) -> set:
+    """This process and every ancestor of it."""
+    pid = pid or os.getpid()
+    seen = set()
+    while pid > 1 and pid not in seen:
+        seen.add(pid)
+        pid = _proc_ppid(pid)
+    return seen
+
+
 def kill_run_processes(run_id: str, grace: float = 5.0) -> list:
-    me = {os.getpid()}
+    """SIGTERM, then SIGKILL, every process of the run (never this process or its ancestors);
+    the pids still alive after both."""
+    me = ancestry()
     pids = run_processes(run_id, exclude=me)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:

@@ -97,7 +97,7 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         for rid in dead:
             rec = ledger.get(rid) or {}
             if rec.get("status") == STATUS_RUNNING:
-                teardown_run(ledger, rid, protected=protected)
+                teardown_run(ledger, rid, protected=protected, kill_strays=True)
                 reaped.append(rid)
 
     exclusive = bool(params.get("exclusive", True))

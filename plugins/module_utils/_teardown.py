@@ -84,14 +84,24 @@ def clients_for(record: dict, log=None) -> tuple:
 
 
 def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | None = None,
-                 check_mode: bool = False, log=None) -> dict:
+                 check_mode: bool = False, log=None, kill_strays: bool = False) -> dict:
     """Tear down every domain a run recorded, release its locks and forget it.
+
+    ``kill_strays``: a dead run's processes that outlived it (an ``abra app upgrade`` whose
+    controller and guardian were killed goes on deploying) are stopped first, so nothing of the
+    run changes the swarm after the teardown read it. The janitor passes it; a run's own
+    teardown does not (they are its own processes).
 
     Returns ``{"removed": {domain: {kind: [...]}}, "locks": [...], "changed": bool}``.
     """
     record = ledger.get(run_id)
     if record is None:
         return {"removed": {}, "locks": [], "changed": False}
+    if kill_strays and not check_mode:
+        from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import kill_run_processes
+        left = kill_run_processes(run_id)
+        if left:
+            raise RuntimeError("run %s: processes %s survived SIGKILL; not tearing down under them" % (run_id, left))
     abra_client, docker = clients_for(record, log=log)
     protected = list(protected or ()) + list(record.get("protected", []))
     removed = {}
@@ -131,12 +141,13 @@ def close_open_attempt(ledger: Ledger, record: dict, docker: DockerClient) -> di
     A promote run records its attempt (registry ``deploying``, under its own lease) before it
     deploys, and its outcome after. Stopped in between (a signal, a killed controller, a failure
     outside the promote's rescue), it would leave the canonical saying an advance is in progress
-    after the run is gone. It is recorded as failed instead: the live version stays, and the
-    reason names the run, why it stopped, and the release the warm app runs now. Returns the
-    registry record when it changed it.
+    after the run is gone. It is recorded as failed instead, and the reason names the run, why it
+    stopped, and the release the warm app runs now. The record's version is what the swarm runs:
+    the previous release when the advance never took, else the new one (or none), unverified,
+    for the next promote to verify. Returns the registry record when it changed it.
     """
     from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
-        read_canonical, read_lease, record_failed)
+        NOTHING_RUNS, read_canonical, read_lease, record_failed)
     server, recipe = record.get("server"), record.get("recipe")
     if not server or not recipe:
         return None
@@ -149,14 +160,17 @@ def close_open_attempt(ledger: Ledger, record: dict, docker: DockerClient) -> di
         return None   # someone else's attempt (or not one a run opened): not this run's to close
     why = {"controller-died": "lost its controller", "deadline": "passed its deadline"}.get(
         record.get("interrupted"), "stopped before recording its outcome")
+    runs = None   # unknown: the record keeps its version
     try:
         running = deployed_versions(docker, canonical["domain"])
+        if len(running) <= 1:
+            runs = running[0] if running else NOTHING_RUNS
     except Exception as exc:  # the reason still gets written; what runs is then unknown
         running = ["unknown (%s)" % str(exc).splitlines()[0][:120]]
     reason = ("interrupted: promote run %s %s during the advance to %s; the warm app now runs %s"
               % (record["run_id"], why, (canonical.get("target") or {}).get("version") or "?",
                  ", ".join(running) or "nothing"))
-    closed, changed = record_failed(ledger, server, recipe, reason)
+    closed, changed = record_failed(ledger, server, recipe, reason, runs=runs)
     return closed if changed else None
 
 

@@ -454,6 +454,9 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
         return "cold run %s ran on server %s, not %s" % (cold_result.get("run_id"), cold_result.get("server"),
                                                         canonical.get("server"))
     current = canonical.get("version")
+    if (canonical.get("failure") or {}).get("verified") is False:
+        # an interrupted advance left an unverified release running: the floor is the last good one
+        current = (canonical.get("last_known_good") or {}).get("version")
     if current and version_key(version) < version_key(current):
         return "%s is older than the canonical's %s: a canonical never moves back" % (version, current)
     return None
@@ -556,9 +559,19 @@ def record_promoted(ledger: Ledger, server: str, recipe: str, version: str, comm
     return _registry_change(ledger, server, recipe, change, dry_run)
 
 
+NOTHING_RUNS = ""
+
+
 def record_failed(ledger: Ledger, server: str, recipe: str, reason: str, version: str | None = None,
-                  dry_run: bool = False) -> tuple:
-    """An advance failed: ``version`` stays the previous one (or none), and the record says so."""
+                  dry_run: bool = False, runs: str | None = None) -> tuple:
+    """An advance failed: ``version`` stays the previous one (or none), and the record says so.
+
+    ``runs``, when given, is the release the warm app runs now (``NOTHING_RUNS`` for none) as
+    read from the swarm by a teardown that closes an interrupted advance. When it is not the
+    previous version, the record's ``version`` becomes it, marked unverified: the registry names
+    what is deployed, never a release the warm domain no longer runs. ``last_known_good`` keeps
+    the release that last passed a promote; the next promote verifies (or replaces) what runs.
+    """
     if not reason:
         raise RegistryRefused("a failure needs its reason")
 
@@ -567,14 +580,32 @@ def record_failed(ledger: Ledger, server: str, recipe: str, reason: str, version
         attempted = (version or (rec.get("target") or {}).get("version")
                      or (last.get("attempted") if rec.get("status") == "failed" else None))
         kept = rec.get("version")
-        if rec.get("status") == "failed" and last.get("reason") == reason and last.get("attempted") == attempted:
+        moved = runs is not None and (runs or None) != kept
+        now = (runs or None) if moved else kept
+        if rec.get("status") == "failed" and last.get("reason") == reason and last.get("attempted") == attempted \
+                and rec.get("version") == now:
             return None
-        rec["status"], rec["target"] = "failed", None
+        rec["status"], rec["target"], rec["version"] = "failed", None, now
+        good = (rec.get("last_known_good") or {}).get("version")
+        if moved:
+            rec["failure"] = {
+                "attempted": attempted, "reason": reason, "kept_version": now, "previous_version": kept,
+                "verified": False,
+                "message": "canonical %s/%s %s, unverified: the advance from %s to %s did not finish: %s "
+                           "(last known good: %s)"
+                           % (server, recipe, "runs %s" % now if now else "runs nothing", kept or "nothing",
+                              attempted or "?", reason, good or "none"),
+            }
+            return {"event": "failed", "version": attempted, "kept_version": now, "previous_version": kept,
+                    "verified": False, "reason": reason}
         rec["failure"] = {
             "attempted": attempted, "reason": reason, "kept_version": kept,
             "message": "canonical %s/%s stays at %s: the advance to %s failed: %s"
                        % (server, recipe, kept or "no version (never promoted)", attempted or "?", reason),
         }
+        if last.get("verified") is False and last.get("kept_version") == kept:
+            # still the unverified release an earlier interrupted advance left running
+            rec["failure"].update(verified=False, previous_version=last.get("previous_version"))
         return {"event": "failed", "version": attempted, "kept_version": kept, "reason": reason}
 
     return _registry_change(ledger, server, recipe, change, dry_run)

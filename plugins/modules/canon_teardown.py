@@ -113,7 +113,8 @@ def main():
                 kept.append(run_id)
                 changed = True
                 continue
-            res = teardown_run(ledger, run_id, protected=p["protected_domains"], check_mode=module.check_mode)
+            res = teardown_run(ledger, run_id, protected=p["protected_domains"], check_mode=module.check_mode,
+                               kill_strays=run_id != p["current_run_id"])
             if res["removed"]:
                 removed[run_id] = res["removed"]
             changed = changed or res["changed"]

@@ -128,11 +128,27 @@ def test_teardown_says_when_the_warm_app_moved_or_is_gone(tmp_path):
     from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown, _warm
     led, run_id = _promote_run_mid_advance(tmp_path)
     _teardown.close_open_attempt(led, led.get(run_id), FakeDocker("3.6.0+1.25.0-rootless"))
-    reason = _warm.read_canonical(led, "default", "gitea")["failure"]["reason"]
-    assert reason.endswith("the warm app now runs 3.6.0+1.25.0-rootless")
+    canonical = _warm.read_canonical(led, "default", "gitea")
+    assert canonical["failure"]["reason"].endswith("the warm app now runs 3.6.0+1.25.0-rootless")
+    # the registry names what runs, never a release the warm domain no longer runs: the new one,
+    # unverified, with the last good one kept as the floor
+    assert canonical["status"] == "failed" and canonical["version"] == "3.6.0+1.25.0-rootless"
+    assert canonical["failure"]["verified"] is False
+    assert canonical["failure"]["previous_version"] == "3.5.3+1.24.2-rootless"
+    assert canonical["last_known_good"]["version"] == "3.5.3+1.24.2-rootless"
+    assert "runs 3.6.0+1.25.0-rootless, unverified" in canonical["failure"]["message"]
+    assert "last known good: 3.5.3+1.24.2-rootless" in canonical["failure"]["message"]
+    # a promote of the last good release is not "moving back" from an unverified one
+    cold = {"outcome": "pass", "versions": {"head": "3.5.3+1.24.2-rootless"}, "recipe": "gitea",
+            "server": "default", "run_id": "cold-2"}
+    assert _warm.advance_refusal(canonical, cold) is None
+    # nothing runs: the registry says so
     led2, run2 = _promote_run_mid_advance(tmp_path / "b")
     _teardown.close_open_attempt(led2, led2.get(run2), FakeDocker(None))
-    assert _warm.read_canonical(led2, "default", "gitea")["failure"]["reason"].endswith("runs nothing")
+    gone = _warm.read_canonical(led2, "default", "gitea")
+    assert gone["failure"]["reason"].endswith("runs nothing")
+    assert gone["version"] is None and gone["failure"]["verified"] is False
+    assert "runs nothing, unverified" in gone["failure"]["message"]
 
 
 def test_teardown_leaves_another_runs_advance_alone(tmp_path):
@@ -159,3 +175,28 @@ def test_teardown_run_closes_the_open_advance_before_releasing_the_lease(tmp_pat
     assert res["locks"] == ["lease:warm-canon-gitea.bench.canon.test"]
     assert led.get(run_id) is None
     assert _warm.read_canonical(led, "default", "gitea")["failure"]["reason"].endswith("runs nothing")
+
+
+def test_janitor_stops_what_a_dead_run_left_running_before_it_reads_the_swarm(tmp_path):
+    """An abra a killed run started goes on (an upgrade of the warm app, say); the janitor's
+    teardown stops it first, so nothing of the run moves the swarm after the teardown read it.
+    A run's own teardown leaves its processes alone."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _teardown
+    led, run_id = _promote_run_mid_advance(tmp_path)
+    led.update(run_id, abra_bin="/bin/true", abra_dir=str(tmp_path / "abra"), docker_bin=str(tmp_path / "docker"))
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    stray = subprocess.Popen(["sleep", "60"], env=dict(os.environ, CANON_RUN_ID=run_id))
+    try:
+        res = _teardown.teardown_run(led, run_id, kill_strays=False)
+        assert stray.poll() is None                     # not the janitor: left alone
+        assert res["closed_attempt"]["status"] == "failed"
+        led2, run2 = _promote_run_mid_advance(tmp_path / "b", run_id=run_id)
+        led2.update(run_id, abra_bin="/bin/true", abra_dir=str(tmp_path / "abra"), docker_bin=str(fake))
+        _teardown.teardown_run(led2, run_id, kill_strays=True)
+        assert stray.wait(timeout=10) is not None       # the janitor stopped it
+        assert led2.get(run_id) is None
+    finally:
+        if stray.poll() is None:
+            stray.kill()
