@@ -147,11 +147,24 @@ def pytest_configure(config):
 
 
 def left_by_an_earlier_session() -> list:
-    """Undo what an earlier, killed session's fixtures left on the bench: apps on the suite's own
-    ``coll-`` domains (abra-made, so the harness janitor does not own them) and tags the bench
-    sources do not release (a fix release a fixture was tagging). What was removed, for the log."""
-    from scenario import released_tags_only, remove_app
+    """Undo what an earlier, killed session's fixtures (or a benchmark) left on the bench: apps on
+    the suite's own ``coll-`` domains (abra-made, so the harness janitor does not own them), tags
+    the bench sources do not release (a fix release a fixture was tagging) and warm canonicals
+    (the live keycloak is bench.yml's own deploy, never in the registry). What was removed."""
+    import tempfile
+
+    from scenario import playbook, released_tags_only, remove_app
     removed = released_tags_only()
+    # warm canonicals (a benchmark's, a killed session's): the tests seed the ones they need
+    registry = os.path.join(STATE_DIR, "canon", SERVER)
+    for name in sorted(os.listdir(registry)) if os.path.isdir(registry) else []:
+        if name.endswith(".json"):
+            with tempfile.TemporaryDirectory() as results:
+                res = playbook("warm_teardown.yml", results, recipe=name[:-len(".json")])
+            if res.returncode != 0:
+                pytest.fail("the bench holds a warm canonical that warm_teardown.yml could not remove:\n%s"
+                            % res.stdout[-2000:])
+            removed.append("canonical " + name[:-len(".json")])
     envs = os.path.join(ABRA_DIR, "servers", SERVER)
     for name in sorted(os.listdir(envs)) if os.path.isdir(envs) else []:
         if name.startswith("coll-") and name.endswith(".env"):
