@@ -97,7 +97,10 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         for rid in dead:
             rec = ledger.get(rid) or {}
             if rec.get("status") == STATUS_RUNNING:
-                teardown_run(ledger, rid, protected=protected, kill_strays=True)
+                try:
+                    teardown_run(ledger, rid, protected=protected, kill_strays=True)
+                except RuntimeError as exc:   # a dead run's process survived SIGKILL
+                    raise RunRefused("the janitor could not reap dead run %s: %s" % (rid, exc)) from exc
                 reaped.append(rid)
 
     exclusive = bool(params.get("exclusive", True))
