@@ -4,6 +4,16 @@
 from __future__ import annotations
 
 
+_DOCKER_CONTEXT = r"""
+  docker_context:
+    description:
+      - The docker context that reaches the server's swarm (abra reaches a server through the
+        docker context named after it). Empty means docker's own current context.
+    type: str
+    default: ""
+"""
+
+
 class ModuleDocFragment:
     # Options shared by every module that runs abra or inspects the swarm.
     DOCUMENTATION = r"""
@@ -25,13 +35,7 @@ options:
     description: The docker CLI used for inspection and for removing what a stack left.
     type: path
     default: docker
-  docker_context:
-    description:
-      - The docker context that reaches the server's swarm (abra reaches a server through the
-        docker context named after it). Empty means docker's own current context.
-    type: str
-    default: ""
-  evidence_dir:
+""" + _DOCKER_CONTEXT + r"""  evidence_dir:
     description:
       - Directory where the output of every command is written, scrubbed of secret values.
       - Falls back to the C(CANON_EVIDENCE_DIR) environment variable. Nothing is written when unset.
@@ -42,3 +46,6 @@ options:
       - Falls back to the C(CANON_REDACT_FILE) environment variable.
     type: path
 """
+
+    # The docker_context option alone, for modules that reach the swarm without running abra.
+    DOCKER_CONTEXT = "options:\n" + _DOCKER_CONTEXT

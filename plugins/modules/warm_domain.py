@@ -26,6 +26,8 @@ description:
   - C(state=released) releases one lease, by its id.
 author: coopcloud.canon contributors
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.abra.docker_context
 attributes:
   check_mode:
     support: full
@@ -59,12 +61,6 @@ options:
     description: The docker CLI (C(docker stack ls) lists the deployed stacks).
     type: path
     default: docker
-  docker_context:
-    description:
-      - The docker context that reaches the server's swarm (abra reaches a server through the
-        docker context named after it). Empty means docker's own current context.
-    type: str
-    default: ""
   protected_domains:
     description: Live services; never handed out, nor any domain under them.
     type: list

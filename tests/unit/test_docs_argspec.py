@@ -79,7 +79,7 @@ def fragment_options(ref: str) -> dict:
     """Options of a doc fragment named coopcloud.canon.<name>[.<VAR>]."""
     parts = ref.split(".")
     assert parts[:2] == ["coopcloud", "canon"], f"fragment {ref} is not this collection's"
-    var = parts[3] if len(parts) > 3 else "DOCUMENTATION"
+    var = parts[3].upper() if len(parts) > 3 else "DOCUMENTATION"  # ansible-doc upper-cases it too
     frag = importlib.import_module(f"{PACKAGE}.doc_fragments.{parts[2]}").ModuleDocFragment
     return load_yaml(getattr(frag, var))["options"]
 

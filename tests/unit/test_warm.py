@@ -1,4 +1,5 @@
 """Canonical warm domains: the namespace, its refusals, leases across real processes, the registry."""
+import importlib
 import json
 import multiprocessing
 import os
@@ -668,7 +669,13 @@ def test_module_docs_match_the_argument_spec(name):
     doc = yaml.safe_load(ns["DOCUMENTATION"])
     assert set(doc["attributes"]) == {"check_mode", "diff_mode", "idempotent"}
     spec = set(re.findall(r"^\s+(\w+)=dict\(type=", src.split("def main")[1], re.M))
-    assert set(doc["options"]) == spec
+    options = set(doc["options"])
+    for ref in doc.get("extends_documentation_fragment") or []:  # coopcloud.canon.<file>[.<var>]
+        parts = ref.split(".")
+        frag = importlib.import_module("ansible_collections.coopcloud.canon.plugins.doc_fragments." + parts[2])
+        options |= set(yaml.safe_load(getattr(frag.ModuleDocFragment, parts[3].upper() if len(parts) > 3
+                                              else "DOCUMENTATION"))["options"])
+    assert options == spec
     for ex in yaml.safe_load(ns["EXAMPLES"]):
         assert "coopcloud.canon.%s" % name in ex
     yaml.safe_load(ns["RETURN"])
