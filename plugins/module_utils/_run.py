@@ -57,6 +57,9 @@ def check_inputs(params: dict) -> None:
     validate_recipe(params["recipe"])
     server = validate_server(params["server"])
     validate_docker_context(params.get("docker_context"))
+    for option in ("deadline", "lease"):
+        if (params.get(option) or 0) < 0:
+            raise RunRefused("%s must be 0 (none) or a number of seconds, not %s" % (option, params[option]))
     if params.get("run_id"):
         validate_run_id(params["run_id"])
     base_domain = validate_domain(params["base_domain"])
@@ -142,8 +145,14 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         ledger.put(record)
     watch = int(params.get("watch_pid") or 0) or controller_pid()
     deadline = time.time() + float(params["deadline"]) if params.get("deadline") else 0
+    lease = float(params.get("lease") or 0)
     if watch:
         record = ledger.update(run_id, controller_pid=watch, guardian_pid=spawn(ledger, run_id, watch, deadline),
-                               deadline=deadline or None)
+                               deadline=deadline or None, guardian_mode="controller")
+    elif lease > 0:
+        # No ansible-playbook above the module: the server is reached over SSH. The guardian
+        # holds the run on a lease renewed by the run's own processes on this server.
+        record = ledger.update(run_id, guardian_pid=spawn(ledger, run_id, 0, deadline, lease),
+                               deadline=deadline or None, guardian_mode="lease", lease=lease)
     return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)
 

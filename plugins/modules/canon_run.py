@@ -19,6 +19,12 @@ description:
     Records the run in the ledger (before anything is deployed) and starts the run guardian: a
     detached process that tears the run down if the controller dies (SIGINT, SIGTERM, SIGKILL)
     and sends the controller SIGTERM when the run deadline passes.
+  - >-
+    On a server reached over SSH no C(ansible-playbook) process is above the module, so the
+    guardian holds the run on a lease instead (I(lease)): every task of the run carries
+    C(CANON_RUN_ID) in its environment, and while one of them is seen running on the server the
+    run is live. Once none has been seen for I(lease) seconds the controller is taken for gone
+    and the run is torn down; past the deadline the guardian stops the run's processes itself.
 author: coopcloud.canon contributors
 version_added: 0.1.0
 attributes:
@@ -89,6 +95,15 @@ options:
     description: Seconds after which the guardian stops the run (SIGTERM to the controller). 0 for none.
     type: int
     default: 3600
+  lease:
+    description:
+      - Seconds a run with no C(ansible-playbook) above the module (a server reached over SSH)
+        stays live while no process of the run is running on the server. Longer than the longest
+        step the controller runs on its own between two tasks on the server (a custom suite runs
+        on the controller).
+      - C(0) starts no guardian for such a run; it is then live for its first 120 seconds only.
+    type: int
+    default: 900
   run_id:
     description: An explicit run id; generated when omitted.
     type: str
@@ -131,9 +146,13 @@ domains:
   type: dict
   returned: always
 guardian_pid:
-  description: The guardian's pid.
+  description: The guardian's pid; null when no guardian was started (no controller above the module and I(lease=0)).
   type: int
   returned: success
+guardian_mode:
+  description: C(controller) (it watches the C(ansible-playbook) above the module) or C(lease) (see I(lease)).
+  type: str
+  returned: when a guardian was started
 reaped:
   description: Runs of dead controllers that were torn down first.
   type: list
@@ -165,6 +184,7 @@ def main():
         exclusive=dict(type="bool", default=True),
         keep_on_failure=dict(type="bool", default=False),
         deadline=dict(type="int", default=3600),
+        lease=dict(type="int", default=900),
         run_id=dict(type="str"),
         watch_pid=dict(type="int"),
     ), supports_check_mode=True)

@@ -441,6 +441,7 @@ INT_BAD = kind(["x", "1.5", "", ["1"], {"n": 1}, "1e3x", "0x"])
 INT_LIST_BAD = kind(["x", ["x"], [{"n": 1}], ["1.5"], [[1]], {"n": 1}])
 FLOAT_BAD = kind(["x", "", ["1"], {"n": 1}, "1.5.1", "0x"])
 BOOL_BAD = kind(["maybe", "2", "", ["yes"], {"b": 1}, "yess"])
+SECONDS_BAD = kind(INT_BAD[0] + [-1, "-30"], st.integers(max_value=-1))   # not a whole number of seconds >= 0
 
 # module -> option -> (kind, words the message may use to name the option; the value itself also counts)
 FUZZ = {
@@ -464,8 +465,8 @@ FUZZ = {
     "canon_run": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]),
                   "recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),
                   "base_domain": (DOMAIN_KIND, ["domain"]), "domain": (DOMAIN_KIND, ["domain"]),
-                  "run_id": (RUN_ID_KIND, ["run id", "run_id"]), "deadline": (INT_BAD, ["deadline"]),
-                  "protected": (PROTECTED_KIND, ["protected"])},
+                  "run_id": (RUN_ID_KIND, ["run id", "run_id"]), "deadline": (SECONDS_BAD, ["deadline"]),
+                  "lease": (SECONDS_BAD, ["lease"]), "protected": (PROTECTED_KIND, ["protected"])},
     "canon_teardown": {"recipe": (RECIPE, ["recipe"]), "run_id": (RUN_ID_KIND, ["run id", "run_id"]),
                        "keep": (BOOL_BAD, ["keep"])},
     "env_drift": {"domain": (DOMAIN_KIND, ["domain"]), "recipe": (RECIPE, ["recipe"]),

@@ -200,3 +200,81 @@ def test_janitor_stops_what_a_dead_run_left_running_before_it_reads_the_swarm(tm
     finally:
         if stray.poll() is None:
             stray.kill()
+
+
+class FakeTime:
+    """A clock that only moves when the guardian sleeps; ``on_sleep`` runs after each sleep."""
+
+    def __init__(self, on_sleep=None):
+        self.now = 1000.0
+        self.on_sleep = on_sleep
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep(self.now)
+
+
+def test_lease_holds_while_the_run_has_processes_and_expires_lease_seconds_after_the_last(tmp_path):
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": "r1", "status": "running"})
+    t = FakeTime()
+    # a task of the run is seen on the server for the first 20 s, then never again
+    why = _guardian.watch(led, "r1", 0, None, poll=1, lease=10, activity=lambda: t.now < 1020,
+                          clock=t.clock, sleep=t.sleep)
+    assert why == "lease-expired"
+    assert t.now == 1030   # last seen at 1019; expired the first time more than 10 s had passed
+    assert led.get("r1")["lease_seen"]   # recorded for whoever reads the ledger
+
+
+def test_a_lease_that_is_renewed_never_expires_and_the_run_ending_ends_the_watch(tmp_path):
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": "r1", "status": "running"})
+
+    def finish(now):
+        if now >= 1100:   # the run's own teardown recorded its end, long after several leases
+            led.update("r1", status="finished")
+    t = FakeTime(on_sleep=finish)
+    # seen every 8th second only: the gaps are shorter than the lease
+    why = _guardian.watch(led, "r1", 0, None, poll=1, lease=10, activity=lambda: int(t.now) % 8 == 0,
+                          clock=t.clock, sleep=t.sleep)
+    assert why == "done" and t.now == 1100
+
+
+def test_a_lease_past_the_deadline_stops_the_run_although_it_is_active(tmp_path):
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": "r1", "status": "running"})
+    t = FakeTime()
+    why = _guardian.watch(led, "r1", 0, 1005.5, poll=1, lease=10, activity=lambda: True,
+                          clock=t.clock, sleep=t.sleep)
+    assert why == "deadline" and t.now == 1006
+    assert led.get("r1")["deadline_hit"]
+
+
+def test_a_guardian_needs_a_controller_or_a_lease(tmp_path):
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": "r1", "status": "running"})
+    try:
+        _guardian.watch(led, "r1", 0, None, lease=0)
+    except ValueError as exc:
+        assert "lease" in str(exc)
+    else:
+        raise AssertionError("watch without a controller or a lease returned")
+
+
+def test_the_lease_sees_the_runs_processes_by_their_environment(tmp_path):
+    led = _ledger.Ledger(str(tmp_path))
+    led.put({"run_id": "unit-lease-run", "status": "running"})
+    task = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"],
+                            env=dict(os.environ, CANON_RUN_ID="unit-lease-run"))
+    started = time.monotonic()
+    try:
+        assert _guardian.watch(led, "unit-lease-run", 0, None, poll=0.1, lease=1.0) == "lease-expired"
+    finally:
+        task.kill()
+        task.wait()
+    # held while the task ran (1.5 s), then expired a lease (1 s) after it ended
+    assert 2.4 <= time.monotonic() - started < 6
