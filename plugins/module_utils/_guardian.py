@@ -157,7 +157,10 @@ def watch(ledger: Ledger, run_id: str, watch_pid: int, deadline: float | None, p
             if activity():
                 last_seen = now
                 if now - recorded >= 30:  # for people reading the ledger; not what liveness reads
-                    ledger.update(run_id, lease_seen=now_iso())
+                    try:
+                        ledger.update(run_id, lease_seen=now_iso())
+                    except KeyError:   # the run's own teardown forgot it a moment ago
+                        return "done"
                     recorded = now
             if deadline and now > deadline:
                 ledger.update(run_id, deadline_hit=now_iso())
