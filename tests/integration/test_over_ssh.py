@@ -55,7 +55,9 @@ def test_a_run_over_ssh_is_held_on_its_lease_and_ends_green(results_dir):
         assert run["guardian_mode"] == "lease" and run["lease"] == LEASE, run
         assert run["controller_pid"] is None
         guardian = cmdline(run["guardian_pid"])
-        assert run["run_id"] in guardian and guardian.split()[-2:] == ["0", str(float(LEASE))], guardian
+        # ... <run id> <state dir> <watch pid: none> <deadline> <lease>
+        argv = guardian.split()
+        assert run["run_id"] in argv and argv[-3] == "0" and argv[-1] == str(float(LEASE)), guardian
         out, _ = proc.communicate(timeout=900)
     finally:
         if proc.poll() is None:
