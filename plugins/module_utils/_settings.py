@@ -54,6 +54,9 @@ DEFAULTS = {
     # replaced by the app's domain), proving the proxy reached this stack and not another.
     "identity_path": "",
     "identity_expect": "",
+    # The custom tier: the recipe's own suite is stopped (and the tier red) after this many
+    # seconds. It runs on the controller, so over SSH it must end within the run's lease.
+    "custom_timeout": 600,
 }
 
 _TYPES = {
@@ -61,7 +64,7 @@ _TYPES = {
     "content_marker": str, "http_timeout": int, "http_retries": int, "upgrade_base_version": str,
     "not_applicable": dict, "state_service": str, "state_path": str, "env": dict, "overlays": list,
     "heavy": bool, "readiness": list, "backup_verify": dict, "warm_strategy": str,
-    "identity_path": str, "identity_expect": str,
+    "identity_path": str, "identity_expect": str, "custom_timeout": int,
 }
 
 PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
@@ -121,8 +124,8 @@ def resolve(settings: dict | None, recipe: str = "") -> dict:
         if (want is int and isinstance(value, bool)) or not isinstance(value, want):
             raise SettingsError("setting %s of %s must be %s, not %r" % (key, name, want.__name__, value))
         out[key] = copy.deepcopy(value)
-    if out["deploy_timeout"] <= 0 or out["wedge_window"] <= 0:
-        raise SettingsError("deploy_timeout and wedge_window must be positive")
+    if out["deploy_timeout"] <= 0 or out["wedge_window"] <= 0 or out["custom_timeout"] <= 0:
+        raise SettingsError("deploy_timeout, wedge_window and custom_timeout must be positive")
     for tier, reason in out["not_applicable"].items():
         if tier not in TIERS:
             raise SettingsError("not_applicable names unknown tier %r (tiers: %s)" % (tier, ", ".join(TIERS)))

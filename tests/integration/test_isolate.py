@@ -1,6 +1,8 @@
 """isolate on the bench: green on custom-html, red on the canaries, nothing left behind."""
 import glob
 import os
+import subprocess
+import time
 
 import pytest
 
@@ -56,3 +58,24 @@ def test_canary_is_red_on_the_right_tier(results_dir, recipe, tier, needle, in_l
     assert needle in (service_logs(results_dir) if in_logs else error), error
     assert leftovers(doc["domains"].values()) == {}
     assert doc["run_id"] not in [r["run_id"] for r in ledger_runs()]
+
+
+def test_a_hung_custom_suite_is_stopped_at_custom_timeout_and_the_tier_is_red(results_dir, tmp_path):
+    suites = tmp_path / "suites" / "custom-html"
+    suites.mkdir(parents=True)
+    (suites / "test_hangs.py").write_text(
+        "import time\n\n\ndef test_waits_for_something_that_never_comes():\n    time.sleep(600)\n")
+    started = time.monotonic()
+    pb = run_playbook("isolate.yml", results_dir, recipe="custom-html", canon_tier_order=["install", "custom"],
+                      canon_suites_dir=str(tmp_path / "suites"), canon_settings_overrides={"custom_timeout": 5})
+    took = time.monotonic() - started
+    assert pb.rc != 0
+    [doc] = pb.results
+    custom = pb.tier("custom")
+    assert custom["outcome"] == "fail"
+    assert "custom tests timed out: the suite was stopped after custom_timeout = 5 s" in custom["error"], custom
+    assert took < 300, took   # not held until the suite's own 600 s
+    # the suite's pytest is gone with it, and the run left nothing
+    out = subprocess.run(["pgrep", "-f", "test_hangs|%s" % suites], capture_output=True, text=True)
+    assert out.stdout.strip() == "", out.stdout
+    assert doc["teardown"]["clean"] is True and leftovers(doc["domains"].values()) == {}

@@ -51,3 +51,13 @@ def test_settings_defaults_and_unknown_keys():
         _settings.resolve({"not_applicable": {"backup_restore": ""}}, "x")
     with pytest.raises(_settings.SettingsError, match="unknown tier"):
         _settings.resolve({"not_applicable": {"backups": "x"}}, "x")
+
+
+def test_the_custom_suite_is_bounded_and_the_bound_is_positive():
+    assert _settings.resolve({}, "x")["custom_timeout"] == 600
+    assert _settings.resolve({"custom_timeout": 30}, "x")["custom_timeout"] == 30
+    for bad in (0, -5):
+        with pytest.raises(_settings.SettingsError, match="custom_timeout must be positive"):
+            _settings.resolve({"custom_timeout": bad}, "x")
+    with pytest.raises(_settings.SettingsError, match="must be int"):
+        _settings.resolve({"custom_timeout": True}, "x")
