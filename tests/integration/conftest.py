@@ -109,6 +109,21 @@ def leftovers(domains, context=None) -> dict:
     return left
 
 
+def deploying(domain) -> bool:
+    """The app on ``domain`` has a service on the swarm: its deploy has started."""
+    stack = domain.replace(".", "_")
+    return any(n.startswith(stack + "_") for n in docker("service", "ls", "--format", "{{.Name}}").split())
+
+
+def run_processes(run_id) -> list:
+    """The /proc environ files of every process carrying ``CANON_RUN_ID=<run_id>`` (read
+    independently of the guardian's own search)."""
+    out = subprocess.run(["grep", "-l", "CANON_RUN_ID=%s" % run_id] +
+                         ["/proc/%s/environ" % p for p in os.listdir("/proc") if p.isdigit()],
+                         capture_output=True, text=True)
+    return out.stdout.split()
+
+
 def wait_for(predicate, timeout=60, interval=0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

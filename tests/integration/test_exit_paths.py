@@ -1,12 +1,11 @@
 """Every exit path tears down: signals during deploy, keep-on-failure, teardown twice, bad input."""
 import os
 import signal
-import subprocess
 
 import pytest
 
-from conftest import (docker, ledger_runs, leftovers, run_playbook, start_playbook,
-                      wait_for)
+from conftest import (deploying, docker, ledger_runs, leftovers, run_playbook, run_processes,
+                      start_playbook, wait_for)
 
 
 def live_run_of(recipe, known=()):
@@ -22,11 +21,9 @@ def test_signal_during_deploy_tears_the_run_down(results_dir, sig):
     try:
         run = wait_for(lambda: live_run_of("custom-html", before), timeout=120, interval=0.2)
         assert run, "the run never appeared in the ledger"
-        stack = run["domains"]["base"].replace(".", "_")
         # Deploying: the stack's service exists while abra waits for convergence.
-        assert wait_for(lambda: any(n.startswith(stack + "_") for n in
-                                    docker("service", "ls", "--format", "{{.Name}}").split()),
-                        timeout=180, interval=0.2), "the deploy never started"
+        assert wait_for(lambda: deploying(run["domains"]["base"]), timeout=180, interval=0.2), \
+            "the deploy never started"
         proc.send_signal(sig)
         proc.wait(timeout=120)
     finally:
@@ -38,10 +35,7 @@ def test_signal_during_deploy_tears_the_run_down(results_dir, sig):
     assert wait_for(lambda: not leftovers(run["domains"].values()) and run["run_id"] not in
                     [r["run_id"] for r in ledger_runs()], timeout=240, interval=1), leftovers(run["domains"].values())
     # No process of the run is left behind either.
-    out = subprocess.run(["grep", "-l", "CANON_RUN_ID=%s" % run["run_id"]] +
-                         ["/proc/%s/environ" % p for p in os.listdir("/proc") if p.isdigit()],
-                         capture_output=True, text=True)
-    assert out.stdout.strip() == ""
+    assert run_processes(run["run_id"]) == []
 
 
 def test_keep_on_failure_keeps_then_teardown_removes_and_second_teardown_changes_nothing(results_dir):

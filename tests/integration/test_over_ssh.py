@@ -8,8 +8,8 @@ import signal
 import subprocess
 import time
 
-from conftest import (ROOT, ansible_env, default_signals, docker, ledger_runs, leftovers,
-                      run_playbook, wait_for)
+from conftest import (ROOT, ansible_env, default_signals, deploying, ledger_runs, leftovers,
+                      run_playbook, run_processes, wait_for)
 
 SSH_INVENTORY = os.path.join(ROOT, "inventory", "bench-ssh", "hosts.yml")
 LEASE = 30   # seconds; the custom-html lifecycle takes about 80 s, so a green run renews it
@@ -36,13 +36,6 @@ def cmdline(pid) -> str:
             return fh.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def run_processes(run_id) -> list:
-    out = subprocess.run(["grep", "-l", "CANON_RUN_ID=%s" % run_id] +
-                         ["/proc/%s/environ" % p for p in os.listdir("/proc") if p.isdigit()],
-                         capture_output=True, text=True)
-    return out.stdout.split()
 
 
 def test_a_run_over_ssh_is_held_on_its_lease_and_ends_green(results_dir):
@@ -80,10 +73,8 @@ def test_a_controller_gone_over_ssh_is_torn_down_once_its_lease_lapses(results_d
     try:
         run = wait_for(lambda: claimed_run("custom-html", before), timeout=180, interval=0.2)
         assert run, "the run never appeared in the ledger with a guardian"
-        stack = run["domains"]["base"].replace(".", "_")
-        assert wait_for(lambda: any(n.startswith(stack + "_") for n in
-                                    docker("service", "ls", "--format", "{{.Name}}").split()),
-                        timeout=240, interval=0.2), "the deploy never started"
+        assert wait_for(lambda: deploying(run["domains"]["base"]), timeout=240, interval=0.2), \
+            "the deploy never started"
     finally:
         # the controller, its workers and their ssh clients at once: the AWX job's container is gone
         os.killpg(proc.pid, signal.SIGKILL)

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from ansible_collections.coopcloud.canon.plugins.module_utils import _guardian, _ledger
 
 
@@ -257,12 +259,8 @@ def test_a_lease_past_the_deadline_stops_the_run_although_it_is_active(tmp_path)
 def test_a_guardian_needs_a_controller_or_a_lease(tmp_path):
     led = _ledger.Ledger(str(tmp_path))
     led.put({"run_id": "r1", "status": "running"})
-    try:
+    with pytest.raises(ValueError, match="lease"):
         _guardian.watch(led, "r1", 0, None, lease=0)
-    except ValueError as exc:
-        assert "lease" in str(exc)
-    else:
-        raise AssertionError("watch without a controller or a lease returned")
 
 
 def test_the_lease_sees_the_runs_processes_by_their_environment(tmp_path):
