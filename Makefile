@@ -43,5 +43,5 @@ build:            ## the collection tarball
 lint:             ## ansible-lint (production profile, .ansible-lint) from its own venv, never the project's ansible-core
 	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
 	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
-	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.18,<2.19' 'ansible-builder==3.2.0'; }
+	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.19,<2.20' 'ansible-builder==3.2.0'; }
 	PATH=/opt/canon-lint/bin:$$PATH ansible-lint playbooks roles tests/integration/playbooks execution-environment.yml
