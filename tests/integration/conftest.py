@@ -60,6 +60,11 @@ def run_playbook(playbook: str, results_dir: str, timeout: int = 900, **extra_va
     argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
             "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
     res = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
+    # Every playbook runs clean on the tested ansible-core: a deprecation today is a failure with
+    # the next release (2.18's "conditional result of type str" warning became 2.19's error).
+    for stream in (res.stdout, res.stderr):
+        assert "[DEPRECATION WARNING]" not in stream, "%s printed a deprecation warning:\n%s" % (
+            playbook, "\n".join(line for line in stream.splitlines() if "DEPRECATION" in line))
     return Playbook(res.returncode, res.stdout, res.stderr, results_dir)
 
 
