@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 
 from canon import ROOT
-from canon.inventory import default_inventory, load_servers
+from canon.inventory import InventoryError, default_inventory, load_servers, resolved_hosts
 from canon.runner import Job
 from canon.sweep import cold_record
 
@@ -70,27 +70,22 @@ class Forge:
 
 def forge_settings(inventory: str | None = None, host: str | None = None) -> Forge:
     """The forge of the inventory's first server (or of ``host``), templated as a play sees it."""
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
-    from ansible.vars.manager import VariableManager
-
+    try:
+        hosts = resolved_hosts(inventory, host or "canon_servers")
+    except InventoryError as exc:
+        raise CIError(str(exc)) from None
     path = inventory or default_inventory()
-    loader = DataLoader()
-    inv = InventoryManager(loader=loader, sources=[path])
-    hosts = inv.get_hosts(pattern=host or "canon_servers")
     if not hosts:
         raise CIError("inventory %s has no host %s" % (path, host or "in canon_servers"))
-    hostvars = VariableManager(loader=loader, inventory=inv).get_vars(host=hosts[0], include_hostvars=False)
-    templar = Templar(loader=loader, variables=hostvars)
+    name, hostvars, template = hosts[0]
     missing = [k for k in ("canon_forge_url", "canon_forge_token_file", "canon_forge_git_root", "bench_root")
                if k not in hostvars]
     if missing:
         raise CIError("inventory %s: %s has no %s (the bench CI needs the bench forge)"
-                      % (path, hosts[0].name, ", ".join(missing)))
-    v = {k: str(templar.template(hostvars[k])) for k in
+                      % (path, name, ", ".join(missing)))
+    v = {k: str(template(hostvars[k])) for k in
          ("canon_forge_url", "canon_forge_token_file", "canon_forge_git_root", "bench_root")}
-    owner = str(templar.template(hostvars.get("canon_forge_owner", "coop-cloud")))
+    owner = str(template(hostvars.get("canon_forge_owner", "coop-cloud")))
     forge_dir = os.path.dirname(v["canon_forge_git_root"].rstrip("/"))
     return Forge(api_url=v["canon_forge_url"], token_file=v["canon_forge_token_file"], owner=owner,
                  git_root=v["canon_forge_git_root"], queue=os.path.join(forge_dir, QUEUE),

@@ -65,8 +65,12 @@ def default_inventory() -> str:
     return os.path.join(ROOT, "inventory", "bench", "hosts.yml")
 
 
-def load_servers(inventory: str | None = None, group: str = "canon_servers") -> list:
-    """The servers in ``group``, in inventory order, with their variables templated."""
+def resolved_hosts(inventory: str | None, pattern: str) -> list:
+    """``(host name, hostvars, template)`` for each host ``pattern`` matches, in inventory order.
+
+    The one place the driver reads the inventory through Ansible: ``template`` resolves a
+    variable the way a play targeting that host would see it.
+    """
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
     from ansible.template import Templar
@@ -77,27 +81,34 @@ def load_servers(inventory: str | None = None, group: str = "canon_servers") -> 
         raise InventoryError("inventory %s does not exist" % path)
     loader = DataLoader()
     inv = InventoryManager(loader=loader, sources=[path])
-    hosts = inv.get_hosts(pattern=group)
-    if not hosts:
-        raise InventoryError("inventory %s has no hosts in group %s" % (path, group))
     manager = VariableManager(loader=loader, inventory=inv)
-    servers = []
-    for host in hosts:
+    out = []
+    for host in inv.get_hosts(pattern=pattern):
         hostvars = manager.get_vars(host=host, include_hostvars=False)
-        templar = Templar(loader=loader, variables=hostvars)
+        out.append((host.name, hostvars, Templar(loader=loader, variables=hostvars).template))
+    return out
+
+
+def load_servers(inventory: str | None = None, group: str = "canon_servers") -> list:
+    """The servers in ``group``, in inventory order, with their variables templated."""
+    hosts = resolved_hosts(inventory, group)
+    if not hosts:
+        raise InventoryError("inventory %s has no hosts in group %s" % (inventory or default_inventory(), group))
+    servers = []
+    for name, hostvars, template in hosts:
         values = {}
         for key, default in NEEDED.items():
             raw = hostvars.get(key, default)
             try:
-                values[key] = templar.template(raw)
+                values[key] = template(raw)
             except Exception as exc:  # an undefined variable in the inventory
-                raise InventoryError("%s: cannot resolve %s: %s" % (host.name, key, exc)) from None
+                raise InventoryError("%s: cannot resolve %s: %s" % (name, key, exc)) from None
         servers.append(Server(
-            host=host.name, name=str(values["canon_server"]), state_dir=str(values["canon_state_dir"]),
+            host=name, name=str(values["canon_server"]), state_dir=str(values["canon_state_dir"]),
             abra_dir=str(values["canon_abra_dir"]), docker_bin=str(values["canon_docker_bin"]),
             docker_host=str(values["canon_docker_host"] or ""), cap=int(values["canon_sweep_cap"]),
             min_free_disk_gb=float(values["canon_min_free_disk_gb"]),
-            enrolled=normalise_enrolled(values["canon_enrolled"], host.name), vars=values,
+            enrolled=normalise_enrolled(values["canon_enrolled"], name), vars=values,
             docker_context=str(values["canon_docker_context"] or "")))
     return servers
 
