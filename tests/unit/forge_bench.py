@@ -157,11 +157,11 @@ def _run_in_process(payload: dict, env: dict):
     import io
     from unittest import mock
 
-    from ansible.module_utils import basic
+    from ansible.module_utils.testing import patch_module_args
     from ansible_collections.coopcloud.canon.plugins.modules import gitea_pull_request
 
     out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps(payload).encode()), \
+    with patch_module_args(payload["ANSIBLE_MODULE_ARGS"]), \
             mock.patch.dict(os.environ, env, clear=True), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

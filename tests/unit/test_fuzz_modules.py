@@ -1,7 +1,7 @@
 """Bad input to every module: a clear refusal, no traceback, no command run, nothing created.
 
-Each module's ``main()`` runs in this process with its arguments in ``basic._ANSIBLE_ARGS``, the
-way Ansible hands them over, and the JSON it prints is read back. A baseline of valid arguments is
+Each module's ``main()`` runs in this process with its arguments given by ansible-core's own
+``ansible.module_utils.testing.patch_module_args``, the way Ansible hands them over, and the JSON it prints is read back. A baseline of valid arguments is
 kept and one option at a time is replaced by a bad value: recipe names with shell and path
 characters, NUL, newlines, unicode and 5000 characters; domains with labels over 63 characters,
 over 253 in all, or under a protected domain; versions, run ids, lease ids, branch names, image
@@ -59,7 +59,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
 
 # Real processes (a forge server, git, hundreds of module runs): `make test` runs these;
 # `make unit` keeps to the fast ones.
@@ -145,16 +145,13 @@ def recorder():
 def run_module(name: str, args: dict) -> tuple:
     """``(exit code, result dict, raw stdout)`` of ``name``'s main() with ``args``."""
     mod = importlib.import_module(PKG + name)
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
     out = io.StringIO()
     code = None
     try:
-        with contextlib.redirect_stdout(out):
+        with patch_module_args(args), contextlib.redirect_stdout(out):
             mod.main()
     except SystemExit as exc:
         code = exc.code
-    finally:
-        basic._ANSIBLE_ARGS = None
     raw = out.getvalue()
     lines = [ln for ln in raw.splitlines() if ln.startswith("{")]
     return code, (json.loads(lines[-1]) if lines else {}), raw
