@@ -228,7 +228,7 @@ def test_split_image(image, expected):
     ("16-alpine", True, False), ("1.14.0-rootless", True, False), ("1.2.3.4", False, False),
     ("latest", False, True), ("testing", False, True), ("stable-alpine", False, False),
     ("2.0.0-rc1", True, True), ("1.4-beta.2", True, True), ("nightly-2024", False, True),
-    ("main", False, True), ("2024.06.1", False, False), ("", False, False),
+    ("main", False, True), ("2024.06.1", True, False), ("", False, False),
 ])
 def test_tag_classes(tag, semver_like, unstable):
     assert (lint.is_semver_like(tag), lint.is_unstable_tag(tag)) == (semver_like, unstable)
