@@ -88,12 +88,29 @@ findings:
   elements: dict
   returned: always
 lint:
-  description: Lint findings on the head release, each with rule, file and message.
+  description:
+    - Error-level lint findings on the head release (abra's error rules and the harness's L rules),
+      each with rule, level and message. The lint tier fails when this is not empty.
+  type: list
+  elements: dict
+  returned: always
+lint_warnings:
+  description: Warning-level lint findings (abra's C(warn) rules), each with rule, level and message.
+  type: list
+  elements: dict
+  returned: always
+lint_skipped:
+  description: Rules not checked, each with the reason (R013 needs the network; R010 without a DOMAIN).
+  type: list
+  elements: dict
+  returned: always
+lint_results:
+  description: One result per rule with rule, level, description, outcome (pass, fail, skip) and messages.
   type: list
   elements: dict
   returned: always
 lint_rules:
-  description: The lint rules checked.
+  description: The lint rules checked, C(<id> <description>), abra's R001-R015 then L001-L003.
   type: list
   elements: str
   returned: always
@@ -114,7 +131,9 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Comma
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
     NameError_, stack_name, validate_domain, validate_env, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
-    LINT_RULES, RecipeError, compose_findings, git_show, lint_findings, git_tags, load_compose_chain, parse_env_sample, previous_version)
+    RecipeError, compose_findings, git_show, git_tags, load_compose_chain, parse_env_sample, previous_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._lint import (  # noqa: E402
+    RULES, findings as lint_of_level, gather_facts, lint_recipe, skipped, stack_from_docs)
 
 
 def main():
@@ -159,14 +178,20 @@ def main():
                          for k, v in (d.get("networks") or {}).items() if (v or {}).get("external")})
         aliases = docker.network_aliases(shared) if p["shared_networks"] and shared else {}
         findings = compose_findings(docs, domain, env, shared_aliases=aliases)
-        lint = lint_findings(docs, sample, p["recipe"], head, env["STACK_NAME"])
-    except RecipeError as exc:
+        facts = gather_facts(checkout, p["recipe"], stack_from_docs(docs),
+                             {k: v["value"] for k, v in sample.items() if not v["commented"]},
+                             {f: (d or {}).get("version") for f, d in docs.items()},
+                             version=head, stack_name=env["STACK_NAME"])
+        results = lint_recipe(facts)
+    except (RecipeError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     except CommandError as exc:
         fail_from(module, exc)
     module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
-                     compose_files=files, findings=findings, env_sample=sample, lint=lint,
-                     lint_rules=["%s %s" % kv for kv in sorted(LINT_RULES.items())])
+                     compose_files=files, findings=findings, env_sample=sample,
+                     lint=lint_of_level(results, "error"), lint_warnings=lint_of_level(results, "warn"),
+                     lint_skipped=skipped(results), lint_results=results,
+                     lint_rules=["%s %s" % (r.ref, r.description) for r in RULES])
 
 
 if __name__ == "__main__":
