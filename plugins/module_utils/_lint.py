@@ -70,6 +70,7 @@ _FIELD_RE = re.compile(r"^\s*[*-]\s*\*\*([A-Za-z]+)\*\*\s*:?\s*(.*?)\s*$")
 _SEMVER_LIKE_RE = re.compile(r"^v?\d+(\.\d+){0,2}(-[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 # Tags that move, or that name a build nobody released as stable. A tag token (split on
 # - . _) that is one of these marks the tag unstable: 2.0.0-rc1, 1.4-beta.2, main, testing.
+_OLD_VERSION_LABEL = re.compile(r"^coop-cloud\.[^.]+\.[^.]+\.version$")
 _UNSTABLE_TOKEN_RE = re.compile(
     r"^(latest|testing|test|unstable|edge|nightly|dev|devel|develop|development|main|master|trunk|"
     r"canary|next|snapshot|experimental|preview|alpha\d*|beta\d*|rc\d*|pre\d*)$", re.I)
@@ -258,7 +259,12 @@ def _l002(f: RecipeFacts):
     key = "coop-cloud.%s.version" % f.stack_name
     seen = {n: labels_of(s)[key] for n, s in _services(f).items() if key in labels_of(s)}
     if not seen:
-        return FAIL, ["no service carries %s" % key]
+        # The bash-era abra (2021) labelled each service coop-cloud.<stack>.<service>.version=<tag>-<digest>;
+        # today's abra reads only the stack-wide label, so the old form is named, not accepted.
+        old = sorted("%s=%s" % (k, v) for s in _services(f).values() for k, v in labels_of(s).items()
+                     if _OLD_VERSION_LABEL.match(k) and k.startswith("coop-cloud.%s." % f.stack_name))
+        return FAIL, ["no service carries %s%s" % (key, " (only the old per-service form %s, which abra no longer reads)"
+                                                   % ", ".join(old) if old else "")]
     bad = ["service %s says version %s, the release is %s" % (n, v, f.version) for n, v in seen.items() if v != f.version]
     return (FAIL, bad) if bad else (PASS, [])
 

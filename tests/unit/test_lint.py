@@ -162,6 +162,8 @@ CASES = [
     ("L002 label of another release", _labels("traefik.enable=true", "coop-cloud.${STACK_NAME}.version=0.9.0+1"),
      {}, None, RELEASE, {"L002": "fail"}),
     ("L002 no label", _labels("traefik.enable=true"), {}, None, RELEASE, {"L002": "fail"}),
+    ("L002 old per-service label only", _labels("traefik.enable=true", "coop-cloud.${STACK_NAME}.app.version=v1-abc"),
+     {}, None, RELEASE, {"L002": "fail"}),
     ("L003 RECIPE instead of TYPE", None, {".env.sample": SAMPLE.replace("TYPE=rec", "RECIPE=rec")}, None, RELEASE,
      {"L003": "pass"}),
     ("L003 RECIPE wins over TYPE", None, {".env.sample": "RECIPE=rec\nTYPE=other\n" + SAMPLE.split("\n", 1)[1]},
@@ -250,3 +252,12 @@ def test_stack_from_docs_merges_overlays():
     stack = lint.stack_from_docs(docs)
     assert stack["services"]["app"] == {"image": "a:1", "environment": {"A": "1"}, "secrets": ["y"]}
     assert sorted(stack["services"]) == ["app", "db"] and sorted(stack["secrets"]) == ["x", "y"]
+
+
+def test_l002_names_the_old_label_form(tmp_path):
+    tree = {"compose.yml": _compose(_labels("traefik.enable=true", "coop-cloud.${STACK_NAME}.app.version=v2.4.8-d7d63b0d")),
+            ".env.sample": SAMPLE, "README.md": README, "abra.sh": ABRA_SH}
+    root = write_recipe(tmp_path / "rec", tree, {RELEASE: True})
+    l002 = next(r for r in lint.lint_recipe(facts_of(root)) if r["rule"] == "L002")
+    assert l002["outcome"] == "fail"
+    assert "coop-cloud.%s.app.version=v2.4.8-d7d63b0d" % STACK in l002["messages"][0]
