@@ -261,3 +261,42 @@ def test_l002_names_the_old_label_form(tmp_path):
     l002 = next(r for r in lint.lint_recipe(facts_of(root)) if r["rule"] == "L002")
     assert l002["outcome"] == "fail"
     assert "coop-cloud.%s.app.version=v2.4.8-d7d63b0d" % STACK in l002["messages"][0]
+
+
+# -- the abra_recipe module, run as Ansible runs it, on a recipe checkout in $ABRA_DIR/recipes --
+def run_abra_recipe(tmp_path, compose_mutation):
+    import json
+    import os
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    abra_dir = tmp_path / "abra"
+    (abra_dir / "recipes").mkdir(parents=True)
+    write_recipe(abra_dir / "recipes" / "rec", {"compose.yml": _compose(compose_mutation), ".env.sample": SAMPLE,
+                                                 "README.md": README, "abra.sh": ABRA_SH}, {RELEASE: True})
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    for name in ("abra", "docker"):  # `abra recipe fetch` succeeds; docker must not be needed
+        (fake / name).write_text("#!/bin/sh\n" + ("exit 0\n" if name == "abra" else "exit 3\n"))
+        (fake / name).chmod(0o755)
+    args = tmp_path / "args.json"
+    args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+        "recipe": "rec", "version": RELEASE, "domain": "rec.example.com", "shared_networks": False,
+        "abra_dir": str(abra_dir), "abra_bin": str(fake / "abra"), "docker_bin": str(fake / "docker"),
+        "evidence_dir": str(tmp_path / "evidence")}}))
+    env = dict(os.environ, PYTHONPATH=os.path.join(root, ".collections"))
+    res = subprocess.run([sys.executable, os.path.join(root, "plugins", "modules", "abra_recipe.py"), str(args)],
+                         capture_output=True, text=True, env=env, timeout=60)
+    return json.loads(res.stdout)
+
+
+def test_module_returns_errors_warnings_and_skips(tmp_path):
+    green = run_abra_recipe(tmp_path / "green", lambda d: None)
+    assert not green.get("failed"), green.get("msg")
+    assert green["lint"] == [] and green["lint_warnings"] == []
+    assert [s["rule"] for s in green["lint_skipped"]] == ["R013"]
+    assert [r.split()[0] for r in green["lint_rules"]] == [r.ref for r in lint.RULES]
+    assert {r["outcome"] for r in green["lint_results"]} == {"pass", "skip"}
+    red = run_abra_recipe(tmp_path / "red", _app(image="nginx:testing", healthcheck=None))
+    assert [f["rule"] for f in red["lint"]] == ["L001"] and red["lint"][0]["level"] == "error"
+    assert sorted({f["rule"] for f in red["lint_warnings"]}) == ["R002", "R005"]
