@@ -300,3 +300,38 @@ def test_module_returns_errors_warnings_and_skips(tmp_path):
     red = run_abra_recipe(tmp_path / "red", _app(image="nginx:testing", healthcheck=None))
     assert [f["rule"] for f in red["lint"]] == ["L001"] and red["lint"][0]["level"] == "error"
     assert sorted({f["rule"] for f in red["lint_warnings"]}) == ["R002", "R005"]
+
+
+# -- the bench recipes: the lint rung stays green on every release of every one -----------------
+def _bench_releases():
+    import os
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "roles", "bench", "files")
+    for kind in ("recipes", "recipe-fixes"):
+        for recipe in sorted(os.listdir(os.path.join(root, kind))):
+            path = os.path.join(root, kind, recipe)
+            if os.path.isdir(path):
+                for tag in sorted(os.listdir(path)):
+                    yield pytest.param(recipe, os.path.join(path, tag), id="%s/%s/%s" % (kind, recipe, tag))
+
+
+@pytest.mark.parametrize("recipe,tree", list(_bench_releases()))
+def test_bench_recipe_has_no_lint_error(recipe, tree):
+    import os
+
+    sample = _recipe.parse_env_sample(open(os.path.join(tree, ".env.sample")).read())
+    sample_env = {k: v["value"] for k, v in sample.items() if not v["commented"]}
+    stack_name = recipe.replace("-", "_") + "_example_com"
+    env = dict(sample_env, DOMAIN=recipe + ".example.com", STACK_NAME=stack_name)
+    files = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
+    docs = {f: yaml.safe_load(_recipe.substitute(open(os.path.join(tree, f)).read(), env)) for f in files}
+    readme = os.path.join(tree, "README.md")
+    # bench-repos tags every release with `git tag -a`: the tags are annotated.
+    facts = lint.RecipeFacts(name=recipe, stack=lint.stack_from_docs(docs),
+                             compose_versions={f: d.get("version") for f, d in docs.items()}, sample_env=sample_env,
+                             tags={os.path.basename(tree): True},
+                             readme=open(readme).read() if os.path.exists(readme) else None,
+                             has_abra_sh=os.path.exists(os.path.join(tree, "abra.sh")),
+                             version=os.path.basename(tree), stack_name=stack_name)
+    assert lint.findings(lint.lint_recipe(facts), "error") == []
