@@ -35,6 +35,7 @@ class JobResult:
     promotions: list = field(default_factory=list)    # promote records (promote.json content)
     failures: list = field(default_factory=list)      # {task, msg} of failed tasks outside rescue
     tiers_seen: list = field(default_factory=list)    # (time, tier) as the job climbed
+    deprecations: list = field(default_factory=list)  # ansible-core's deprecation warnings, whole
 
     @property
     def duration(self) -> float:
@@ -65,6 +66,9 @@ class Job:
         task = data.get("task") or ""
         action = data.get("resolved_action") or data.get("task_action") or ""
         with self._lock:
+            # A deprecation today is an error with the next ansible-core: keep each one to report.
+            if "[DEPRECATION WARNING]" in (event.get("stdout") or ""):
+                self.result.deprecations.append(event["stdout"].strip())
             if kind == "playbook_on_task_start" and " - " in task:
                 tier = task.split(" - ", 1)[0].strip()
                 if tier and (not self.result.tiers_seen or self.result.tiers_seen[-1][1] != tier):

@@ -110,6 +110,8 @@ def test_one_sweep_per_server_ctrl_c_keeps_what_finished_and_resume_redoes_only_
     assert after["sweep_id"] == before["sweep_id"] and after.get("resumed")
     assert after["recipes"][0]["cold"]["run_id"] == crash_run      # not redone
     assert after["recipes"][1]["status"] == "done" and after["recipes"][1]["cold"]["outcome"] == "pass"
+    # the playbooks ran clean on the tested ansible-core, through ansible-runner as well
+    assert [r["recipe"] for r in after["recipes"] if r["cold"].get("deprecations")] == []
     assert not [r for r in ledger_runs() if r.get("status") == "running"]
     # the interrupted custom-html run left nothing
     interrupted = before["recipes"][1]["cold"]
