@@ -12,12 +12,11 @@ import re
 
 import yaml
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, parse_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import name_budget_problems
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import run
 
 _TAG_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)\+(.+)$")
-_ENV_LINE_RE = re.compile(r"^\s*(#\s*)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_LENGTH_RE = re.compile(r"#\s*length=(\d+)")
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -53,27 +52,20 @@ def git_show(checkout: str, version: str, path: str) -> str | None:
     return res.stdout if res.ok else None
 
 
-def parse_env_sample(text: str) -> dict:
-    """``.env.sample`` as ``{KEY: {"value", "commented", "length"}}``; malformed lines are errors."""
+def parse_env_sample(text: str, name: str = ".env.sample") -> dict:
+    """``.env.sample`` as ``{KEY: {"value", "commented", "length", "options"}}``, read by
+    :func:`_envfile.parse_env` (an active line always speaks for its key, a commented one only
+    when no active line sets it); a malformed file is a :class:`RecipeError` naming the line."""
+    try:
+        env = parse_env(text, name=name)
+    except EnvFileError as exc:
+        raise RecipeError(str(exc))
     out = {}
-    for lineno, raw in enumerate((text or "").splitlines(), 1):
-        line = raw.strip()
-        if not line or (line.startswith("#") and "=" not in line):
-            continue
-        m = _ENV_LINE_RE.match(line)
-        if not m:
-            if line.startswith("#"):
-                continue  # prose comment that happens to hold '='
-            raise RecipeError(".env.sample line %d is not KEY=VALUE: %r" % (lineno, raw))
-        commented, key, rest = bool(m.group(1)), m.group(2), m.group(3)
-        value, _, comment = rest.partition(" #")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif value[:1] in "\"'" and value[-1:] != value[:1]:
-            raise RecipeError(".env.sample line %d has an unterminated quote: %r" % (lineno, raw))
-        length = _LENGTH_RE.search("#" + comment) if comment else None
-        out[key] = {"value": value, "commented": commented, "length": int(length.group(1)) if length else None}
+    for key in env.keys():
+        e = env.entry(key)
+        length = e.options.get("length")
+        out[key] = {"value": e.value, "commented": e.commented, "options": dict(e.options),
+                    "length": int(length) if length and length.isdigit() else None}
     return out
 
 

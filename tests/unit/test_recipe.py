@@ -16,7 +16,8 @@ def test_env_sample_parse():
         "SECRET_DB_PASSWORD_VERSION=v1 # length=32\n## a comment with a = sign\nCOMPOSE_FILE=\"compose.yml\"\n")
     assert sample["TYPE"]["value"] == "gitea"
     assert sample["LETS_ENCRYPT_ENV"]["commented"] is True
-    assert sample["SECRET_DB_PASSWORD_VERSION"] == {"value": "v1", "commented": False, "length": 32}
+    assert sample["SECRET_DB_PASSWORD_VERSION"] == {"value": "v1", "commented": False, "length": 32,
+                                                    "options": {"length": "32"}}
     assert sample["COMPOSE_FILE"]["value"] == "compose.yml"
 
 
