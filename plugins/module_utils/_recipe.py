@@ -79,6 +79,14 @@ def git_show(checkout: str, version: str, path: str) -> str | None:
     return res.stdout if res.ok else None
 
 
+def git_files(checkout: str, version: str) -> list:
+    """The paths of every file of ``version``."""
+    res = run(["git", "-C", checkout, "ls-tree", "-r", "--name-only", version], timeout=60)
+    if not res.ok:
+        raise RecipeError("cannot list the files of release %s: %s" % (version, res.stderr.strip()))
+    return [line for line in res.stdout.splitlines() if line]
+
+
 def parse_env_sample(text: str, name: str = ".env.sample") -> dict:
     """``.env.sample`` as ``{KEY: {"value", "commented", "length", "options"}}``, read by
     :func:`_envfile.parse_env` (an active line always speaks for its key, a commented one only
