@@ -107,6 +107,7 @@ def parse_env_sample(text: str, name: str = ".env.sample") -> dict:
 def export_release(checkout: str, version: str, dest: str) -> str:
     """The files of ``version`` (a tag, or ``HEAD``) written under ``dest``, as abra's checkout of
     that release would have them; the checkout itself (its index, its work tree) is left alone."""
+    os.makedirs(dest, exist_ok=True)
     archive = os.path.join(dest, ".release.tar")
     res = run(["git", "-C", checkout, "archive", "--format=tar", "-o", archive, version], timeout=120)
     if not res.ok:
