@@ -57,7 +57,8 @@ def _compose_files(value) -> list:
     return [f for f in str(value or "compose.yml").split(":") if f]
 
 
-def env_drift(sample: dict, env: dict, old_sample: dict | None = None, compose_names: dict | None = None) -> dict:
+def env_drift(sample: dict, env: dict, old_sample: dict | None = None, compose_names: dict | None = None,
+              release_files: list | None = None) -> dict:
     """``sample`` (the new release's) and ``old_sample`` (the app's current release's, when
     known) from :func:`_recipe.parse_env_sample`, ``env`` the app's active ``.env`` values.
 
@@ -72,7 +73,9 @@ def env_drift(sample: dict, env: dict, old_sample: dict | None = None, compose_n
       ``old_sample``), with whether the app still holds the old default (``follows_default``)
       or a value of its own;
     - ``compose_file``: ``None``, or how the app's COMPOSE_FILE differs from the new sample's
-      default (``files_added``/``files_removed``): the change that decides what is deployed.
+      default (``files_added``/``files_removed``, and ``files_absent``: files the app names that
+      the release no longer has, given ``release_files``, the release's paths): the change that
+      decides what is deployed.
     """
     missing = []
     for key, spec in sample.items():
@@ -94,10 +97,12 @@ def env_drift(sample: dict, env: dict, old_sample: dict | None = None, compose_n
     new_cf = sample.get("COMPOSE_FILE")
     wanted = _compose_files(new_cf["value"] if new_cf and not new_cf["commented"] else None)
     have = _compose_files(env.get("COMPOSE_FILE"))
-    if wanted != have:
+    absent = [f for f in have if release_files is not None and f not in release_files]
+    if wanted != have or absent:
         compose_file = {"app": ":".join(have), "sample": ":".join(wanted),
                         "files_added": [f for f in wanted if f not in have],
-                        "files_removed": [f for f in have if f not in wanted]}
+                        "files_removed": [f for f in have if f not in wanted],
+                        "files_absent": absent}
     return {"missing": missing, "obsolete": obsolete, "changed": changed, "compose_file": compose_file}
 
 

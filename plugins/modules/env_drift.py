@@ -94,7 +94,7 @@ changed_keys:
   elements: dict
   returned: always
 compose_file:
-  description: How the app's C(COMPOSE_FILE) differs from the sample's default (app, sample, files_added, files_removed), or null.
+  description: How the app's C(COMPOSE_FILE) differs from the sample's default (app, sample, files_added, files_removed, files_absent: files the app names that the release lacks), or null.
   type: dict
   returned: always
 from_version:
@@ -156,10 +156,10 @@ def main():
         current = env.get("TYPE", "").partition(":")[2]
         old_text = git_show(checkout, current, ".env.sample") if current and current in git_tags(checkout) else None
         old_sample = parse_env_sample(old_text, name="%s:.env.sample" % current) if old_text is not None else None
-        names = compose_secret_names({f: git_show(checkout, p["version"], f) or ""
-                                      for f in git_files(checkout, p["version"]) if is_compose_path(f)})
+        files = git_files(checkout, p["version"])
+        names = compose_secret_names({f: git_show(checkout, p["version"], f) or "" for f in files if is_compose_path(f)})
         release_note = git_show(checkout, p["version"], "release/%s" % p["version"])
-        drift = env_drift(sample, env, old_sample=old_sample, compose_names=names)
+        drift = env_drift(sample, env, old_sample=old_sample, compose_names=names, release_files=files)
         lines = drift_lines(drift["missing"])
         secrets = [m for m in drift["missing"] if m["secret"] and m["generate"]]
         manual = [m["secret"] for m in drift["missing"] if m["secret"] and not m["generate"]]

@@ -71,7 +71,7 @@ def test_drift_added_removed_changed_and_compose_file():
     drift = _drift.env_drift(parse_env_sample(BONFIRE_NEW), env, old_sample=parse_env_sample(BONFIRE_OLD),
                              compose_names=names)
     assert drift["compose_file"] == {"app": "compose.yml", "sample": "compose.yml:compose.postgres.yml",
-                                     "files_added": ["compose.postgres.yml"], "files_removed": []}
+                                     "files_added": ["compose.postgres.yml"], "files_removed": [], "files_absent": []}
     assert [(m["key"], m["secret"], m["generate"]) for m in drift["missing"]] == [
         ("SECRET_POSTGRES_PASSWORD_VERSION", "postgres_password", True),
         ("SECRET_ORCID_CLIENT_SECRET_VERSION", "orchid_client_secret", False)]     # named by compose, not guessed
@@ -91,6 +91,13 @@ def test_compose_file_same_files_is_no_drift():
     sample = parse_env_sample('COMPOSE_FILE="compose.yml"\n')
     assert _drift.env_drift(sample, {})["compose_file"] is None            # unset means compose.yml
     assert _drift.env_drift(sample, {"COMPOSE_FILE": "compose.yml:x.yml"})["compose_file"]["files_removed"] == ["x.yml"]
+    # the app's own overlay, which the new release dropped: a deploy would fail
+    gone = _drift.env_drift(sample, {"COMPOSE_FILE": "compose.yml:x.yml"}, release_files=["compose.yml"])
+    assert gone["compose_file"]["files_absent"] == ["x.yml"]
+    kept = _drift.env_drift(sample, {"COMPOSE_FILE": "compose.yml:x.yml"}, release_files=["compose.yml", "x.yml"])
+    assert kept["compose_file"]["files_absent"] == []
+    # the same files, one of them gone from the release: still drift
+    assert _drift.env_drift(sample, {}, release_files=["other.yml"])["compose_file"]["files_absent"] == ["compose.yml"]
 
 
 def test_is_compose_path():
