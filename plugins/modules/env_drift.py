@@ -94,7 +94,9 @@ changed_keys:
   elements: dict
   returned: always
 compose_file:
-  description: How the app's C(COMPOSE_FILE) differs from the sample's default (app, sample, files_added, files_removed, files_absent: files the app names that the release lacks), or null.
+  description: >-
+    How the app's C(COMPOSE_FILE) differs from the sample's default (app, sample, files_added,
+    files_removed, and files_absent, the files the app names that the release lacks), or null.
   type: dict
   returned: always
 from_version:
