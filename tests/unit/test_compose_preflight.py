@@ -257,3 +257,29 @@ def test_version_key_upstream_numeric():
 ])
 def test_no_release_message(tags, message):
     assert r.no_release_message("x", tags) == message
+
+
+@needs_loader
+def test_interpolation_is_compose_s_after_parsing(tmp_path):
+    """The cases a substitution before YAML parsing got wrong: a value holding ': ' in an unquoted
+    list label (it became a mapping and crashed a module), nested and unset-only defaults."""
+    (tmp_path / "compose.yml").write_text(
+        "services:\n"
+        "  app:\n"
+        "    image: x:${TAG-1.0}\n"
+        "    environment:\n"
+        "      NESTED: ${A:-${B}}\n"
+        "      EMPTY_KEPT: ${E-default}\n"
+        "      EMPTY_DEFAULTED: ${E:-default}\n"
+        "    deploy:\n"
+        "      labels:\n"
+        "        - traefik.note=${NOTE}\n")
+    env = {"B": "from-b", "E": "", "NOTE": "hello: world"}
+    stack = r.load_stack(DockerClient(binary=DOCKER), str(tmp_path), ["compose.yml"], env, "1.0.0+1")
+    app = stack["services"]["app"]
+    assert app["image"] == "x:1.0"
+    # docker's stack loader (docker 28.2.2) does not nest defaults: the deploy gets "${B}" as
+    # written. What a deploy does is what counts, so the preflight sees the same.
+    assert app["environment"] == {"NESTED": "${B}", "EMPTY_KEPT": "", "EMPTY_DEFAULTED": "default"}
+    assert app["deploy"]["labels"] == {"traefik.note": "hello: world"}
+    assert r.compose_findings(stack, "s.example.org", env) == []
