@@ -125,7 +125,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, stack_name, validate_domain, validate_env, validate_recipe, validate_version)
+    NameError_, validate_domain, validate_env, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
     LINT_RULES, RecipeError, all_tags, compose_findings, inspect_release, lint_findings, no_release_message,
     parse_env_sample, previous_version, read_text, sort_versions)
