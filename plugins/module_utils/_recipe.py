@@ -166,11 +166,11 @@ def load_stack(docker, tree: str, files: list, env: dict, version: str) -> dict:
 
 
 def _refs(entries) -> list:
-    """Names a service refers to in a secrets/configs/volumes list (short or long syntax)."""
+    """Names a service refers to in a secrets or configs list (short or long syntax)."""
     out = []
     for item in entries or []:
         if isinstance(item, dict):
-            if item.get("type", "volume") == "volume" and item.get("source"):
+            if item.get("source"):
                 out.append(str(item["source"]))
         elif isinstance(item, str):
             out.append(item.split(":", 1)[0])
@@ -178,6 +178,7 @@ def _refs(entries) -> list:
 
 
 def _volume_refs(entries) -> list:
+    """Named volumes a service mounts: bind mounts and tmpfs need no top-level definition."""
     out = []
     for item in entries or []:
         if isinstance(item, dict):
