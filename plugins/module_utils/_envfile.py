@@ -47,6 +47,7 @@ class EnvEntry:
     line: int
     commented: bool = False
     exported: bool = False
+    end_line: int = 0          # the last line of a multi-line value (0: the same as ``line``)
     options: dict = field(default_factory=dict)   # from the trailing comment: length, charset, generate
 
 
@@ -136,8 +137,16 @@ def _unquoted(rest: str) -> tuple:
     return rest.strip(), ""
 
 
+_ESCAPE_RE = re.compile(r"\\(.)", re.DOTALL)
+
+
 def _double(body: str) -> str:
-    return body.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+    """godotenv's escapes in double quotes, one pass: ``\\n`` and ``\\r`` are control characters,
+    ``\\$`` stays for :func:`_expand` (a literal ``$``), any other ``\\X`` is ``X``."""
+    def repl(m):
+        c = m.group(1)
+        return {"n": "\n", "r": "\r", "$": "\\$"}.get(c, c)
+    return _ESCAPE_RE.sub(repl, body)
 
 
 def _commented_value(rest: str, known: dict) -> tuple:
@@ -197,7 +206,8 @@ def parse_env(text: str, name: str = ".env") -> EnvFile:
             value, comment = _unquoted(rest)
             value = _expand(value, known)
         known[key] = value
-        out.entries.append(EnvEntry(key, value, lineno, exported=bool(m.group(1)), options=_options(comment)))
+        out.entries.append(EnvEntry(key, value, lineno, exported=bool(m.group(1)), options=_options(comment),
+                                    end_line=i))
     return out
 
 
@@ -213,6 +223,22 @@ def _closing(body: str, quote: str) -> int:
             return j
         j += 1
     return -1
+
+
+_PLAIN_RE = re.compile(r"[A-Za-z0-9_./:,@%+=-]*\Z")
+
+
+def env_line(key: str, value: str) -> str:
+    """The ``KEY=value`` line this reader reads back as ``value``: bare when it is plain,
+    single-quoted (literal) when it holds ``$``, ``#``, quotes or spaces, double-quoted with
+    escapes when it holds a single quote too."""
+    value = str(value)
+    if _PLAIN_RE.match(value):
+        return "%s=%s" % (key, value)
+    if "'" not in value and "\n" not in value:
+        return "%s='%s'" % (key, value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("\n", "\\n")
+    return '%s="%s"' % (key, escaped)
 
 
 def read_env(path: str) -> EnvFile:

@@ -14,6 +14,8 @@ from ansible_collections.coopcloud.canon.plugins.module_utils import _envfile as
     ("A='x $B y'\nB=2\n", "A", "x $B y"),                      # single quotes: literal
     ("B=2\nA=\"x $B ${B}\\n\"\n", "A", "x 2 2\n"),             # double quotes: expansion, escapes
     ("A=\"x \\$B\"\n", "A", "x $B"),
+    ("A=\"a\\\\nb\"\n", "A", "a\\nb"),                       # an escaped backslash, then a plain n
+    ("A=\"t\\tq\\\"\"\n", "A", "ttq\""),                       # any other \X is X
     ("A=$NEVER_SET\n", "A", ""),
     ("A=\"line1\nline2\"\nB=3\n", "A", "line1\nline2"),       # multi-line quoted value
     ("C=\"compose.yml\"\nC=\"$C:compose.x.yml\"\n", "C", "compose.yml:compose.x.yml"),   # chaining
