@@ -15,6 +15,7 @@ import os
 import re
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Redactor, Result, run
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import read_env
 
 # The abra commands the harness drives, in one place. Each entry is the argv after the binary;
 # ``{name}`` fields are filled from keyword arguments, optional flags are added by the builders.
@@ -226,21 +227,8 @@ def parse_app_ls(text: str, server: str | None = None) -> list:
 
 
 def read_env_file(path: str) -> dict:
-    """An app's ``.env`` as a dict (comments dropped, quotes stripped)."""
-    env = {}
-    if not os.path.exists(path):
-        return env
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.partition("=")
-            value = value.split(" #", 1)[0].strip()
-            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-            env[key.strip()] = value
-    return env
+    """An app's ``.env`` as ``{KEY: value}`` of its active lines (:func:`_envfile.read_env`)."""
+    return read_env(path).active
 
 
 def env_file_path(abra_dir: str, server: str, domain: str) -> str:

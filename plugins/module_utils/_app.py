@@ -10,9 +10,9 @@ commands a state change needs is unit-tested without running anything.
 from __future__ import annotations
 
 import os
-import re
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import env_line, parse_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import version_key
 
@@ -58,21 +58,25 @@ def env_changes(env_path: str, wanted: dict) -> dict:
 
 
 def write_env(env_path: str, wanted: dict) -> None:
-    """Set keys in an app's ``.env``: replace an existing (or commented-out) line, else append."""
+    """Set keys in an app's ``.env`` so the one reader reads them back as given: the line that
+    decides the key (its last active line, a whole multi-line value included) is replaced, so a
+    later chained line (``COMPOSE_FILE="$COMPOSE_FILE:..."``) cannot append to it; a key only
+    commented out has its first commented line replaced; a new key is appended."""
     with open(env_path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+        text = fh.read()
     for key, value in wanted.items():
-        pattern = re.compile(r"^\s*#?\s*%s=" % re.escape(key))
-        line = "%s=%s" % (key, value)
-        for i, old in enumerate(lines):
-            if pattern.match(old):
-                lines[i] = line
-                break
+        entries = [e for e in parse_env(text, name=env_path).entries if e.key == key]
+        active = [e for e in entries if not e.commented]
+        target = active[-1] if active else (entries[0] if entries else None)
+        lines = text.splitlines()
+        if target:
+            lines[target.line - 1:max(target.end_line, target.line)] = [env_line(key, value)]
         else:
-            lines.append(line)
+            lines.append(env_line(key, value))
+        text = "\n".join(lines) + "\n"
     tmp = env_path + ".canon-tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write(text)
     os.chmod(tmp, os.stat(env_path).st_mode & 0o777)
     os.replace(tmp, env_path)
 

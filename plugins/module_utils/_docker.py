@@ -10,7 +10,11 @@ App operations (new, deploy, undeploy, remove, backup, restore) go through abra,
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
+
+import yaml
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Result, run
 
@@ -22,6 +26,30 @@ KINDS = ("service", "volume", "secret", "config", "network")
 
 class DockerError(CommandError):
     pass
+
+
+class StackConfigError(DockerError):
+    """docker's compose loader refused the files: the message is docker's own."""
+
+
+# ``docker stack config`` (docker's compose loader, the code path of ``docker stack deploy``)
+# arrived in docker CLI 23.0.
+STACK_CONFIG_MIN_MAJOR = 23
+_VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+# What of the controller's environment the loader may see: the recipe's env decides every
+# interpolation, so a stray DOMAIN or COMPOSE_FILE in the caller's shell cannot leak into it.
+_LOADER_ENV_KEYS = ("PATH", "HOME", "DOCKER_CONFIG")
+
+
+def client_too_old(version_text: str) -> str | None:
+    """Why ``docker stack config`` is missing from the client that printed ``version_text``
+    (``docker --version``), or None when it is recent enough or unknown."""
+    m = _VERSION_RE.search(version_text or "")
+    if m and int(m.group(1)) < STACK_CONFIG_MIN_MAJOR:
+        return ("docker client %s has no `docker stack config` (docker's compose loader, needed to read "
+                "a recipe's compose files as a deploy does): install docker CLI %d or later"
+                % (m.group(0), STACK_CONFIG_MIN_MAJOR))
+    return None
 
 
 class DockerClient:
@@ -45,6 +73,40 @@ class DockerClient:
             raise DockerError("docker %s failed (exit %d): %s" % (" ".join(args[:2]), result.rc,
                                                                    result.stderr.strip()[-500:]), result)
         return result
+
+    def stack_config(self, files: list, env: dict, cwd: str, timeout: float = 60) -> dict:
+        """The merged, interpolated stack of ``files`` (paths relative to ``cwd``, the recipe
+        checkout) as ``docker stack config -c f1 -c f2 ...`` prints it, with ``env`` (and only
+        ``env``, plus PATH/HOME) as the environment it interpolates from.
+
+        No ``--context``: the loader runs in the client alone and needs no engine, so a server
+        context that this controller lacks does not matter. Raises :class:`StackConfigError` with
+        docker's message when the files do not load, :class:`DockerError` naming the version when
+        the client is too old.
+        """
+        args = ["stack", "config"]
+        for f in files:
+            args += ["-c", f]
+        base = {k: os.environ[k] for k in _LOADER_ENV_KEYS if k in os.environ}
+        result = run([self.binary] + args, env_extra=env, env_base=base, cwd=cwd, timeout=timeout)
+        if self.log:
+            self.log(result)
+        if not result.ok:
+            version = run([self.binary, "--version"], env_base=base, timeout=20)
+            old = client_too_old(version.stdout) if version.ok else None
+            if old:
+                raise DockerError(old, result)
+            if version.rc == 127:
+                raise DockerError("docker client %s cannot run: %s" % (self.binary, version.stderr.strip()), result)
+            raise StackConfigError("docker stack config -c %s: %s"
+                                   % (" -c ".join(files), result.stderr.strip()[-800:]), result)
+        try:
+            stack = yaml.safe_load(result.stdout) or {}
+        except yaml.YAMLError as exc:
+            raise StackConfigError("docker stack config printed what is not YAML: %s" % exc, result)
+        if not isinstance(stack, dict):
+            raise StackConfigError("docker stack config printed no mapping", result)
+        return stack
 
     def available(self) -> bool:
         return self.run(["info", "--format", "{{.ServerVersion}}"], check=False, timeout=20).ok

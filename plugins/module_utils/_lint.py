@@ -314,25 +314,6 @@ def skipped(results: list) -> list:
             for r in results if r["outcome"] == SKIP]
 
 
-def stack_from_docs(docs: dict) -> dict:
-    """A merged stack from per-file parsed compose documents, for callers without docker's own
-    merge (``docker stack config``, which is the authority): services merge key by key, later
-    files win; top-level networks, volumes, secrets and configs are united."""
-    stack = {"services": {}}
-    for doc in docs.values():
-        doc = doc or {}
-        if "version" in doc:
-            stack["version"] = doc["version"]
-        for name, spec in (doc.get("services") or {}).items():
-            merged = dict(stack["services"].get(name) or {})
-            merged.update(spec or {})
-            stack["services"][name] = merged
-        for key in ("networks", "volumes", "secrets", "configs"):
-            if doc.get(key):
-                stack.setdefault(key, {}).update({k: (v or {}) for k, v in doc[key].items()})
-    return stack
-
-
 def git_tag_kinds(checkout: str) -> dict:
     """Every tag of the checkout -> True when it is an annotated tag object."""
     res = run(["git", "-C", checkout, "for-each-ref", "refs/tags", "--format=%(refname:short) %(objecttype)"], timeout=60)

@@ -63,15 +63,18 @@ class Redactor:
         return text
 
 
-def run(argv, env_extra=None, timeout=None, input_text=None, cwd=None) -> Result:
+def run(argv, env_extra=None, timeout=None, input_text=None, cwd=None, env_base=None) -> Result:
     """Run ``argv`` (a list) with ``LC_ALL=C``; never through a shell.
+
+    ``env_base`` replaces the inherited environment (``os.environ``) when given: a command whose
+    output depends on every variable it sees (compose interpolation) gets only what it is given.
 
     On timeout the whole process group is killed, so a child (e.g. ``docker stack deploy``
     under abra) does not outlive it.
     """
     if not isinstance(argv, (list, tuple)) or not argv:
         raise ValueError("argv must be a non-empty list")
-    env = dict(os.environ)
+    env = dict(os.environ if env_base is None else env_base)
     env.update({"LC_ALL": "C", "LANG": "C", "NO_COLOR": "1", "TERM": "dumb"})
     if env_extra:
         env.update({k: str(v) for k, v in env_extra.items()})

@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, read_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     STATUS_KEPT, STATUS_RUNNING, Ledger, now_iso, read_json, write_json_atomic)
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
@@ -50,7 +51,7 @@ REGISTRY_STATUSES = ("none", "deploying", "live", "failed")
 
 _DNS_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\Z")
 _LEASE_ID_RE = re.compile(r"^lease-[0-9a-f]{16}\Z")
-_ENV_TYPE_RE = re.compile(r"^\s*(TYPE|RECIPE)\s*=\s*['\"]?([a-z0-9][a-z0-9-]*)")
+_ENV_RECIPE_RE = re.compile(r"^([a-z0-9][a-z0-9-]*)")
 
 
 class WarmRefused(ValueError):
@@ -133,15 +134,16 @@ def _dns_only_problems(base_domain: str) -> list:
 
 
 def env_recipe(path: str) -> str | None:
-    """The recipe an app ``.env`` belongs to (``TYPE=<recipe>[:<version>]`` or ``RECIPE=``)."""
+    """The recipe an app ``.env`` belongs to (``TYPE=<recipe>[:<version>]`` or ``RECIPE=``,
+    whichever active line comes first); None when unreadable: the domain is still taken."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                m = _ENV_TYPE_RE.match(line)
-                if m:
-                    return m.group(2)
-    except OSError:
+        env = read_env(path)
+    except (OSError, EnvFileError):
         return None
+    for e in env.entries:
+        if not e.commented and e.key in ("TYPE", "RECIPE"):
+            m = _ENV_RECIPE_RE.match(e.value)
+            return m.group(1) if m else None
     return None
 
 

@@ -94,6 +94,8 @@ def main():
                 svc["image_id"] = docker.image_id(svc["image"])
     except CommandError as exc:
         fail_from(module, exc)
+    except ValueError as exc:  # a malformed app .env: the message names the file and the line
+        module.fail_json(msg=str(exc), domain=p["domain"])
     module.exit_json(changed=False, app=app)
 
 

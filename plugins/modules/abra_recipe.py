@@ -11,11 +11,17 @@ description:
   - Runs C(abra recipe fetch) into I(abra_dir) (a run's own C(ABRA_DIR), so runs never share a
     checkout), lists the release tags, picks the head release (I(version), else the newest) and
     the previous one (the newest older than the head).
-  - Parses the head's C(.env.sample) (a malformed line is an error) and the compose files its
-    C(COMPOSE_FILE) chains (with I(env) applied), and reports findings before anything is
-    deployed - services referenced but not defined, services without an image, and swarm name
-    budgets for I(domain) (service and network names up to 63 characters, secret and config names
-    up to 64), and short names that are ambiguous on a shared network (I(shared_networks)).
+  - Reads the head's C(.env.sample) with abra's rules (a malformed file is an error naming the
+    line; commented C(COMPOSE_FILE) and secret lines are the recipe's overlays) and the
+    C(export) lines of its C(abra.sh), then loads the compose files its C(COMPOSE_FILE) chains
+    (with I(env) applied) by docker's own loader, C(docker stack config) (docker CLI 23 or later;
+    an older client fails naming its version), in a copy of the release's files.
+  - Reports findings on the merged stack before anything is deployed - services, secrets,
+    configs, networks and volumes referenced but not defined, services without an image, swarm
+    name budgets for I(domain) with the real names (service and network names up to 63
+    characters, secret and config names up to 64), and short names that are ambiguous on a shared
+    network (I(shared_networks)), over environment, command, entrypoint and config templates.
+  - A recipe without C(X.Y.Z+upstream) release tags fails with a message naming the tags it has.
   - An unknown recipe fails with abra's own message.
 author: coopcloud.canon contributors
 version_added: 0.1.0
@@ -114,6 +120,11 @@ lint_rules:
   type: list
   elements: str
   returned: always
+overlays:
+  description: The C(COMPOSE_FILE) values of the head's commented-out lines (optional overlays).
+  type: list
+  elements: str
+  returned: always
 env_sample:
   description: The head's C(.env.sample) keys with their defaults (secret lengths included).
   type: dict
@@ -121,6 +132,8 @@ env_sample:
 """
 
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
@@ -129,11 +142,12 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
-    NameError_, stack_name, validate_domain, validate_env, validate_recipe, validate_version)
+    NameError_, validate_domain, validate_env, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
-    RecipeError, compose_findings, git_show, git_tags, load_compose_chain, parse_env_sample, previous_version)
+    RecipeError, all_tags, compose_findings, compose_file_versions, inspect_release, no_release_message,
+    parse_env_sample, previous_version, read_text, sort_versions)
 from ansible_collections.coopcloud.canon.plugins.module_utils._lint import (  # noqa: E402
-    RULES, findings as lint_of_level, gather_facts, lint_recipe, skipped, stack_from_docs)
+    RULES, findings as lint_of_level, gather_facts, lint_recipe, skipped)
 
 
 def main():
@@ -158,37 +172,39 @@ def main():
     except AbraError as exc:
         fail_from(module, exc, msg="unknown recipe %s: %s" % (p["recipe"], exc.fata or exc))
     checkout = os.path.join(abra_dir, "recipes", p["recipe"])
+    workdir = tempfile.mkdtemp(prefix="canon-recipe-")
     try:
-        versions = git_tags(checkout)
+        tags = all_tags(checkout)
+        versions = sort_versions(tags)
         if not versions:
-            raise RecipeError("recipe %s has no release tags" % p["recipe"])
+            raise RecipeError(no_release_message(p["recipe"], tags))
         head = p["version"] or versions[-1]
         if head not in versions:
             raise RecipeError("recipe %s has no release %s (releases: %s)" % (p["recipe"], head, ", ".join(versions)))
-        sample_text = git_show(checkout, head, ".env.sample")
-        if sample_text is None:
-            raise RecipeError("release %s of %s has no .env.sample" % (head, p["recipe"]))
-        sample = parse_env_sample(sample_text)
-        env = {k: v["value"] for k, v in sample.items() if not v["commented"]}
-        env.update({k: str(v) for k, v in p["env"].items()})
         domain = p["domain"] or "%s.example.com" % p["recipe"]
-        env.update(DOMAIN=domain, STACK_NAME=stack_name(domain))
-        files, docs = load_compose_chain(checkout, head, env)
-        shared = sorted({(v or {}).get("name") or k for d in docs.values()
-                         for k, v in (d.get("networks") or {}).items() if (v or {}).get("external")})
+        release = inspect_release(docker, checkout, head, domain, p["env"], workdir=workdir)
+        if not release["sample_found"]:
+            raise RecipeError("release %s of %s has no .env.sample" % (head, p["recipe"]))
+        files, stack, env = release["files"], release["stack"], release["env"]
+        shared = sorted({(v or {}).get("name") or k for k, v in (stack.get("networks") or {}).items()
+                         if (v or {}).get("external")})
         aliases = docker.network_aliases(shared) if p["shared_networks"] and shared else {}
-        findings = compose_findings(docs, domain, env, shared_aliases=aliases)
-        facts = gather_facts(checkout, p["recipe"], stack_from_docs(docs),
+        findings = compose_findings(stack, domain, env, shared_aliases=aliases, files=":".join(files),
+                                    templates=release["templates"])
+        sample = parse_env_sample(read_text(release["tree"], ".env.sample") or "", name="%s:.env.sample" % head)
+        facts = gather_facts(checkout, p["recipe"], stack,
                              {k: v["value"] for k, v in sample.items() if not v["commented"]},
-                             {f: (d or {}).get("version") for f, d in docs.items()},
+                             compose_file_versions(release["tree"], files),
                              version=head, stack_name=env["STACK_NAME"])
         results = lint_recipe(facts)
-    except (RecipeError, ValueError) as exc:
+    except RecipeError as exc:
         module.fail_json(msg=str(exc))
     except CommandError as exc:
         fail_from(module, exc)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
-                     compose_files=files, findings=findings, env_sample=sample,
+                     compose_files=files, findings=findings, env_sample=sample, overlays=release["overlays"],
                      lint=lint_of_level(results, "error"), lint_warnings=lint_of_level(results, "warn"),
                      lint_skipped=skipped(results), lint_results=results,
                      lint_rules=["%s %s" % (r.ref, r.description) for r in RULES])

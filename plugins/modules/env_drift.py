@@ -11,10 +11,17 @@ description:
   - A warm app keeps the C(.env) it was created with. Advancing it in place to a release whose
     C(.env.sample) added keys deploys without them (a setting that renders empty, a secret that
     was never generated). This module compares the release's sample with the app's C(.env).
-  - With I(reconcile), every missing key is added with its sample default (C(# length=N) kept),
-    and every missing secret version is generated with
-    C(abra app secret generate <domain> <secret> <version>) at the length the sample asks for.
-    Keys the sample no longer has are reported, never removed. Secret values are never returned.
+  - Reports keys added (missing from the C(.env)), removed (obsolete) and changed (a sample
+    default that moved since the app's current release, from its C(TYPE)), and above all how the
+    app's C(COMPOSE_FILE) differs from the sample's, with the head's release note
+    (C(release/<version>)).
+  - With I(reconcile), every missing key is added with its sample default (secret options
+    C(length=), C(charset=), C(generate=false) kept in the comment), and every missing secret
+    version is generated with C(abra app secret generate <domain> <secret> <version>); the secret's
+    name comes from the compose file whose C(secrets:) entry carries that version variable. A
+    secret marked C(generate=false) is added but not generated (C(secrets_not_generated)).
+    Changed and obsolete keys are reported, never rewritten or removed. Secret values are never
+    returned.
 author: coopcloud.canon contributors
 version_added: 0.1.0
 extends_documentation_fragment:
@@ -57,7 +64,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 missing:
-  description: Keys the release's sample sets that the C(.env) lacked (key, default, secret, length).
+  description: Keys the release's sample sets that the C(.env) lacked (key, default, secret, length, options, generate).
   type: list
   elements: dict
   returned: always
@@ -76,22 +83,48 @@ secrets_generated:
   type: list
   elements: str
   returned: always
+secrets_not_generated:
+  description: Names of missing secrets marked C(generate=false) (they need a value inserted by hand).
+  type: list
+  elements: str
+  returned: always
+changed_keys:
+  description: Keys whose sample default changed since the app's release (key, old_default, new_default, app, follows_default).
+  type: list
+  elements: dict
+  returned: always
+compose_file:
+  description: >-
+    How the app's C(COMPOSE_FILE) differs from the sample's default (app, sample, files_added,
+    files_removed, and files_absent, the files the app names that the release lacks), or null.
+  type: dict
+  returned: always
+from_version:
+  description: The release the app's C(TYPE) names (null when it names none).
+  type: str
+  returned: always
+release_note:
+  description: The head's release note (C(release/<version>)), or null when the recipe has none.
+  type: str
+  returned: always
 """
 
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
     clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (  # noqa: E402
-    append_env_lines, drift_lines, env_drift)
+    append_env_lines, compose_secret_names, drift_lines, env_drift, is_compose_path)
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, read_env  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
     NameError_, validate_domain, validate_recipe, validate_server, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import RecipeError, git_show, parse_env_sample  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
+    RecipeError, git_files, git_show, git_tags, parse_env_sample)
 
 
 def main():
@@ -112,30 +145,45 @@ def main():
     env_path = env_file_path(abra_dir, p["server"], p["domain"])
     if not os.path.exists(env_path):
         module.fail_json(msg="%s has no .env at %s: nothing to reconcile" % (p["domain"], env_path))
+    checkout = os.path.join(abra_dir, "recipes", p["recipe"])
     try:
         abra.recipe_fetch(p["recipe"])
-        text = git_show(os.path.join(abra_dir, "recipes", p["recipe"]), p["version"], ".env.sample")
+        text = git_show(checkout, p["version"], ".env.sample")
         if text is None:
             raise RecipeError("release %s of %s has no .env.sample" % (p["version"], p["recipe"]))
-        drift = env_drift(parse_env_sample(text), read_env_file(env_path))
+        sample = parse_env_sample(text, name="%s:.env.sample" % p["version"])
+        env = read_env(env_path).active
+        # The sample of the release the app runs now (TYPE=<recipe>:<version>), to tell a changed
+        # default from a value the operator chose.
+        current = env.get("TYPE", "").partition(":")[2]
+        old_text = git_show(checkout, current, ".env.sample") if current and current in git_tags(checkout) else None
+        old_sample = parse_env_sample(old_text, name="%s:.env.sample" % current) if old_text is not None else None
+        files = git_files(checkout, p["version"])
+        names = compose_secret_names({f: git_show(checkout, p["version"], f) or "" for f in files if is_compose_path(f)})
+        release_note = git_show(checkout, p["version"], "release/%s" % p["version"])
+        drift = env_drift(sample, env, old_sample=old_sample, compose_names=names, release_files=files)
         lines = drift_lines(drift["missing"])
-        secrets = [m for m in drift["missing"] if m["secret"]]
+        secrets = [m for m in drift["missing"] if m["secret"] and m["generate"]]
+        manual = [m["secret"] for m in drift["missing"] if m["secret"] and not m["generate"]]
         changed = bool(p["reconcile"] and lines)
         if changed and not module.check_mode:
             append_env_lines(env_path, lines)
             for m in secrets:
                 abra.secret_generate_one(p["domain"], m["secret"], m["default"] or "v1")
             add_redactions(p.get("redact_file"), abra.redactor.values)
-            left = env_drift(parse_env_sample(text), read_env_file(env_path))["missing"]
+            left = env_drift(sample, read_env(env_path).active)["missing"]
             if left:
                 module.fail_json(msg="drift remains after reconciling: %s" % ", ".join(m["key"] for m in left))
-    except RecipeError as exc:
+    except (RecipeError, EnvFileError) as exc:
         module.fail_json(msg=str(exc))
     except CommandError as exc:
         fail_from(module, exc)
     result = dict(changed=changed, missing=drift["missing"], obsolete=drift["obsolete"],
+                  changed_keys=drift["changed"], compose_file=drift["compose_file"],
+                  from_version=current or None, release_note=release_note,
                   added=lines if p["reconcile"] else [],
-                  secrets_generated=[m["secret"] for m in secrets] if p["reconcile"] else [])
+                  secrets_generated=[m["secret"] for m in secrets] if p["reconcile"] else [],
+                  secrets_not_generated=manual)
     if module._diff:
         result["diff"] = dict(before="", after="\n".join(lines) + ("\n" if lines else ""))
     module.exit_json(**result)

@@ -10,6 +10,8 @@ import yaml
 
 from ansible_collections.coopcloud.canon.plugins.module_utils import _lint as lint
 from ansible_collections.coopcloud.canon.plugins.module_utils import _recipe
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from loader import needs_loader, stack_config_docker  # noqa: E402
 
 RELEASE = "1.0.0+1.25.3"
 STACK = "rec_example_com"
@@ -81,9 +83,15 @@ def facts_of(root, name="rec", version=RELEASE):
         sample_env = {k: v["value"] for k, v in sample.items() if not v["commented"]}
         env.update(sample_env)
         env.update(DOMAIN="rec.example.com", STACK_NAME=STACK)
-    docs = {"compose.yml": yaml.safe_load(_recipe.substitute((root / "compose.yml").read_text(), env))}
-    return lint.gather_facts(str(root), name, lint.stack_from_docs(docs), sample_env,
-                             {f: d.get("version") for f, d in docs.items()}, version=version, stack_name=STACK)
+    stack, versions = load(root, ["compose.yml"], env)
+    return lint.gather_facts(str(root), name, stack, sample_env, versions, version=version, stack_name=STACK)
+
+
+def load(tree, files: list, env: dict) -> tuple:
+    """The merged stack by docker's own loader (as the abra_recipe module reads it) and each
+    file's own ``version:``."""
+    stack = _recipe.load_stack(DockerClient(binary=stack_config_docker()), str(tree), files, env, "test")
+    return stack, _recipe.compose_file_versions(str(tree), files)
 
 
 def outcomes(facts) -> dict:
@@ -140,9 +148,12 @@ CASES = [
     ("R010 no traefik label", _labels("coop-cloud.${STACK_NAME}.version=" + RELEASE), {}, None, RELEASE, {"R010": "fail"}),
     ("R010 traefik.enable=false", _labels("traefik.enable=false", "coop-cloud.${STACK_NAME}.version=" + RELEASE),
      {}, None, RELEASE, {"R010": "fail"}),
-    ("R010 mapping labels, bool true", _app(deploy={"labels": {"traefik.enable": True,
+    # docker's loader refuses a YAML boolean as a label value: "true" is the form that deploys.
+    # It interpolates values, never mapping keys: a version label keyed by ${STACK_NAME} in the
+    # mapping form reaches the swarm with the literal key, so no service carries the version.
+    ("R010 mapping labels", _app(deploy={"labels": {"traefik.enable": "true",
                                                               "coop-cloud.${STACK_NAME}.version": RELEASE}}),
-     {}, None, RELEASE, {"R010": "pass", "L002": "pass"}),
+     {}, None, RELEASE, {"R010": "pass", "L002": "fail"}),
     ("R010 skipped without DOMAIN", _labels("coop-cloud.${STACK_NAME}.version=" + RELEASE),
      {".env.sample": "TYPE=rec\nSECRET_DB_PASSWORD_VERSION=v1\n"}, None, RELEASE, {"R010": "skip"}),
     ("R011 service without image", lambda d: d["services"].update(worker={"healthcheck": {"test": ["NONE"]}}),
@@ -175,6 +186,7 @@ CASES = [
 ]
 
 
+@needs_loader
 @pytest.mark.parametrize("case_id,mutate,files,tags,version,expected", CASES, ids=[c[0] for c in CASES])
 def test_rule_outcomes(tmp_path, case_id, mutate, files, tags, version, expected):
     tree = {"compose.yml": _compose(mutate or (lambda d: None)), ".env.sample": SAMPLE, "README.md": README,
@@ -244,16 +256,6 @@ def test_recipe_of_env(env, expected):
     assert lint.recipe_of_env(env) == expected
 
 
-def test_stack_from_docs_merges_overlays():
-    docs = {"compose.yml": {"version": "3.8", "services": {"app": {"image": "a:1", "environment": {"A": "1"}}},
-                            "secrets": {"x": {}}},
-            "compose.o.yml": {"version": "3.8", "services": {"app": {"secrets": ["y"]}, "db": {"image": "p:1"}},
-                              "secrets": {"y": None}}}
-    stack = lint.stack_from_docs(docs)
-    assert stack["services"]["app"] == {"image": "a:1", "environment": {"A": "1"}, "secrets": ["y"]}
-    assert sorted(stack["services"]) == ["app", "db"] and sorted(stack["secrets"]) == ["x", "y"]
-
-
 def test_l002_names_the_old_label_form(tmp_path):
     tree = {"compose.yml": _compose(_labels("traefik.enable=true", "coop-cloud.${STACK_NAME}.app.version=v2.4.8-d7d63b0d")),
             ".env.sample": SAMPLE, "README.md": README, "abra.sh": ABRA_SH}
@@ -276,13 +278,12 @@ def run_abra_recipe(tmp_path, compose_mutation):
                                                  "README.md": README, "abra.sh": ABRA_SH}, {RELEASE: True})
     fake = tmp_path / "bin"
     fake.mkdir()
-    for name in ("abra", "docker"):  # `abra recipe fetch` succeeds; docker must not be needed
-        (fake / name).write_text("#!/bin/sh\n" + ("exit 0\n" if name == "abra" else "exit 3\n"))
-        (fake / name).chmod(0o755)
+    (fake / "abra").write_text("#!/bin/sh\nexit 0\n")  # `abra recipe fetch` succeeds
+    (fake / "abra").chmod(0o755)
     args = tmp_path / "args.json"
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
         "recipe": "rec", "version": RELEASE, "domain": "rec.example.com", "shared_networks": False,
-        "abra_dir": str(abra_dir), "abra_bin": str(fake / "abra"), "docker_bin": str(fake / "docker"),
+        "abra_dir": str(abra_dir), "abra_bin": str(fake / "abra"), "docker_bin": stack_config_docker(),
         "evidence_dir": str(tmp_path / "evidence")}}))
     env = dict(os.environ, PYTHONPATH=os.path.join(root, ".collections"))
     res = subprocess.run([sys.executable, os.path.join(root, "plugins", "modules", "abra_recipe.py"), str(args)],
@@ -290,6 +291,7 @@ def run_abra_recipe(tmp_path, compose_mutation):
     return json.loads(res.stdout)
 
 
+@needs_loader
 def test_module_returns_errors_warnings_and_skips(tmp_path):
     green = run_abra_recipe(tmp_path / "green", lambda d: None)
     assert not green.get("failed"), green.get("msg")
@@ -316,6 +318,7 @@ def _bench_releases():
                     yield pytest.param(recipe, os.path.join(path, tag), id="%s/%s/%s" % (kind, recipe, tag))
 
 
+@needs_loader
 @pytest.mark.parametrize("recipe,tree", list(_bench_releases()))
 def test_bench_recipe_has_no_lint_error(recipe, tree):
     import os
@@ -325,11 +328,10 @@ def test_bench_recipe_has_no_lint_error(recipe, tree):
     stack_name = recipe.replace("-", "_") + "_example_com"
     env = dict(sample_env, DOMAIN=recipe + ".example.com", STACK_NAME=stack_name)
     files = [f for f in env.get("COMPOSE_FILE", "compose.yml").split(":") if f]
-    docs = {f: yaml.safe_load(_recipe.substitute(open(os.path.join(tree, f)).read(), env)) for f in files}
+    stack, versions = load(tree, files, env)
     readme = os.path.join(tree, "README.md")
     # bench-repos tags every release with `git tag -a`: the tags are annotated.
-    facts = lint.RecipeFacts(name=recipe, stack=lint.stack_from_docs(docs),
-                             compose_versions={f: d.get("version") for f, d in docs.items()}, sample_env=sample_env,
+    facts = lint.RecipeFacts(name=recipe, stack=stack, compose_versions=versions, sample_env=sample_env,
                              tags={os.path.basename(tree): True},
                              readme=open(readme).read() if os.path.exists(readme) else None,
                              has_abra_sh=os.path.exists(os.path.join(tree, "abra.sh")),

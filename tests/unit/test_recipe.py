@@ -17,7 +17,8 @@ def test_env_sample_parse():
         "SECRET_DB_PASSWORD_VERSION=v1 # length=32\n## a comment with a = sign\nCOMPOSE_FILE=\"compose.yml\"\n")
     assert sample["TYPE"]["value"] == "gitea"
     assert sample["LETS_ENCRYPT_ENV"]["commented"] is True
-    assert sample["SECRET_DB_PASSWORD_VERSION"] == {"value": "v1", "commented": False, "length": 32}
+    assert sample["SECRET_DB_PASSWORD_VERSION"] == {"value": "v1", "commented": False, "length": 32,
+                                                    "options": {"length": "32"}}
     assert sample["COMPOSE_FILE"]["value"] == "compose.yml"
 
 
@@ -27,70 +28,65 @@ def test_env_sample_malformed(bad):
         r.parse_env_sample("TYPE=x\n" + bad + "\n")
 
 
-def test_substitute():
-    env = {"STACK_NAME": "a_b", "EMPTY": ""}
-    assert r.substitute("${STACK_NAME}_x ${TIMEOUT:-300} ${EMPTY:-d} $$HOME $STACK_NAME", env) == "a_b_x 300 d $HOME a_b"
-
-
 def test_compose_findings():
-    docs = {
-        "compose.yml": {"services": {"app": {"image": "x:1", "depends_on": ["db"]}, "db": {"image": "y:1"}},
-                        "secrets": {"pw": {"external": True, "name": "s_pw_v1"}}},
-        "compose.smtpauth.yml": {"services": {"app": {"depends_on": ["smtp"]}, "noimage": {}}},
-    }
-    findings = r.compose_findings(docs, "a.example.org", {})
+    # the merged stack of compose.yml + compose.smtpauth.yml, as docker stack config prints it
+    stack = {"services": {"app": {"image": "x:1", "depends_on": ["db", "smtp"]}, "db": {"image": "y:1"},
+                          "noimage": {}},
+             "secrets": {"pw": {"external": True, "name": "s_pw_v1"}}}
+    findings = r.compose_findings(stack, "a.example.org", {}, files="compose.yml:compose.smtpauth.yml")
     msgs = [f["message"] for f in findings]
-    assert any("depends_on smtp" in m for m in msgs)
+    assert any("depends_on smtp, which no file in COMPOSE_FILE defines" in m for m in msgs)
     assert any("noimage has no image" in m for m in msgs)
     assert not any("depends_on db" in m for m in msgs)
+    assert {f["file"] for f in findings} == {"compose.yml:compose.smtpauth.yml"}
 
 
 def test_compose_name_budget_finding():
     long = "x" * 50 + ".example.org"
     stack = long.replace(".", "_")[:45]
-    docs = {"compose.yml": {"services": {"app": {"image": "x:1"}, "a-very-long-service-name": {"image": "x:1"}},
-                            "secrets": {"smtp_relay_password": {"name": stack + "_smtp_relay_password_v1"}}}}
-    findings = r.compose_findings(docs, long, {})
+    merged = {"services": {"app": {"image": "x:1"}, "a-very-long-service-name": {"image": "x:1"}},
+              "secrets": {"smtp_relay_password": {"name": stack + "_smtp_relay_password_v1"}}}
+    findings = r.compose_findings(merged, long, {})
     assert [f["check"] for f in findings] == ["name-budget", "name-budget"]
 
 
 def test_lint():
     # The lint moved to _lint (abra's rules beside L001-L003); the old case keeps its verdicts there.
-    docs = {"compose.yml": {"services": {"app": {"image": "x:latest", "deploy": {"labels": [
-        "coop-cloud.s.version=1.0.0+1"]}}}}}
-    facts = lint.RecipeFacts(name="rec", stack=lint.stack_from_docs(docs), sample_env={"TYPE": "rec"},
+    # merged stacks as docker stack config prints them (labels as a mapping)
+    stack = {"services": {"app": {"image": "x:latest", "deploy": {"labels": {"coop-cloud.s.version": "1.0.0+1"}}}}}
+    facts = lint.RecipeFacts(name="rec", stack=stack, sample_env={"TYPE": "rec"},
                              version="1.1.0+1", stack_name="s")
     found = lint.findings(lint.lint_recipe(facts), "error")
     assert sorted({f["rule"] for f in found} & {"L001", "L002", "L003"}) == ["L001", "L002"]
-    ok = {"compose.yml": {"services": {"app": {"image": "x:1.2", "deploy": {"labels": {"coop-cloud.s.version": "1.1.0+1"}}}}}}
-    facts.stack = lint.stack_from_docs(ok)
+    facts.stack = {"services": {"app": {"image": "x:1.2", "deploy": {"labels": {"coop-cloud.s.version": "1.1.0+1"}}}}}
     assert [f for f in lint.findings(lint.lint_recipe(facts), "error") if f["rule"].startswith("L")] == []
 
 
 def test_ambiguous_short_name_on_shared_network():
     docs = {"compose.yml": {
         "services": {
-            "app": {"image": "pds:1", "networks": ["proxy", "internal"]},
-            "web": {"image": "web:1", "networks": ["proxy", "internal"], "environment": ["PDS_UPSTREAM=app:3000"]},
+            "app": {"image": "pds:1", "networks": {"proxy": None, "internal": None}},
+            "web": {"image": "web:1", "networks": {"proxy": None, "internal": None},
+                    "environment": {"PDS_UPSTREAM": "app:3000"}},
         },
-        "networks": {"proxy": {"external": True}, "internal": {}}}}
+        "networks": {"proxy": {"external": True, "name": "proxy"}, "internal": {}}}}
     stack = "blue-1a2b3c_bench_canon_test"
     # another stack's "app" on proxy: ambiguous
-    found = r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+    found = r.compose_findings(docs["compose.yml"], "blue-1a2b3c.bench.canon.test", {},
                                shared_aliases={"proxy": {"app": [stack, "warm-keycloak_bench_canon_test"]}})
     assert [f["check"] for f in found] == ["ambiguous-alias"]
     assert "warm-keycloak_bench_canon_test" in found[0]["message"] and "web reaches app" in found[0]["message"]
     # only our own stack answers to "app": fine
-    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+    assert r.compose_findings(docs["compose.yml"], "blue-1a2b3c.bench.canon.test", {},
                               shared_aliases={"proxy": {"app": [stack]}}) == []
     # the stack-qualified upstream (the recipe fix): no short-name reference at all
-    docs["compose.yml"]["services"]["web"]["environment"] = ["PDS_UPSTREAM=blue-1a2b3c_bench_canon_test_app:3000"]
-    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+    docs["compose.yml"]["services"]["web"]["environment"] = {"PDS_UPSTREAM": "blue-1a2b3c_bench_canon_test_app:3000"}
+    assert r.compose_findings(docs["compose.yml"], "blue-1a2b3c.bench.canon.test", {},
                               shared_aliases={"proxy": {"app": [stack, "warm-keycloak_bench_canon_test"]}}) == []
     # a renamed upstream: no short-name clash either
     docs["compose.yml"]["services"]["pds"] = docs["compose.yml"]["services"].pop("app")
-    docs["compose.yml"]["services"]["web"]["environment"] = ["PDS_UPSTREAM=pds:3000"]
-    assert r.compose_findings(docs, "blue-1a2b3c.bench.canon.test", {},
+    docs["compose.yml"]["services"]["web"]["environment"] = {"PDS_UPSTREAM": "pds:3000"}
+    assert r.compose_findings(docs["compose.yml"], "blue-1a2b3c.bench.canon.test", {},
                               shared_aliases={"proxy": {"app": ["other"]}}) == []
 
 
