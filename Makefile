@@ -35,7 +35,14 @@ test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKI
 showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (about 40 min)
 	$(PYTHON) tests/integration/scenario.py seed results/showcase-scenario
 	$(PYTHON) -m canon redfix --load cpu=6 --profile tests/integration/today-bench.yml; rc=$$?; \
-	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; exit $$rc
+	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; \
+	  run=$$(ls -td results/redfix-*/ | head -1); first=$$(ls -d $${run}sweep-*/ | head -1); \
+	  cp $${run}M1.md $${run}M2.md $${run}redfix.json $${first}sweep.json docs/showcase/ && \
+	  rm -rf docs/showcase/classify && cp -r $${first}classify docs/showcase/ && \
+	  $(PYTHON) -m canon report docs/showcase && \
+	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2200 \
+	    --user-data-dir=$$(mktemp -d) --screenshot=$(CURDIR)/docs/showcase/index.png \
+	    file://$(CURDIR)/docs/showcase/index.html; exit $$rc
 
 build:            ## the collection tarball
 	ansible-galaxy collection build --force

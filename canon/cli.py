@@ -35,44 +35,8 @@ class Refused(Exception):
     pass
 
 
-# -- terminal progress ---------------------------------------------------------------------
-class Progress:
-    """A live status line on a terminal; nothing at all when stderr is not a TTY."""
-
-    def __init__(self, stream=None, enabled: bool | None = None):
-        self.stream = stream or sys.stderr  # looked up now, not when the module was imported
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def update(self, snap: dict):
-        if not self.enabled or time.time() - self._last < 0.5:
-            return
-        self._last = time.time()
-        running = "  ".join("%s:%s" % (r, v.get("tier") or v.get("stage")) for r, v in sorted(snap["running"].items()))
-        line = "[%s] %d/%d done, %d red | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
-                                               running or "-")
-        with self._lock:
-            self.stream.write("\r\033[K" + line[:200])
-            self.stream.flush()
-
-    def finished(self, entry: dict, snap: dict):
-        if not self.enabled:
-            return
-        with self._lock:
-            self.stream.write("\r\033[K[%s] %-16s cold %-11s promote %s\n" % (
-                clock(snap["elapsed"]), entry["recipe"], entry["cold"]["outcome"], entry["promote"]["outcome"]))
-            self.stream.flush()
-
-    def say(self, text: str):
-        if self.enabled:
-            with self._lock:
-                self.stream.write("\r\033[K%s\n" % text)
-                self.stream.flush()
-
-
-def clock(seconds: float) -> str:
-    return "%02d:%02d" % divmod(int(seconds), 60)
+# -- progress (canon/progress.py: a live line on a TTY, one line per event elsewhere) -------
+from canon.progress import QUIET, VERBOSE, Progress, clock, shorten  # noqa: E402,F401  (kept importable from here)
 
 
 # -- shared pieces -------------------------------------------------------------------------
@@ -237,8 +201,9 @@ def cmd_sweep(args, progress) -> int:
         sweep.load_arms, sweep.load_arm = loads, (loads[0] if loads else None)
         sweep.stop = stop
         on_signals(stop, progress)
+        progress.estimate = sweep.plan_estimate()
         for s in servers:
-            progress.say("sweep %s: %d recipe(s) on %s, cap %d%s" % (
+            progress.started("sweep %s started: %d recipe(s) on %s, cap %d%s" % (
                 sweep.sweep_id, sum(1 for p in plans if p["server"] == s.name), s.name, sweep.caps[s.name],
                 ", load %s" % spec if loads else ""))
         doc = sweep.run()
@@ -265,12 +230,12 @@ def summarise_sweep(doc, directory, paths):
                                                     doc["duration"] or 0, doc["cap"]) if not multi else
           "sweep %s on %s: %s in %.0f s" % (doc["sweep_id"], where, doc["outcome"].upper(), doc["duration"] or 0))
     for ev in doc.get("systemic") or []:
-        print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), ev["normalised"][:100]))
+        print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), shorten(ev["normalised"], 160)))
     for r in doc["recipes"]:
         f = r["cold"].get("failure") or {}
         print("  %-16s %scold %-11s promote %-20s %s" % (
             r["recipe"], ("on %-18s " % r.get("server")) if multi else "", r["cold"]["outcome"],
-            r["promote"]["outcome"], ("%s: %s" % (f.get("tier"), f.get("error", "")[:70])) if f else ""))
+            r["promote"]["outcome"], ("%s: %s" % (f.get("tier"), shorten(f.get("error", ""), 160))) if f else ""))
     print("results: %s" % directory)
     for p in (paths or {}).values():
         print("  %s" % p)
@@ -297,14 +262,17 @@ def cmd_isolate(args, progress) -> int:
                 extravars["version"] = args.version
             if args.tiers:
                 extravars["canon_tier_order"] = args.tiers.split(",")
-            progress.say("%s: run %d of %d" % (args.recipe, n, args.runs))
+            progress.say("%s: run %d of %d started" % (args.recipe, n, args.runs))
+            began = time.time()
             res = Job("isolate.yml", extravars, "isolate-%s-%d-%d" % (args.recipe, os.getpid(), n), args.inventory,
-                      timeout=args.deadline + 300, cancel=stop).run()
+                      timeout=args.deadline + 300, cancel=stop,
+                      on_progress=lambda _i, tier: progress.tier_started(args.recipe, tier, time.time() - began),
+                      on_tier=lambda _i, rec: progress.tier_done(args.recipe, rec, time.time() - began)).run()
             rec = cold_record(res, args.results, server)
             outcomes.append(rec)
             f = rec.get("failure") or {}
             print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
-                                             (" (%s: %s)" % (f.get("tier"), f.get("error", "")[:80])) if f else "",
+                                             (" (%s: %s)" % (f.get("tier"), shorten(f.get("error", ""), 160))) if f else "",
                                              os.path.dirname(rec["result"] or "") or ""))
     if stop.is_set():
         return EXIT_INTERRUPTED
@@ -411,6 +379,11 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
     common.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
     common.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
+    talk = common.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true",
+                      help="no progress on stderr, only the end summary (and errors)")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="every tier's start and outcome as a line, on a terminal too")
     p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -468,7 +441,8 @@ def check_names(args) -> None:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    progress = Progress()
+    progress = Progress(verbosity=QUIET if getattr(args, "quiet", False) else
+                        VERBOSE if getattr(args, "verbose", False) else 0)
     if getattr(args, "runs", 1) is not None and getattr(args, "runs", 1) < 1:
         print("canon: --runs must be at least 1", file=sys.stderr)
         return EXIT_REFUSED

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 import yaml
@@ -22,7 +21,8 @@ import yaml
 from canon import ROOT
 from canon.classifier import ClassifyError, Classifier
 from canon.load import LoadArm
-from canon.report import write_all
+from canon.progress import shorten
+from canon.report import markdown_table, relative_documents, write_all
 from canon.sweep import PROMOTE_RED, Sweep
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._classify import runs_needed
@@ -173,7 +173,7 @@ class Redfix:
             self.doc["note"] = "systemic events were seen; no recipe is blamed for them"
         classifications = self.classify(first, first_dir)
         write_all(first, [c for c in classifications.values() if c.get("schema")], first_dir)
-        shutil.copy(os.path.join(first_dir, "results.md"), os.path.join(self.dir, "M1.md"))
+        self.write_m1(first, classifications)  # now, so an interrupted redfix still has one
         self.save()
 
         fixes = {}
@@ -210,16 +210,36 @@ class Redfix:
             if c.get("schema") and c["recipe"] in fixes and fixes[c["recipe"]].get("fix"):
                 f = fixes[c["recipe"]]
                 c["fix"] = dict(f["fix"], verified=describe_verification(f))
+                # on disk too: `canon report` on the sweep's folder shows the fix as well
+                write_json_atomic(os.path.join(first_dir, "classify", c["recipe"] + ".json"), c)
         write_all(first, [c for c in classifications.values() if c.get("schema")], first_dir)
+        # M1 again, with the fix column: the first M1 was written before any fix existed (it
+        # was a copy of the sweep's results.md from before the fixes, hence a column of "—").
+        self.write_m1(first, classifications)
         self.doc["finished"] = now_iso()
         self.doc["duration"] = round(time.time() - self.doc["started_epoch"], 1)
         self.doc["outcome"] = ("interrupted" if self.stop and self.stop.is_set() else
                                "green" if all(not red_after(r) for r in self.doc["recipes"].values()) else "not-all-fixed")
         self.save()
-        report = m2_report(self.doc, first, classifications)
+        report = m2_report(relative_documents(self.doc, self.roots()), relative_documents(first, self.roots()),
+                           classifications)
         with open(os.path.join(self.dir, "M2.md"), "w") as fh:
             fh.write(report)
         return self.doc
+
+    def roots(self) -> dict:
+        """Run folders as seen from the redfix folder (where M1 and M2 are written)."""
+        roots = {self.redfix_id: "."}
+        for sweep in self.doc["sweeps"].values():
+            roots[sweep["sweep_id"]] = sweep["sweep_id"]
+        return roots
+
+    def write_m1(self, first: dict, classifications: dict) -> None:
+        """M1: the reproducing sweep's results table, paths relative to the redfix folder."""
+        roots = self.roots()
+        docs = [relative_documents(c, roots) for c in classifications.values() if c.get("schema")]
+        with open(os.path.join(self.dir, "M1.md"), "w") as fh:
+            fh.write(markdown_table(relative_documents(first, roots), docs))
 
 
 class _nothing:
@@ -298,5 +318,5 @@ def m2_report(doc: dict, first: dict, classifications: dict) -> str:
 
 
 def cell(text, width) -> str:
-    text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """One table cell: one line, at most ``width`` characters cut at a word boundary, pipes escaped."""
+    return shorten(text, width).replace("|", "\\|")

@@ -11,13 +11,21 @@ table say the same thing. :func:`write_all` writes ``results.md``, ``junit.xml``
 """
 from __future__ import annotations
 
+import calendar
+import copy
 import html
 import os
+import posixpath
 import re
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 
-from canon.timeline import _number, timeline_svg
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from canon.progress import shorten
+from canon.timeline import _number, duration_text, timeline_svg
 
 SWEEP_SCHEMA = "coopcloud.canon/sweep"
 CLASSIFICATION_SCHEMA = "coopcloud.canon/classification"
@@ -77,22 +85,85 @@ def one_line(text, limit: int | None = CELL_LIMIT) -> str:
     """``text`` on one line (whitespace runs become one space), cut at ``limit`` characters with …"""
     line = " ".join(clean_text(text).split())
     if limit is not None and len(line) > limit:
-        line = line[: limit - 1].rstrip() + "…"
+        line = shorten(line, limit)  # at a word boundary: a cut never ends inside a word
     return line
 
 
 def seconds_text(seconds) -> str:
-    """A duration as ``412.3 s (6 min 52 s)``; ``—`` when unknown."""
-    seconds = _number(seconds)
-    if seconds is None:
-        return DASH
-    if seconds < 60:
-        return "%.1f s" % seconds
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    spelled = ("%d h %d min %d s" % (hours, minutes, secs)) if hours else ("%d min %d s" % (minutes, secs))
-    return "%.1f s (%s)" % (seconds, spelled)
+    """A duration as a person says it (``6 min 45 s``, ``8.6 s``); ``—`` when unknown."""
+    return duration_text(seconds)
+
+
+def utc_text(value) -> str:
+    """A moment as a UTC date (``2026-11-27 19:03:20 UTC``) from an epoch or an ISO 8601 string;
+    what cannot be read is shown as it is (never a raw epoch float)."""
+    epoch = _number(value)
+    if epoch is None and isinstance(value, str):
+        match = re.match(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?(Z|[+-]00:?00)?$", value.strip())
+        if not match:
+            return value
+        epoch = calendar.timegm(tuple(int(g) for g in match.groups()[:6]))
+    if epoch is None:
+        return DASH if value is None else str(value)
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
+
+
+# ---------------------------------------------------------------- paths relative to the results folder
+
+# A run folder's name: sweeps and redfixes are named <kind>-<UTC time>-<6 hex>.
+_FOLDER_ID = re.compile(r"^(sweep|redfix)-\d{14}-[0-9a-f]{6}$")
+# An absolute path in free text (not a URL's path: the "/" must not follow a word, "." or ":").
+_ABS_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.@+~-]+/)*[\w.@+~-]*")
+
+
+def relative_path(path: str, roots: dict[str, str]) -> str | None:
+    """``path`` relative to the folder a report is written in, or None when it is not a path of
+    the results folder.
+
+    ``roots`` maps a run folder's name (``sweep-…``, ``redfix-…``) to where that folder is seen
+    from the report's folder (``.``, ``..``, ``sweep-…``). A path through a run folder the roots
+    do not name keeps its tail from that folder on; a path under a ``results`` folder keeps what
+    is below it. Other absolute paths (inside a container, on a server) are not local: None."""
+    parts = [p for p in path.split("/") if p]
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] in roots:
+            return posixpath.normpath(posixpath.join(roots[parts[i]], *parts[i + 1:]))
+    for i, part in enumerate(parts):
+        if _FOLDER_ID.match(part):
+            return posixpath.join(*parts[i:])
+    if "results" in parts[:-1]:
+        i = len(parts) - 1 - parts[::-1].index("results")
+        return posixpath.join(*parts[i + 1:])
+    return None
+
+
+def relative_text(text: str, roots: dict[str, str]) -> str:
+    """``text`` with every absolute path of the results folder made relative (see relative_path)."""
+    return _ABS_PATH.sub(lambda m: relative_path(m.group(0), roots) or m.group(0), text)
+
+
+def relative_documents(document, roots: dict[str, str]):
+    """A deep copy of a document with every string's results paths relative: what the reports
+    show never carries the absolute paths of the machine the run was on."""
+    if isinstance(document, str):
+        return relative_text(document, roots) if "/" in document else document
+    if isinstance(document, dict):
+        return {k: relative_documents(v, roots) for k, v in document.items()}
+    if isinstance(document, (list, tuple)):
+        return [relative_documents(v, roots) for v in document]
+    return copy.copy(document)
+
+
+def roots_for(directory: str, sweep: dict) -> dict[str, str]:
+    """Where the run folders are seen from ``directory`` (a sweep's results folder, or a copy of
+    one): the sweep's own folder is ``.``, the redfix folder around it ``..``."""
+    roots = {}
+    parent = os.path.basename(os.path.dirname(os.path.abspath(directory)))
+    if _FOLDER_ID.match(parent):
+        roots[parent] = ".."
+    if sweep.get("sweep_id"):
+        roots[str(sweep["sweep_id"])] = "."
+    return roots
 
 
 def _p_text(p) -> str:
@@ -206,14 +277,60 @@ def confidence_text(classification: dict) -> str:
     return ", ".join(parts)
 
 
+def _same_error(classification: dict) -> str:
+    """``same error`` when every red isolated run failed with the fingerprint the sweep saw,
+    ``same error in 3 of 4`` when some did, ``another error`` when none did, empty when the runs
+    carry no fingerprints."""
+    wanted = classification.get("fingerprint")
+    seen = [run.get("fingerprint") for run in ((classification.get("arms") or {}).get("isolated") or {}).get("runs") or []
+            if run.get("outcome") == "fail" and run.get("fingerprint")]
+    if not wanted or not seen:
+        return ""
+    same = sum(1 for fp in seen if fp == wanted)
+    if same == len(seen):
+        return "same error"
+    return "same error in %d of %d" % (same, len(seen)) if same else "another error"
+
+
+def _of(count: int, total: int, colour: str) -> str:
+    return "%d of %d %s" % (count, total, colour)
+
+
+def verdict_words(classification: dict) -> str:
+    """What the verdict means, in plain words: ``isolated 2 of 2 red, same error``,
+    ``green alone (isolated 3 of 3), red under load (loaded 3 of 3)``."""
+    arms = classification.get("arms") or {}
+    ip, if_, ii = _arm_counts(arms.get("isolated"))
+    lp, lf, li = _arm_counts(arms.get("loaded"))
+    itotal, ltotal = ip + if_ + ii, lp + lf + li
+    verdict = str(classification.get("verdict") or "undecided")
+    loaded = ("loaded %s" % _of(lf, ltotal, "red")) if ltotal else ""
+    if verdict == "genuine":
+        same = _same_error(classification)
+        return "isolated %s" % _of(if_, itotal, "red") + (", " + same if same else "")
+    if verdict == "load-flake":
+        return "green alone (isolated %s), red under load (%s)" % (_of(ip, itotal, "green"), loaded or "no loaded runs")
+    if verdict == "flaky":
+        return "red now and then, load or not: isolated %s%s" % (_of(if_, itotal, "red"), ", " + loaded if loaded else "")
+    if verdict == "not-reproduced":
+        return "not red again: isolated %s%s" % (_of(ip, itotal, "green"),
+                                                 ", loaded %s" % _of(lp, ltotal, "green") if ltotal else "")
+    if verdict == "infra":
+        return "the bench failed, not the recipe (%d infrastructure failures)" % (ii + li)
+    return "not clear yet: isolated %s%s" % (_of(if_, itotal, "red"), ", " + loaded if loaded else "")
+
+
 def classification_text(classification: dict) -> str:
-    """The ``classification`` cell: verdict, whether it is clear, and its confidence."""
+    """The ``classification`` cell: the verdict, what it means in plain words, and the statistics
+    beside them (``genuine — isolated 2 of 2 red, same error (p=1, 0 isolated clean < 1 needed)``)."""
     verdict = str(classification.get("verdict") or "undecided")
     leaning = classification.get("leaning")
     if verdict == "undecided" and leaning and leaning != verdict:
         verdict += ", leaning %s" % leaning
     elif verdict != "undecided" and classification.get("clear") is False:
         verdict += ", not clear"
+    if classification.get("arms"):
+        verdict += " — " + verdict_words(classification)
     confidence = confidence_text(classification)
     return "%s (%s)" % (verdict, confidence) if confidence else verdict
 
@@ -304,6 +421,42 @@ def result_rows(sweep: dict, classifications=()) -> list[dict]:
             "classification_doc": classification,
         })
     return rows
+
+
+def red_items(sweep: dict) -> list[str]:
+    """What is red, one item per recipe: ``discourse custom``, ``gitea promote``, ``x infra``."""
+    items = []
+    for entry in sweep.get("recipes") or []:
+        if is_green(entry):
+            continue
+        recipe = str(entry.get("recipe") or "?")
+        cold = entry.get("cold") or {}
+        outcome = cold.get("outcome") or "not-run"
+        if outcome == "fail":
+            where = (cold.get("failure") or {}).get("tier") or (first_tier(cold, "fail") or {}).get("name") or "cold"
+        elif outcome in ("infra", "incomplete", "interrupted"):
+            where = outcome
+        elif outcome == "not-run":
+            continue  # not run is not red: the banner counts it apart
+        elif promote_failure(entry):
+            where = "promote"
+        else:
+            where = "cold " + outcome
+        items.append("%s %s" % (recipe, where))
+    return items
+
+
+def banner_text(sweep: dict) -> str:
+    """One line a maintainer reads first: ``3 of 6 red: discourse custom, mattermost-lts backup_restore, …``."""
+    entries = sweep.get("recipes") or []
+    red = red_items(sweep)
+    not_run = sum(1 for e in entries if ((e.get("cold") or {}).get("outcome") or "not-run") == "not-run")
+    tail = "; %d not run" % not_run if not_run else ""
+    if not entries:
+        return "no recipes in this sweep"
+    if not red:
+        return "all %d green%s" % (len(entries) - not_run, tail) if len(entries) > not_run else "none run" + tail[1:]
+    return "%d of %d red: %s%s" % (len(red), len(entries), ", ".join(red), tail)
 
 
 def load_text(sweep: dict) -> str:
@@ -410,7 +563,7 @@ def markdown_cell(text: str) -> str:
 def markdown_table(sweep: dict, classifications=()) -> str:
     """The sweep's results as GitHub-flavoured Markdown: header line, systemic events, table."""
     rows = result_rows(sweep, classifications)
-    lines = ["**%s**" % markdown_cell(header_text(sweep)), ""]
+    lines = ["**%s**" % markdown_cell(header_text(sweep)), "", markdown_cell(banner_text(sweep)), ""]
     systemic = systemic_lines(sweep)
     for line in systemic:
         lines.append("- " + markdown_cell(line))
@@ -578,32 +731,64 @@ pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;border:1px solid #e2e2
 .o-pass,.o-promoted,.o-current{color:#1f7a1f}.o-fail,.o-failed,.o-refused{color:#b31b1b}
 .o-infra{color:#6a3d9a}.o-skipped,.o-not-applicable,.o-not-run,.o-not-enrolled{color:#777}
 section.classification{border:1px solid #e2e2e2;padding:.2rem .8rem .8rem;margin:1rem 0}
+p.banner{font-size:1.1rem;font-weight:600;padding:.5rem .8rem;border-radius:4px}
+p.banner.red{background:#fdecea;color:#8b0000;border:1px solid #d62728}
+p.banner.green{background:#eaf6ea;color:#1f5f1f;border:1px solid #2ca02c}
+details.reason summary{cursor:pointer}details.reason pre{margin:.3rem 0}
+div.evidence{margin-top:.3rem;font-size:.8rem}a.missing{color:#777;text-decoration:line-through dotted}
 """
 
 
-def _e(text) -> str:
-    """HTML-escaped text (quotes too), without characters a page cannot carry."""
-    return html.escape(clean_text(text), quote=True)
+def _outcome_class(outcome) -> str:
+    """An outcome as a CSS class suffix (letters and hyphens only)."""
+    return re.sub(r"[^a-z-]", "", str(outcome or "not-run"))
 
 
-def _outcome_span(outcome) -> str:
-    outcome = str(outcome or "not-run")
-    return '<span class="o-%s">%s</span>' % (_e(re.sub(r"[^a-z-]", "", outcome)), _e(outcome))
+def _inline_svg(svg: str, label: str) -> Markup:
+    """The SVG document as an element for the page: without the XML prolog and DOCTYPE.
 
-
-def _inline_svg(svg: str, label: str) -> str:
-    """The SVG document as an element for the page: without the XML prolog and DOCTYPE."""
+    The SVG is canon.timeline's own drawing; every text in it went through matplotlib's and
+    timeline's XML escaping, so it is the one piece the template takes as markup."""
     start = svg.find("<svg")
     element = svg[start:] if start >= 0 else svg
-    return element.replace("<svg ", '<svg role="img" aria-label="%s" ' % _e(label), 1)
+    return Markup(element.replace("<svg ", '<svg role="img" aria-label="%s" ' % html.escape(clean_text(label),
+                                                                                           quote=True), 1))
 
 
-def _summary_html(sweep: dict) -> str:
+# A relative path at the start of an evidence line (``runs/<id>/evidence/x.txt: what it shows``).
+_EVIDENCE_PATH = re.compile(r"^(?!\w+://)((?:\.\.?/)*[\w.@+-]+(?:/[\w.@+-]+)+/?)")
+
+
+def _link(href: str, text: str, directory: str | None) -> dict:
+    missing = directory is not None and not os.path.exists(os.path.join(directory, href))
+    return {"href": href, "text": text, "missing": missing}
+
+
+def evidence_links(entry: dict, directory: str | None = None) -> list[dict]:
+    """Links to a recipe's evidence files (relative): each stage's result file and its run folder.
+
+    With ``directory`` (where the page is written), a link whose file is not there is marked
+    ``missing`` (a copy of the report without the run folders still says where they were)."""
+    links = []
+    for stage in ("cold", "promote"):
+        result = str((entry.get(stage) or {}).get("result") or "")
+        if not result or result.startswith("/") or "://" in result:
+            continue
+        links.append(_link(result, "%s %s" % (stage, posixpath.basename(result)), directory))
+        folder = posixpath.dirname(result)
+        if folder and not any(link["href"] == folder + "/" for link in links):
+            links.append(_link(folder + "/", "%s run folder" % stage, directory))
+    return links
+
+
+def _summary_items(sweep: dict) -> list[tuple[str, str]]:
     where = ([("servers", servers_text(sweep))] if is_sharded(sweep) else
              [("server", sweep.get("server")), ("cap", sweep.get("cap"))])
     items = [("sweep", sweep.get("sweep_id"))] + where + [
-             ("outcome", sweep.get("outcome")), ("started", sweep.get("started")),
-             ("finished", sweep.get("finished")), ("duration", seconds_text(sweep.get("duration"))),
+             ("outcome", sweep.get("outcome")),
+             ("started", utc_text(sweep["started"]) if sweep.get("started") else None),
+             ("finished", utc_text(sweep["finished"]) if sweep.get("finished") else None),
+             ("duration", seconds_text(sweep.get("duration"))),
              ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
     summary = sweep.get("summary") or {}
     if summary.get("recipes") is not None:
@@ -614,97 +799,76 @@ def _summary_html(sweep: dict) -> str:
             items.append((stage, ", ".join("%s %s" % (k, counts[k]) for k in counts)))
     if "infra" in summary:
         items.append(("infra", summary["infra"]))
-    rows = []
-    for name, value in items:
-        if value is None or value == "":
-            continue
-        shown = _outcome_span(value) if name == "outcome" else _e(value)
-        rows.append("<dt>%s</dt><dd>%s</dd>" % (_e(name), shown))
-    return '<dl class="summary">%s</dl>' % "".join(rows)
+    return [(name, clean_text(value)) for name, value in items if value is not None and value != ""]
 
 
-def _results_html(rows: list[dict]) -> str:
-    head = "".join("<th>%s</th>" % _e(c) for c in COLUMNS)
-    body = []
-    for row in rows:
-        cells = []
-        for column in COLUMNS:
-            text = _e(row[column])
-            if column == "fix" and row["fix_url"]:
-                url = _e(row["fix_url"])
-                text = text.replace(url, '<a href="%s" rel="noreferrer">%s</a>' % (url, url), 1)
-            cells.append("<td>%s</td>" % text)
-        body.append('<tr class="%s">%s</tr>' % ("green" if row["green"] else "red", "".join(cells)))
-    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
+def _row_view(row: dict, entry: dict, directory: str | None) -> dict:
+    reasons = []
+    for short, whole in ((cold_failure(entry), cold_failure(entry, None)),
+                         (promote_failure(entry), promote_failure(entry, None))):
+        if short:
+            reasons.append({"short": short, "whole": whole})
+    view = {key: row[key] for key in ("recipe", "failure", "root cause", "classification", "fix", "fix_url",
+                                      "green")}
+    view.update(isolation=row["isolation result"], cause=row["root cause"], reasons=reasons,
+                evidence=evidence_links(entry, directory) if not row["green"] else [],
+                cause_whole=root_cause_text(row["classification_doc"], None) if row["classification_doc"] else "")
+    if row["fix_url"]:
+        before, _, after = row["fix"].partition(row["fix_url"])
+        view.update(fix_before=before, fix_after=after)
+    return view
 
 
-def _tiers_html(sweep: dict) -> str:
+def _tier_view(sweep: dict) -> tuple[list[str], list[dict]]:
     names = []
     for entry in sweep.get("recipes") or []:
         for tier in (entry.get("cold") or {}).get("tiers") or []:
             if tier.get("name") and tier["name"] not in names:
                 names.append(tier["name"])
-    head = "<th>recipe</th><th>cold</th>" + "".join("<th>%s</th>" % _e(n) for n in names) + "<th>promote</th>"
-    body = []
+    lines = []
     for entry in sweep.get("recipes") or []:
         cold, promote = entry.get("cold") or {}, entry.get("promote") or {}
         tiers = {t.get("name"): t for t in cold.get("tiers") or []}
-        cells = ["<td>%s</td>" % _e(entry.get("recipe") or "?"),
-                 "<td>%s<br>%s</td>" % (_outcome_span(cold.get("outcome")), _e(seconds_text(cold.get("duration"))))]
+        cells = [{"outcome": cold.get("outcome") or "not-run", "duration": seconds_text(cold.get("duration")),
+                  "title": ""}]
         for name in names:
             tier = tiers.get(name)
             if tier is None:
-                cells.append("<td></td>")
+                cells.append({"outcome": "", "duration": "", "title": ""})
                 continue
-            duration = _number(tier.get("duration"))
-            cells.append("<td>%s%s</td>" % (_outcome_span(tier.get("outcome")),
-                                           "<br>%.1f s" % duration if duration is not None else ""))
-        cells.append("<td>%s<br>%s</td>" % (_outcome_span(promote.get("outcome")),
-                                            _e(seconds_text(promote.get("duration")))))
-        body.append("<tr>%s</tr>" % "".join(cells))
-    return "<table><thead><tr>%s</tr></thead><tbody>%s</tbody></table>" % (head, "".join(body))
+            reason = tier.get("error") or (tier.get("reason") if tier.get("outcome") != "pass" else "") or ""
+            cells.append({"outcome": tier.get("outcome") or "?", "title": one_line(reason, None),
+                          "duration": seconds_text(tier.get("duration")) if _number(tier.get("duration")) is not None
+                          else ""})
+        cells.append({"outcome": promote.get("outcome") or "not-run", "duration": seconds_text(promote.get("duration")),
+                      "title": one_line(promote.get("detail"), None)})
+        lines.append({"recipe": clean_text(entry.get("recipe") or "?"), "cells": cells})
+    return names, lines
 
 
-def _runs_html(arm: dict | None) -> str:
-    runs = (arm or {}).get("runs") or []
-    if not runs:
-        return ""
-    items = []
-    for run in runs:
-        extra = [str(run[k]) for k in ("tier", "fingerprint", "infra") if run.get(k)]
-        if run.get("origin"):
-            extra.insert(0, "the sweep's own run")
-        items.append("<li><code>%s</code> %s%s</li>" % (_e(run.get("run_id") or "?"), _outcome_span(run.get("outcome")),
-                                                        (" — " + _e(", ".join(extra))) if extra else ""))
-    return "<ul>%s</ul>" % "".join(items)
-
-
-def _classification_html(classification: dict) -> str:
+def _classification_view(classification: dict, directory: str | None) -> dict:
     arms = classification.get("arms") or {}
-    parts = ['<section class="classification" id="classification-%s-%s">' % (
-        _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("recipe") or "?"))),
-        _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))))]
-    parts.append("<h3>%s — %s: %s</h3>" % (_e(classification.get("recipe") or "?"),
-                                          _e(classification.get("kind") or "?"),
-                                          _e(classification_text(classification))))
-    if classification.get("reason"):
-        parts.append("<p>%s</p>" % _e(classification["reason"]))
-    rows = []
+    arm_views = []
     for name in ("isolated", "loaded"):
         arm = arms.get(name)
         if arm is None:
             continue
         passed, failed, infra = _arm_counts(arm)
-        rows.append("<tr><td>%s</td><td>%d</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td></tr>" % (
-            _e(name), passed, failed, infra, _e(arm_text(arm)), _runs_html(arm)))
-    if rows:
-        parts.append("<table><thead><tr><th>arm</th><th>pass</th><th>fail</th><th>infra</th><th>result</th>"
-                     "<th>runs</th></tr></thead><tbody>%s</tbody></table>" % "".join(rows))
+        runs = []
+        for run in (arm or {}).get("runs") or []:
+            extra = [clean_text(run[k]) for k in ("tier", "fingerprint", "infra") if run.get(k)]
+            if run.get("origin"):
+                extra.insert(0, "the sweep's own run")
+            runs.append({"run_id": clean_text(run.get("run_id") or "?"), "outcome": clean_text(run.get("outcome")),
+                         "extra": ", ".join(extra)})
+        arm_views.append({"name": name, "passed": passed, "failed": failed, "infra": infra, "text": arm_text(arm),
+                          "runs": runs})
     facts = []
     confidence = classification.get("confidence") or {}
     for key in ("test", "p_value", "alpha", "loaded_failure_rate", "isolated_clean", "isolated_clean_needed"):
         if confidence.get(key) is not None:
-            facts.append((key.replace("_", " "), confidence[key]))
+            value = confidence[key]
+            facts.append((key.replace("_", " "), ("%.3g" % value) if isinstance(value, float) else value))
     budget = classification.get("budget") or {}
     if budget:
         facts.append(("budget", "%s of %s runs used%s" % (budget.get("used", "?"), budget.get("runs", "?"),
@@ -714,56 +878,62 @@ def _classification_html(classification: dict) -> str:
     fingerprints = classification.get("fingerprints") or {}
     if len(fingerprints) > 1:
         facts.append(("fingerprints seen", ", ".join("%s ×%s" % (k, fingerprints[k]) for k in sorted(fingerprints))))
-    for key in ("recipe_commit", "harness_commit", "started", "finished"):
+    for key in ("recipe_commit", "harness_commit"):
         if classification.get(key):
             facts.append((key.replace("_", " "), classification[key]))
-    location = classification.get("location") or {}
+    for key in ("started", "finished"):
+        if classification.get(key) is not None:
+            facts.append((key, utc_text(classification[key])))
     facts.append(("root cause", root_cause_text(classification, None)))
     facts.append(("fix", fix_text(classification, None)))
-    parts.append('<dl class="summary">%s</dl>' % "".join("<dt>%s</dt><dd>%s</dd>" % (_e(k), _e(v)) for k, v in facts))
-    evidence = location.get("evidence") or []
-    if evidence:
-        parts.append("<h4>evidence</h4><ul>%s</ul>" % "".join("<li><code>%s</code></li>" % _e(item)
-                                                              for item in evidence))
-    parts.append("</section>")
-    return "".join(parts)
+    evidence = []
+    for item in (classification.get("location") or {}).get("evidence") or []:
+        text = clean_text(item)
+        match = _EVIDENCE_PATH.match(text)
+        link = _link(match.group(1), text, directory) if match else {"href": None, "text": text, "missing": False}
+        evidence.append(link)
+    return {
+        "anchor": "classification-%s-%s" % (re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("recipe") or "?")),
+                                             re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))),
+        "recipe": clean_text(classification.get("recipe") or "?"), "kind": clean_text(classification.get("kind") or "?"),
+        "verdict": classification_text(classification), "reason": clean_text(classification.get("reason")),
+        "arms": arm_views, "facts": [(k, clean_text(v)) for k, v in facts], "evidence": evidence,
+    }
 
 
-def html_page(sweep: dict, classifications=()) -> str:
-    """One self-contained HTML page: summary, timeline (inline SVG), results, systemic events, details."""
+_TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(_TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      keep_trailing_newline=True)
+    env.filters["outcome_class"] = _outcome_class
+    return env
+
+
+def html_page(sweep: dict, classifications=(), directory: str | None = None) -> str:
+    """One self-contained HTML page (Jinja2, autoescaped): a banner, the summary, the timeline
+    (inline SVG), the results with each reason whole behind a disclosure and links to the
+    evidence, systemic events, the tiers, the classifications.
+
+    ``directory`` is where the page is written: evidence links whose file is not there are marked."""
     rows = result_rows(sweep, classifications)
     grouped = classifications_by_recipe(classifications)
-    sweep_id = sweep.get("sweep_id") or "?"
+    entries = sweep.get("recipes") or []
+    sweep_id = clean_text(sweep.get("sweep_id") or "?")
     title = "canon sweep %s" % sweep_id
-    systemic = systemic_lines(sweep)
-    details = [c for entry in sweep.get("recipes") or [] for c in grouped.get(str(entry.get("recipe") or "?"), [])]
-    listed = {str(e.get("recipe") or "?") for e in sweep.get("recipes") or []}
+    details = [c for entry in entries for c in grouped.get(str(entry.get("recipe") or "?"), [])]
+    listed = {str(e.get("recipe") or "?") for e in entries}
     details += [c for recipe, found in grouped.items() if recipe not in listed for c in found]
-    page = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>%s</title>" % _e(title),
-        "<style>%s</style>" % _CSS,
-        "</head><body>",
-        "<h1>%s</h1>" % _e(title),
-        _summary_html(sweep),
-        "<h2>Timeline</h2>",
-        "<figure>%s<figcaption>One lane per recipe: a bar per tier of the cold run, the warm promotion hatched; "
-        "the load beneath. x: seconds since the sweep started.</figcaption></figure>"
-        % _inline_svg(timeline_svg(sweep), "timeline of " + title),
-        "<h2>Systemic events</h2>",
-        ("<ul>%s</ul>" % "".join("<li>%s</li>" % _e(line) for line in systemic)) if systemic
-        else "<p>none</p>",
-        "<h2>Results</h2>",
-        _results_html(rows),
-        "<h2>Tiers</h2>",
-        _tiers_html(sweep),
-        "<h2>Classifications</h2>",
-        "".join(_classification_html(c) for c in details) if details else "<p>none</p>",
-        "</body></html>",
-    ]
-    return "\n".join(page) + "\n"
+    tier_names, tier_rows = _tier_view(sweep)
+    return _environment().get_template("index.html.j2").render(
+        title=title, css=Markup(_CSS), banner=banner_text(sweep), red=bool(red_items(sweep)),
+        summary=_summary_items(sweep),
+        started=utc_text(sweep["started"]) if sweep.get("started") else "its start",
+        svg=_inline_svg(timeline_svg(sweep), "timeline of " + title),
+        columns=COLUMNS, rows=[_row_view(row, entry, directory) for row, entry in zip(rows, entries)],
+        systemic=systemic_lines(sweep), tier_names=tier_names, tier_rows=tier_rows,
+        classifications=[_classification_view(c, directory) for c in details])
 
 
 # ---------------------------------------------------------------- files
@@ -788,14 +958,20 @@ def _write_atomically(path: str, text: str) -> None:
 def write_all(sweep: dict, classifications, directory: str) -> dict:
     """``results.md``, ``junit.xml`` and ``index.html`` in ``directory``; returns their paths.
 
+    Paths of the results folder in the documents are written relative to ``directory``.
     Everything is rendered before the first file is written, so a rendering error leaves the
     directory as it was. Keys of the result: ``markdown``, ``junit``, ``html``.
     """
     classifications = list(classifications or ())
+    check_sweep(sweep)
+    # Paths as seen from the folder written to: the reports never show this machine's paths.
+    roots = roots_for(directory, sweep)
+    sweep = relative_documents(sweep, roots)
+    classifications = [relative_documents(c, roots) for c in classifications]
     rendered = {
         "markdown": ("results.md", markdown_table(sweep, classifications)),
         "junit": ("junit.xml", junit_xml(sweep, classifications)),
-        "html": ("index.html", html_page(sweep, classifications)),
+        "html": ("index.html", html_page(sweep, classifications, directory)),
     }
     os.makedirs(directory, exist_ok=True)
     paths = {}

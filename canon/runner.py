@@ -46,7 +46,8 @@ class Job:
     """``ansible-playbook <playbook>`` on the controller, watched through its events."""
 
     def __init__(self, playbook: str, extravars: dict, ident: str, inventory: str, timeout: int,
-                 cancel: threading.Event | None = None, on_progress=None, envvars: dict | None = None):
+                 cancel: threading.Event | None = None, on_progress=None, envvars: dict | None = None,
+                 on_tier=None):
         self.playbook = playbook
         self.extravars = dict(extravars)
         self.ident = ident
@@ -54,6 +55,8 @@ class Job:
         self.timeout = int(timeout)
         self.cancel = cancel or threading.Event()
         self.on_progress = on_progress
+        self.on_tier = on_tier  # called with each tier record as the lifecycle role writes it
+        self._tiers_told = 0
         self.envvars = dict(envvars or {})
         self.result = JobResult(ident=ident, playbook=playbook, status="pending", rc=-1, started=0.0, finished=0.0)
         self._lock = threading.Lock()
@@ -89,9 +92,23 @@ class Job:
                     promos = res["ansible_facts"].get("canon_promotions")
                     if isinstance(promos, list):
                         self.result.promotions = list(promos)
+                    self._tell_tiers(res["ansible_facts"].get("canon_tiers"))
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
                 self.result.failures.append({"task": task, "msg": str(res.get("msg", ""))[:2000]})
         return False  # the events are not kept on disk beyond the job
+
+    def _tell_tiers(self, tiers) -> None:
+        """The tier records the role appended since the last call (its ``canon_tiers`` fact
+        only grows within a run; a shorter list is a new run of the same job)."""
+        if not isinstance(tiers, list):
+            return
+        if len(tiers) < self._tiers_told:
+            self._tiers_told = 0
+        new, self._tiers_told = tiers[self._tiers_told:], len(tiers)
+        if self.on_tier:
+            for tier in new:
+                if isinstance(tier, dict):
+                    self.on_tier(self.ident, tier)
 
     # -- run -------------------------------------------------------------------------------
     def run(self) -> JobResult:

@@ -285,11 +285,17 @@ class Sweep:
                 if recipe in self._running:
                     self._running[recipe]["tier"] = tier
             if self.progress:
+                if hasattr(self.progress, "tier_started"):
+                    self.progress.tier_started(recipe, tier, self.elapsed())
                 self.progress.update(self.snapshot())
+
+        def tier_done(_ident, record):
+            if self.progress and hasattr(self.progress, "tier_done"):
+                self.progress.tier_done(recipe, record, self.elapsed())
         job = Job(playbook, dict(extravars, canon_hosts=self.server_of(recipe).host, canon_results_dir=self.runs_dir,
                                  canon_deadline=self.deadline),
                   ident="%s-%s-%s" % (self.sweep_id, recipe, stage), inventory=self.inventory,
-                  timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop, on_progress=progress)
+                  timeout=self.deadline + TEARDOWN_GRACE, cancel=self.stop, on_progress=progress, on_tier=tier_done)
         with self._lock:
             self._running[recipe] = {"stage": stage, "tier": stage, "since": time.time(),
                                      "server": self.assignment[recipe]}
@@ -379,6 +385,9 @@ class Sweep:
         last = self.last_durations()
         return sorted(plans, key=lambda p: (-(last.get(p["recipe"]) or 0), not p["heavy"]))
 
+    def elapsed(self) -> float:
+        return time.time() - self.doc["started_epoch"]
+
     def snapshot(self) -> dict:
         with self._lock:
             running = {r: dict(v) for r, v in self._running.items()}
@@ -388,8 +397,22 @@ class Sweep:
                 "red": sum(1 for r in done if r["cold"]["outcome"] not in ("pass",)
                            or r["promote"]["outcome"] in PROMOTE_RED)}
 
+    def plan_estimate(self) -> float | None:
+        """Seconds the unfinished recipes should take by the plan (``canon sweep --plan``'s
+        estimate: the slowest server's shard), None when it cannot be made."""
+        from canon.shard import estimates
+        todo = [p for p in self.plans if self.entry(p["recipe"])["status"] != "done"]
+        try:
+            est = estimates(todo, [(s.name, self.caps[s.name]) for s in self.servers], self.assignment,
+                            self.last_durations())
+        except (KeyError, ValueError, TypeError):
+            return None
+        return max(est.values()) if est else None
+
     def run(self) -> dict:
         todo = [p for p in self.order(self.plans) if self.entry(p["recipe"])["status"] != "done"]
+        if self.progress is not None and hasattr(self.progress, "estimate"):
+            self.progress.estimate = self.plan_estimate()  # each sweep its own (redfix runs two)
         os.makedirs(self.runs_dir, exist_ok=True)
         for sampler in self.samplers.values():
             sampler.start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+from xml.sax.saxutils import escape
 
 import matplotlib
 
@@ -82,6 +83,24 @@ def _number(value) -> float | None:
     return number if number == number and abs(number) != float("inf") else None
 
 
+def duration_text(seconds) -> str:
+    """A duration as a person says it: ``8.6 s``, ``6 min 45 s``, ``1 h 2 min 5 s``; ``—`` unknown."""
+    seconds = _number(seconds)
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return "%.1f s" % max(seconds, 0.0)
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return ("%d h %d min %d s" % (hours, minutes, secs)) if hours else ("%d min %d s" % (minutes, secs))
+
+
+# Outcomes drawn red on a lane: they get a label beside the bar even when the bar is a sliver.
+RED_TIERS = {"fail", "infra", "incomplete"}
+RED_PROMOTES = {"failed", "refused", "promoted-by-fallback", "infra"}
+
+
 def _gid_part(text: str) -> str:
     """``text`` reduced to characters that are safe in an XML id."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", str(text)) or "_"
@@ -142,6 +161,13 @@ def _bars(sweep: dict, origin: float) -> list[dict]:
         recipe = str(entry.get("recipe") or "?")
         cold = entry.get("cold") or {}
         spans = tier_spans(cold)
+        reasons, counted = {}, {}
+        for tier in cold.get("tiers") or []:
+            name = str(tier.get("name") or "?")
+            counted[name] = counted.get(name, 0) + 1
+            reasons[(name, counted[name])] = tier.get("error") or (
+                tier.get("reason") if tier.get("outcome") != "pass" else "") or (
+                (cold.get("failure") or {}).get("error") if tier.get("outcome") == "fail" else "")
         for name, outcome, start, seconds in spans:
             seen[name] = seen.get(name, 0) + 1  # a tier recorded twice gets its own id: ids are unique
             suffix = "" if seen[name] == 1 else "-%d" % seen[name]
@@ -149,6 +175,8 @@ def _bars(sweep: dict, origin: float) -> list[dict]:
                 "lane": lane, "kind": "tier", "label": TIER_LABELS.get(name, name), "outcome": outcome,
                 "colour": TIER_COLOURS.get(outcome, UNKNOWN_COLOUR), "x": start - origin, "width": seconds,
                 "gid": "bar-tier-%d-%s-%s%s" % (lane, _gid_part(recipe), _gid_part(name), suffix),
+                "title": _title(recipe, name, outcome, seconds, reasons.get((name, seen[name]))),
+                "red": outcome in RED_TIERS,
             })
         start, seconds = _span(cold)
         if not spans and start is not None:
@@ -157,6 +185,9 @@ def _bars(sweep: dict, origin: float) -> list[dict]:
                 "lane": lane, "kind": "run", "label": outcome, "outcome": outcome,
                 "colour": RUN_COLOURS.get(outcome, UNKNOWN_COLOUR), "x": start - origin, "width": seconds,
                 "gid": "bar-run-%d-%s" % (lane, _gid_part(recipe)),
+                "title": _title(recipe, "cold run", outcome, seconds, cold.get("infra") or
+                                (cold.get("failure") or {}).get("error")),
+                "red": outcome in RED_TIERS,
             })
         promote = entry.get("promote") or {}
         start, seconds = _span(promote)
@@ -166,8 +197,17 @@ def _bars(sweep: dict, origin: float) -> list[dict]:
                 "lane": lane, "kind": "promote", "label": "promote", "outcome": outcome,
                 "colour": PROMOTE_COLOURS.get(outcome, UNKNOWN_COLOUR), "x": start - origin,
                 "width": seconds, "gid": "bar-promote-%d-%s" % (lane, _gid_part(recipe)),
+                "title": _title(recipe, "promote", outcome, seconds, promote.get("detail")),
+                "red": outcome in RED_PROMOTES,
             })
     return bars
+
+
+def _title(recipe: str, what: str, outcome: str, seconds: float, reason) -> str:
+    """A bar's hover text (its SVG ``<title>``): ``mumble custom: fail after 6.4 s — <whole reason>``."""
+    text = "%s %s: %s after %s" % (recipe, what, outcome, duration_text(seconds))
+    reason = " ".join(str(reason or "").split())
+    return text + (" — " + reason if reason else "")
 
 
 def _load_points(sweep: dict, origin: float, key: str) -> tuple[list[float], list[float]]:
@@ -226,6 +266,15 @@ def _draw_lanes(ax, sweep: dict, bars: list[dict], x_max: float) -> None:
             ink = "black" if bar["colour"] in ("#d3d3d3", "#98df8a", "#bcbd22") else "white"
             ax.text(bar["x"] + width / 2, bar["lane"], bar["label"], ha="center", va="center", fontsize=7,
                     color=ink, clip_on=True)
+        if bar.get("red"):
+            # A red bar is named beside itself (a failing tier is often a sliver of its lane): on
+            # the side with room, so the name stays inside the plot.
+            right = bar["x"] + width / 2 < x_max / 2
+            ax.text(bar["x"] + width + x_max * 0.004 if right else bar["x"] - x_max * 0.004, bar["lane"],
+                    "%s %s" % (bar["label"], bar["outcome"]), ha="left" if right else "right", va="center",
+                    fontsize=7.5, fontweight="bold", color="#8b0000", gid="label-" + bar["gid"],
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "#8b0000",
+                          "linewidth": 0.5, "alpha": 0.9})
     drawn = {b["lane"] for b in bars}
     for lane, entry in enumerate(entries):
         if lane not in drawn:
@@ -305,4 +354,17 @@ def timeline_svg(sweep: dict) -> str:
     # fonttype none: text stays text (searchable, small); the salt fixes the generated ids.
     with matplotlib.rc_context({"svg.hashsalt": HASH_SALT, "svg.fonttype": "none", "svg.id": "canon-timeline"}):
         fig.savefig(buffer, format="svg", metadata={"Date": None})
-    return buffer.getvalue()
+    return _with_titles(buffer.getvalue(), _bars(sweep, sweep_origin(sweep)))
+
+
+def _with_titles(svg: str, bars: list[dict]) -> str:
+    """Each bar's group (and its label's) with a ``<title>`` first: the browser shows it on hover."""
+    titles = {}
+    for bar in bars:
+        titles[bar["gid"]] = bar["title"]
+        titles["label-" + bar["gid"]] = bar["title"]
+
+    def add(match):
+        title = titles.get(match.group(1))
+        return match.group(0) if title is None else '%s\n   <title>%s</title>' % (match.group(0), escape(title))
+    return re.sub(r'<g id="((?:label-)?bar-[^"]+)">', add, svg)
