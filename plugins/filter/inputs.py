@@ -41,7 +41,8 @@ _value:
   type: str
 """
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import known_recipes, recipe_problem as _problem, version_problem
+from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import (
+    known_recipes, cold_result_problem, recipe_problem as _problem, version_problem)
 
 
 def recipe_problem(name, roles_dir, enrolled=None):
@@ -50,4 +51,5 @@ def recipe_problem(name, roles_dir, enrolled=None):
 
 class FilterModule:
     def filters(self):
-        return {"recipe_problem": recipe_problem, "version_problem": version_problem}
+        return {"recipe_problem": recipe_problem, "version_problem": version_problem,
+                "cold_result_problem": cold_result_problem}

@@ -13,6 +13,7 @@ Pure logic, no Ansible import, so it unit-tests directly.
 
 from __future__ import annotations
 
+import json
 import os
 
 import yaml
@@ -84,3 +85,28 @@ def version_problem(version) -> str:
     except NameError_ as exc:
         return str(exc)
     return ""
+
+
+def cold_result_problem(path, recipe: str) -> str:
+    """'' when ``path`` is the result.json of a green cold run of ``recipe``; else why not.
+
+    Whether it was green for the release being promoted, and a protected warm domain, are left to
+    the promote role: it records those refusals in the run's promote.json (the sweep and the
+    tests read them), which needs the run it claims."""
+    if not isinstance(path, str) or not path:
+        return "cold_result must be the path of a green cold run's result.json"
+    if not os.path.isfile(path):
+        return "cold_result %s is not a file (the result.json of a green cold run)" % path
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return "cold_result %s is not a result.json: %s" % (path, exc)
+    if not isinstance(doc, dict):
+        return "cold_result %s is not a result.json (a JSON object with its versions)" % path
+    if doc.get("outcome") != "pass":
+        return "cold_result %s: cold run %s is %r, not pass" % (path, doc.get("run_id"), doc.get("outcome"))
+    if doc.get("recipe") not in (None, recipe):
+        return "cold_result %s: cold run %s is of recipe %s, not %s" % (path, doc.get("run_id"), doc.get("recipe"), recipe)
+    return ""
+

@@ -81,6 +81,25 @@ def test_version_problem(version, bad):
     assert bool(got) == bad and ("not a recipe release tag" in got if bad else got == "")
 
 
+@pytest.mark.parametrize("doc,words", [
+    ({"recipe": "gitea", "outcome": "pass", "run_id": "r"}, ""),
+    ({"outcome": "pass", "run_id": "r"}, ""),                       # an older result without its recipe
+    ({"recipe": "gitea", "outcome": "fail", "run_id": "r"}, "cold run r is 'fail', not pass"),
+    ({"recipe": "mumble", "outcome": "pass", "run_id": "r"}, "cold run r is of recipe mumble, not gitea"),
+    (["pass"], "is not a result.json (a JSON object"),
+    ("{not json", "is not a result.json: "),
+    (None, "is not a file"),
+])
+def test_cold_result_problem(tmp_path, doc, words):
+    path = tmp_path / "result.json"
+    if isinstance(doc, str):
+        path.write_text(doc)
+    elif doc is not None:
+        path.write_text(json.dumps(doc))
+    got = _inputs.cold_result_problem(str(path), "gitea")
+    assert (words in got and got.startswith("cold_result ")) if words else got == "", got
+
+
 # -- the canon CLI -------------------------------------------------------------------------
 @pytest.fixture
 def sandbox(tmp_path):
@@ -104,6 +123,12 @@ def sandbox(tmp_path):
         else:
             path.write_text(text)
         files[name] = str(path)
+    green = {"recipe": "gitea", "run_id": "gitea-20260101000000-abcdef", "outcome": "pass", "server": "default",
+             "versions": {"head": "3.6.0+1.25.0-rootless"}}
+    for name, doc in {"green": green, "red": dict(green, outcome="fail"), "other": dict(green, recipe="mumble"),
+                      "notobject": [green]}.items():
+        (tmp_path / (name + ".json")).write_text(json.dumps(doc))
+        files[name] = str(tmp_path / (name + ".json"))
     (tmp_path / "badsweep").mkdir()
     (tmp_path / "badsweep" / "sweep.json").write_text("{")
     files["badsweep"] = str(tmp_path / "badsweep")
@@ -240,6 +265,8 @@ BAD_PLAYBOOK_RUNS = [
     ("isolate.yml", {}, "missing required arguments: recipe"),
     ("promote.yml", {"recipe": "nope", "cold_result": "/etc/hostname"}, "unknown recipe nope"),
     ("promote.yml", {"recipe": "gitea", "cold_result": "/nonexistent/result.json"}, "is not a file"),
+    ("promote.yml", {"recipe": "gitea", "cold_result": "{red}"}, "is 'fail', not pass"),
+    ("promote.yml", {"recipe": "gitea", "cold_result": "{other}"}, "is of recipe mumble, not gitea"),
     ("promote.yml", {"recipe": "gitea", "cold_result": "/etc/hostname", "warm_drift": "maybe"},
      "argument 'warm_drift' is of type"),
     ("warm_teardown.yml", {"recipe": "nope"}, "unknown recipe nope"),
@@ -252,6 +279,7 @@ BAD_PLAYBOOK_RUNS = [
 @pytest.mark.parametrize("name,extra,words", BAD_PLAYBOOK_RUNS,
                          ids=["%s-%d" % (c[0][:-4], i) for i, c in enumerate(BAD_PLAYBOOK_RUNS)])
 def test_a_playbook_refuses_bad_extra_vars_before_anything(sandbox, name, extra, words):
+    extra = {k: v.format(**sandbox["files"]) if isinstance(v, str) else v for k, v in extra.items()}
     res = playbook(name, sandbox, extra, {"canon_results_dir": str(sandbox["tmp"] / "results")})
     out = res.stdout + res.stderr
     assert res.returncode == 2 and words in out, out[-3000:]
@@ -262,9 +290,10 @@ def test_a_playbook_refuses_bad_extra_vars_before_anything(sandbox, name, extra,
 @pytest.mark.slow
 @pytest.mark.parametrize("name,extra,words", [
     ("isolate.yml", {"recipe": "custom-html"}, "isolate.yml has no dry run"),
-    ("promote.yml", {"recipe": "gitea", "cold_result": "/etc/hostname"}, "promote.yml has no dry run"),
+    ("promote.yml", {"recipe": "gitea", "cold_result": "{green}"}, "promote.yml has no dry run"),
 ])
 def test_check_mode_is_refused_at_once(sandbox, name, extra, words):
+    extra = {k: v.format(**sandbox["files"]) for k, v in extra.items()}
     res = playbook(name, sandbox, extra, {"canon_results_dir": str(sandbox["tmp"] / "results")}, check=True)
     out = res.stdout + res.stderr
     assert res.returncode == 2 and words in out and "changed=0" in out, out[-3000:]
