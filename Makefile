@@ -40,8 +40,9 @@ showcase: bench   ## the README's showcase: today's six failures seeded on the b
 build:            ## the collection tarball
 	ansible-galaxy collection build --force
 
-lint:             ## ansible-lint (production profile, .ansible-lint) from its own venv, never the project's ansible-core
+lint:             ## ansible-lint at the root (production profile, .ansible-lint) from its own venv, never the project's ansible-core; antsibull-changelog lint
 	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
 	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
 	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.19,<2.20' 'ansible-builder==3.2.0'; }
-	PATH=/opt/canon-lint/bin:$$PATH ansible-lint playbooks roles tests/integration/playbooks execution-environment.yml
+	PATH=/opt/canon-lint/bin:$$PATH ansible-lint
+	$(PYTHON) -m antsibull_changelog lint

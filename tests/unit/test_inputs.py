@@ -239,7 +239,8 @@ def test_each_playbook_validates_its_extra_vars_first(name):
 def test_isolate_and_promote_validate_through_their_roles_entry_point_and_refuse_check_mode(name, role):
     tasks = play(name)["tasks"]
     entry = name[:-4]
-    assert "roles/%s/meta/argument_specs.yml" % role in tasks[0]["ansible.builtin.validate_argument_spec"]["argument_spec"]
+    assert "roles/%s/meta/argument_specs.yml" % role in tasks[0]["vars"]["canon_spec_file"]
+    assert ".argument_specs.%s.options" % entry in tasks[0]["ansible.builtin.validate_argument_spec"]["argument_spec"]
     with open(os.path.join(ROLES, role, "meta", "argument_specs.yml")) as fh:
         options = yaml.safe_load(fh)["argument_specs"][entry]["options"]
     assert options["recipe"]["required"] is True
