@@ -101,3 +101,17 @@ def test_requires_ansible_is_the_tested_range():
     got = re.match(r">=([0-9.]+),\s*<([0-9.]+)", runtime["requires_ansible"]).groups()
     # 2.19 and 2.19.0 name the same release
     assert tuple(v.removesuffix(".0") if v.count(".") == 2 else v for v in got) == (lower, upper)
+
+
+def test_the_readme_command_installs_the_clone_from_inside_it(tmp_path):
+    """``ANSIBLE_COLLECTIONS_PATH=<path> ansible-galaxy collection install .`` in the clone (a plain
+    ``install .`` finds the clone's own .collections link and does nothing)."""
+    with open(os.path.join(ROOT, "README.md")) as fh:
+        assert "ANSIBLE_COLLECTIONS_PATH=~/.ansible/collections ansible-galaxy collection install .\n" in fh.read()
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    res = subprocess.run(["ansible-galaxy", "collection", "install", "."], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0 and "was installed successfully" in res.stdout, res.stdout + res.stderr
+    installed = tmp_path / "ansible_collections" / "coopcloud" / "canon"
+    assert (installed / "MANIFEST.json").is_file() and (installed / "roles" / "lifecycle").is_dir()
+    assert not (installed / "tests" / "unit").exists() and not (installed / "roles" / "bench").exists()
