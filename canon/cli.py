@@ -3,7 +3,11 @@
     canon sweep [RECIPE ...] [--cap N] [--load cpu=6] [--profile FILE] [--resume DIR]
     canon isolate RECIPE [--runs N] [--tiers install,custom] [--version V]
     canon classify RECIPE --from results/<sweep-id> [--budget N] [--load cpu=6]
+    canon redfix [RECIPE ...] [--profile FILE] [--load cpu=6] [--no-forge]
     canon report results/<sweep-id>
+    canon --version
+
+Every input is checked before anything runs; a refusal is one line on stderr.
 
 Exit codes: 0 green, 1 red (a recipe or promote failed, or a verdict is not clear), 2 refused
 (bad input, another sweep or isolation holds the server), 3 infra (the bench failed, not a
@@ -502,14 +506,17 @@ def tier_list(text: str) -> str:
 def parser() -> argparse.ArgumentParser:
     # Each subcommand takes only the options it uses: `target` for the ones that run on a server,
     # `results` for the ones that write a results folder of their own.
-    target = argparse.ArgumentParser(add_help=False)
-    target.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
-    target.add_argument("--server", action="append",
-                        help="inventory host or abra server name (default: the first in canon_servers); "
-                             "sweep: repeat for several (default: every server, recipes sharded across them)")
-    target.add_argument("--deadline", type=positive_int, default=3600,
-                        help="seconds one run may take before it is stopped (default 3600)")
-    target.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
+    def target(several: bool = False) -> argparse.ArgumentParser:
+        t = argparse.ArgumentParser(add_help=False)
+        t.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
+        t.add_argument("--server", action="append",
+                       help="inventory host or abra server name; repeat for several (default: every server of "
+                            "canon_servers, recipes sharded across them)" if several else
+                            "inventory host or abra server name (default: the first in canon_servers)")
+        t.add_argument("--deadline", type=positive_int, default=3600,
+                       help="seconds one run may take before it is stopped (default 3600)")
+        t.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
+        return t
     results = argparse.ArgumentParser(add_help=False)
     results.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
     p = _Parser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -517,7 +524,7 @@ def parser() -> argparse.ArgumentParser:
                    help="print the collection's version and the harness's git commit, then exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="{sweep,isolate,classify,redfix,report}")
 
-    s = sub.add_parser("sweep", parents=[target, results], help="cold lifecycle then warm promote of every enrolled recipe")
+    s = sub.add_parser("sweep", parents=[target(several=True), results], help="cold lifecycle then warm promote of every enrolled recipe")
     s.add_argument("--plan", action="store_true", help="print the shards (recipes per server) as JSON and stop")
     s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
     s.add_argument("--cap", type=sweep_cap,
@@ -526,20 +533,20 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", help="YAML: per-recipe settings overrides and warm_drift for this sweep")
     s.add_argument("--resume", help="a sweep's results folder: redo only what did not finish")
 
-    i = sub.add_parser("isolate", parents=[target, results], help="one recipe's cold lifecycle alone on the server, N times")
+    i = sub.add_parser("isolate", parents=[target(), results], help="one recipe's cold lifecycle alone on the server, N times")
     i.add_argument("recipe", help="the recipe (a role of this collection, or one the inventory enrols)")
     i.add_argument("--runs", type=positive_int, default=1, help="how many runs, one after the other (default 1)")
     i.add_argument("--version", help="the release to test, a tag like 1.1.0+1.37 (default: the newest)")
     i.add_argument("--tiers", type=tier_list, help="comma-separated tier order (default: %s)" % ",".join(TIERS))
 
-    c = sub.add_parser("classify", parents=[target], help="tell genuine from load-flake from flaky, with the runs behind it")
+    c = sub.add_parser("classify", parents=[target()], help="tell genuine from load-flake from flaky, with the runs behind it")
     c.add_argument("recipe", help="the recipe whose failure in the sweep is classified")
     c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder (its runs are written there)")
     c.add_argument("--budget", type=positive_int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
 
-    x = sub.add_parser("redfix", parents=[target, results], help="sweep, classify, fix (PRs or settings), verify, sweep again")
+    x = sub.add_parser("redfix", parents=[target(), results], help="sweep, classify, fix (PRs or settings), verify, sweep again")
     x.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
     x.add_argument("--profile", default=os.path.join(ROOT, "profiles", "today.yml"),
                    help="the profile that reproduces the failures (default profiles/today.yml)")

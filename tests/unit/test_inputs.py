@@ -299,3 +299,61 @@ def test_check_mode_is_refused_at_once(sandbox, name, extra, words):
     out = res.stdout + res.stderr
     assert res.returncode == 2 and words in out and "changed=0" in out, out[-3000:]
     assert untouched(sandbox["tmp"]) == []
+
+
+# -- the CLI's help and version ------------------------------------------------------------
+def subparsers() -> dict:
+    import argparse
+
+    from canon.cli import parser
+    [sub] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(sub.choices)
+
+
+def test_every_argument_of_every_subcommand_has_help():
+    import argparse
+    for name, sub in subparsers().items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help and action.help.strip(), "%s %s has no help" % (name, action.option_strings or action.dest)
+
+
+@pytest.mark.parametrize("name,has,has_not", [
+    ("report", ["sweep"], ["--inventory", "--server", "--deadline", "--wait", "--results"]),
+    ("classify", ["--from", "--budget", "--kind", "--server"], ["--results", "--cap", "--profile", "--runs"]),
+    ("isolate", ["--runs", "--version", "--tiers", "--results"], ["--cap", "--budget", "--plan", "--from"]),
+    ("sweep", ["--plan", "--cap", "--resume", "--results"], ["--runs", "--budget", "--from", "--no-forge"]),
+    ("redfix", ["--no-forge", "--budget", "--cap"], ["--plan", "--runs", "--from", "--resume"]),
+])
+def test_each_subcommand_lists_only_its_own_options(name, has, has_not, capsys):
+    from canon.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main([name, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for opt in has:
+        assert opt in out, opt
+    for opt in has_not:
+        assert opt not in out, opt
+
+
+def test_version_names_the_collection_version_and_the_harness_commit(capsys):
+    from canon.cli import main
+    with open(os.path.join(ROOT, "galaxy.yml")) as fh:
+        version = yaml.safe_load(fh)["version"]
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("canon (coopcloud.canon %s, harness commit " % version) and commit[:7] in out, out
+
+
+def test_version_outside_a_git_checkout_says_so(tmp_path):
+    from canon.cli import collection_version, harness_commit
+    assert harness_commit(str(tmp_path)) == "unknown (not a git checkout)"
+    assert collection_version(str(tmp_path)) == "unknown"
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": "9.8.7"}}))
+    assert collection_version(str(tmp_path)) == "9.8.7"
