@@ -254,8 +254,11 @@ def playbook(name: str, sandbox, *extra, check: bool = False) -> subprocess.Comp
     for e in extra:
         argv += ["-e", json.dumps(e)]
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(argv + (["--check"] if check else []), cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    res = subprocess.run(argv + (["--check"] if check else []), cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    # as the integration tests hold every playbook: a deprecation today is an error next release
+    assert "[DEPRECATION WARNING]" not in res.stdout + res.stderr, res.stdout + res.stderr
+    return res
 
 
 BAD_PLAYBOOK_RUNS = [
