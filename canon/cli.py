@@ -450,10 +450,13 @@ def positive_int(text: str) -> int:
 
 
 def sweep_cap(text: str) -> int:
-    value = positive_int(text)
-    if value > 3:
-        # the mission's limit: more deploys at once than that on one node is load, not a sweep
-        raise argparse.ArgumentTypeError("must be 1 to 3 deploys at once, got %d" % value)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if not 1 <= value <= 3:
+        # more deploys at once than that on one node is load, not a sweep
+        raise argparse.ArgumentTypeError("cap %d refused: 1 to 3 deploys at once" % value)
     return value
 
 
