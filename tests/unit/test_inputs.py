@@ -107,7 +107,7 @@ def sandbox(tmp_path):
     (none made yet), enrolling one recipe that has no role."""
     inv = tmp_path / "hosts.yml"
     inv.write_text(yaml.safe_dump({"canon_servers": {"hosts": {"localhost": {
-        "ansible_connection": "local",
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
         "canon_state_dir": str(tmp_path / "state"), "canon_abra_dir": str(tmp_path / "abra"),
         "canon_abra_bin": "/bin/false", "canon_docker_bin": "/bin/false",
         "canon_results_dir": str(tmp_path / "results"),
@@ -276,6 +276,9 @@ BAD_PLAYBOOK_RUNS = [
     ("promote.yml", {"recipe": "gitea", "cold_result": "/etc/hostname", "warm_drift": "maybe"},
      "argument 'warm_drift' is of type"),
     ("warm_teardown.yml", {"recipe": "nope"}, "unknown recipe nope"),
+    # teardown's names are checked by canon_teardown before it reads the (sandbox's) ledger
+    ("teardown.yml", {"run_id": "../x"}, "run id '../x' is not valid"),
+    ("teardown.yml", {"run_id": "gitea-20260101000000-abcdef", "recipe": "gitea"}, "mutually exclusive"),
     ("redfix.yml", {"cap": "x"}, "argument 'cap' is of type"),
     ("fix_pr.yml", {"recipe": "gitea", "fix_kind": "merge"}, "fix_kind must be one of"),
 ]
