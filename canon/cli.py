@@ -495,15 +495,18 @@ class _VersionAction(argparse.Action):
         parser.exit()
 
 
-TIERS = ["install", "upgrade", "backup_restore", "custom", "lint"]
-
-
 def tier_list(text: str) -> str:
     tiers = [t.strip() for t in text.split(",")]
-    bad = [t for t in tiers if t not in TIERS]
-    if bad or not tiers:
-        raise argparse.ArgumentTypeError("unknown tier %s: the tiers are %s" % (", ".join(bad) or "''", ",".join(TIERS)))
+    bad = [t for t in tiers if t not in _tiers()]
+    if bad:
+        raise argparse.ArgumentTypeError("unknown tier %s: the tiers are %s" % (", ".join(repr(t) for t in bad), ",".join(_tiers())))
     return ",".join(tiers)
+
+
+def _tiers() -> tuple:
+    # the ladder is defined once, in module_utils/_settings.py
+    from ansible_collections.coopcloud.canon.plugins.module_utils._settings import TIERS
+    return TIERS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -540,7 +543,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("recipe", help="the recipe (a role of this collection, or one the inventory enrols)")
     i.add_argument("--runs", type=positive_int, default=1, help="how many runs, one after the other (default 1)")
     i.add_argument("--version", help="the release to test, a tag like 1.1.0+1.37 (default: the newest)")
-    i.add_argument("--tiers", type=tier_list, help="comma-separated tier order (default: %s)" % ",".join(TIERS))
+    i.add_argument("--tiers", type=tier_list, help="comma-separated tier order (default: %s)" % ",".join(_tiers()))
 
     c = sub.add_parser("classify", parents=[target()], help="tell genuine from load-flake from flaky, with the runs behind it")
     c.add_argument("recipe", help="the recipe whose failure in the sweep is classified")
