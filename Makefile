@@ -23,16 +23,16 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything: unit + integration on the real bench swarm
+test: bench       ## everything: unit + integration on the real bench swarm (about 39 min: 2287 s on 2026-11-28)
 	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/unit tests/integration
 
-test-sweep: bench ## the sweep of the six under load and their classification (about 20 min)
+test-sweep: bench ## the sweep of the six under load and their classification (991 s, 17 min, on 2026-11-28)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
 test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote) and their leak check
 	$(PYTHON) -m pytest -q -ra --durations=0 -m interrupt tests/integration
 
-showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (about 40 min)
+showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (1948 s, 32 min, on 2026-11-28)
 	$(PYTHON) tests/integration/scenario.py seed results/showcase-scenario
 	$(PYTHON) -m canon redfix --load cpu=6 --profile tests/integration/today-bench.yml; rc=$$?; \
 	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; \
@@ -47,8 +47,9 @@ showcase: bench   ## the README's showcase: today's six failures seeded on the b
 build:            ## the collection tarball
 	ansible-galaxy collection build --force
 
-lint:             ## ansible-lint (production profile, .ansible-lint) from its own venv, never the project's ansible-core
+lint:             ## ansible-lint at the root (production profile, .ansible-lint) from its own venv, never the project's ansible-core; antsibull-changelog lint
 	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
 	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
 	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.19,<2.20' 'ansible-builder==3.2.0'; }
-	PATH=/opt/canon-lint/bin:$$PATH ansible-lint playbooks roles tests/integration/playbooks execution-environment.yml
+	PATH=/opt/canon-lint/bin:$$PATH ansible-lint
+	$(PYTHON) -m antsibull_changelog lint

@@ -3,7 +3,11 @@
     canon sweep [RECIPE ...] [--cap N] [--load cpu=6] [--profile FILE] [--resume DIR]
     canon isolate RECIPE [--runs N] [--tiers install,custom] [--version V]
     canon classify RECIPE --from results/<sweep-id> [--budget N] [--load cpu=6]
+    canon redfix [RECIPE ...] [--profile FILE] [--load cpu=6] [--no-forge]
     canon report results/<sweep-id>
+    canon --version
+
+Every input is checked before anything runs; a refusal is one line on stderr.
 
 Exit codes: 0 green, 1 red (a recipe or promote failed, or a verdict is not clear), 2 refused
 (bad input, another sweep or isolation holds the server), 3 infra (the bench failed, not a
@@ -100,14 +104,36 @@ def on_signals(stop: threading.Event, progress: Progress):
     signal.signal(signal.SIGTERM, handler)
 
 
-def load_profile(path: str | None) -> dict:
+def load_profile(path: str | None, known: list | None = None) -> dict:
+    """A profile's ``recipes`` mapping; a missing, unreadable or malformed profile, or one naming
+    a recipe outside ``known`` (when given), is refused in one line, never a traceback."""
     if not path:
         return {}
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    if not os.path.isfile(path):
+        raise Refused("profile %s: no such file" % path)
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Refused("profile %s: cannot be read: %s" % (path, exc)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = " (line %d)" % (mark.line + 1) if mark is not None else ""
+        raise Refused("profile %s: not YAML%s: %s" % (path, where, getattr(exc, "problem", None) or exc)) from None
     recipes = data.get("recipes") if isinstance(data, dict) else None
     if not isinstance(recipes, dict):
         raise Refused("profile %s: expected a mapping `recipes: {<recipe>: {settings: ..., warm_drift: ...}}`" % path)
+    for name, entry in recipes.items():
+        if entry is not None and not isinstance(entry, dict):
+            raise Refused("profile %s: recipes.%s must be a mapping (settings:, warm_drift:, warm:), not %r"
+                          % (path, name, entry))
+        if entry and not isinstance(entry.get("settings", {}) or {}, dict):
+            raise Refused("profile %s: recipes.%s.settings must be a mapping" % (path, name))
+    if known is not None:
+        from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import recipe_problems
+        problems = recipe_problems(list(recipes), known)
+        if problems:
+            raise Refused("profile %s: %s" % (path, "; ".join(problems)))
     return recipes
 
 
@@ -370,55 +396,146 @@ def cmd_report(args, progress) -> int:
     return EXIT_OK
 
 
-def parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
-    common.add_argument("--server", action="append",
-                        help="inventory host or abra server name (default: the first in canon_servers); "
-                             "sweep: repeat for several (default: every server, recipes sharded across them)")
-    common.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
-    common.add_argument("--deadline", type=int, default=3600, help="seconds one run may take before it is stopped")
-    common.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
-    talk = common.add_mutually_exclusive_group()
-    talk.add_argument("-q", "--quiet", action="store_true",
-                      help="no progress on stderr, only the end summary (and errors)")
-    talk.add_argument("-v", "--verbose", action="store_true",
-                      help="every tier's start and outcome as a line, on a terminal too")
-    p = argparse.ArgumentParser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+class UsageError(Exception):
+    """A command line argparse refuses: ``main`` prints it in one line and exits 2."""
 
-    s = sub.add_parser("sweep", parents=[common], help="cold lifecycle then warm promote of every enrolled recipe")
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # argparse's own error() prints the usage and exits; one line and exit 2 (refused) is
+        # what every other refusal of canon looks like.
+        raise UsageError("%s: %s (see %s --help)" % (self.prog, message, self.prog))
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1, got %d" % value)
+    return value
+
+
+def sweep_cap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
+    if not 1 <= value <= 3:
+        # more deploys at once than that on one node is load, not a sweep
+        raise argparse.ArgumentTypeError("cap %d refused: 1 to 3 deploys at once" % value)
+    return value
+
+
+def collection_version(root: str = ROOT) -> str:
+    """galaxy.yml's version in a checkout; MANIFEST.json's in an installed collection."""
+    try:
+        with open(os.path.join(root, "galaxy.yml")) as fh:
+            return str((yaml.safe_load(fh) or {}).get("version", "unknown"))
+    except OSError:
+        pass
+    try:
+        with open(os.path.join(root, "MANIFEST.json")) as fh:
+            return str(json.load(fh)["collection_info"]["version"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def harness_commit(root: str = ROOT) -> str:
+    import subprocess
+    try:
+        res = subprocess.run(["git", "-C", root, "describe", "--always", "--dirty", "--abbrev=12"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else "unknown (not a git checkout)"
+
+
+class _VersionAction(argparse.Action):
+    """``canon --version``: computed when asked (a git call), not each time the parser is built."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print("canon (coopcloud.canon %s, harness commit %s)" % (collection_version(), harness_commit()))
+        parser.exit()
+
+
+def tier_list(text: str) -> str:
+    tiers = [t.strip() for t in text.split(",")]
+    bad = [t for t in tiers if t not in _tiers()]
+    if bad:
+        raise argparse.ArgumentTypeError("unknown tier %s: the tiers are %s" % (", ".join(repr(t) for t in bad), ",".join(_tiers())))
+    return ",".join(tiers)
+
+
+def _tiers() -> tuple:
+    # the ladder is defined once, in module_utils/_settings.py
+    from ansible_collections.coopcloud.canon.plugins.module_utils._settings import TIERS
+    return TIERS
+
+
+def parser() -> argparse.ArgumentParser:
+    # Each subcommand takes only the options it uses: `target` for the ones that run on a server,
+    # `results` for the ones that write a results folder of their own.
+    def target(several: bool = False) -> argparse.ArgumentParser:
+        t = argparse.ArgumentParser(add_help=False)
+        t.add_argument("-i", "--inventory", default=default_inventory(), help="Ansible inventory (default: the bench)")
+        t.add_argument("--server", action="append",
+                       help="inventory host or abra server name; repeat for several (default: every server of "
+                            "canon_servers, recipes sharded across them)" if several else
+                            "inventory host or abra server name (default: the first in canon_servers)")
+        t.add_argument("--deadline", type=positive_int, default=3600,
+                       help="seconds one run may take before it is stopped (default 3600)")
+        t.add_argument("--wait", action="store_true", help="wait for another sweep on the server instead of refusing")
+        talk = t.add_mutually_exclusive_group()
+        talk.add_argument("-q", "--quiet", action="store_true",
+                          help="no progress on stderr, only the end summary (and errors)")
+        talk.add_argument("-v", "--verbose", action="store_true",
+                          help="every tier's start and outcome as a line, on a terminal too")
+        return t
+    results = argparse.ArgumentParser(add_help=False)
+    results.add_argument("--results", default=DEFAULT_RESULTS, help="results folder (default: results/)")
+    p = _Parser(prog="canon", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action=_VersionAction,
+                   help="print the collection's version and the harness's git commit, then exit")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{sweep,isolate,classify,redfix,report}")
+
+    s = sub.add_parser("sweep", parents=[target(several=True), results], help="cold lifecycle then warm promote of every enrolled recipe")
     s.add_argument("--plan", action="store_true", help="print the shards (recipes per server) as JSON and stop")
     s.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
-    s.add_argument("--cap", type=int, help="deploys at once per server (default: each server's canon_sweep_cap; at most 3)")
-    s.add_argument("--load", action="append", default=[], help="load beside the sweep: cpu=N, io=N")
+    s.add_argument("--cap", type=sweep_cap,
+                   help="deploys at once per server, 1 to 3 (default: each server's canon_sweep_cap)")
+    s.add_argument("--load", action="append", default=[], help="load beside the sweep: cpu=N, io=N (N 0-64)")
     s.add_argument("--profile", help="YAML: per-recipe settings overrides and warm_drift for this sweep")
     s.add_argument("--resume", help="a sweep's results folder: redo only what did not finish")
 
-    i = sub.add_parser("isolate", parents=[common], help="one recipe's cold lifecycle alone on the server, N times")
-    i.add_argument("recipe")
-    i.add_argument("--runs", type=int, default=1)
-    i.add_argument("--version", help="the release to test (default: the newest)")
-    i.add_argument("--tiers", help="comma-separated tier order (default: all)")
+    i = sub.add_parser("isolate", parents=[target(), results], help="one recipe's cold lifecycle alone on the server, N times")
+    i.add_argument("recipe", help="the recipe (a role of this collection, or one the inventory enrols)")
+    i.add_argument("--runs", type=positive_int, default=1, help="how many runs, one after the other (default 1)")
+    i.add_argument("--version", help="the release to test, a tag like 1.1.0+1.37 (default: the newest)")
+    i.add_argument("--tiers", type=tier_list, help="comma-separated tier order (default: %s)" % ",".join(_tiers()))
 
-    c = sub.add_parser("classify", parents=[common], help="tell genuine from load-flake from flaky, with the runs behind it")
-    c.add_argument("recipe")
-    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder")
-    c.add_argument("--budget", type=int, default=10, help="re-runs at most (default 10)")
+    c = sub.add_parser("classify", parents=[target()], help="tell genuine from load-flake from flaky, with the runs behind it")
+    c.add_argument("recipe", help="the recipe whose failure in the sweep is classified")
+    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder (its runs are written there)")
+    c.add_argument("--budget", type=positive_int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
 
-    x = sub.add_parser("redfix", parents=[common], help="sweep, classify, fix (PRs or settings), verify, sweep again")
+    x = sub.add_parser("redfix", parents=[target(), results], help="sweep, classify, fix (PRs or settings), verify, sweep again")
     x.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
     x.add_argument("--profile", default=os.path.join(ROOT, "profiles", "today.yml"),
                    help="the profile that reproduces the failures (default profiles/today.yml)")
     x.add_argument("--load", action="append", default=[], help="load beside the sweeps and the loaded arm: cpu=N, io=N")
-    x.add_argument("--cap", type=int, help="deploys at once (default: the server's canon_sweep_cap)")
-    x.add_argument("--budget", type=int, default=10, help="re-runs per classification (default 10)")
+    x.add_argument("--cap", type=sweep_cap, help="deploys at once, 1 to 3 (default: the server's canon_sweep_cap)")
+    x.add_argument("--budget", type=positive_int, default=10, help="re-runs per classification (default 10)")
     x.add_argument("--no-forge", action="store_true", help="no pull requests: recipe and test fixes are reported, not applied")
 
-    r = sub.add_parser("report", parents=[common], help="render results.md, junit.xml and index.html of a sweep")
-    r.add_argument("sweep")
+    r = sub.add_parser("report", help="render results.md, junit.xml and index.html of a sweep")
+    r.add_argument("sweep", help="the sweep's results folder (the one holding sweep.json); the reports are written there")
     return p
 
 
@@ -439,17 +556,52 @@ def check_names(args) -> None:
         raise Refused(str(exc))
 
 
+def check_inputs(args) -> None:
+    """Everything the command line names is checked before any lock, ledger, runner or results
+    folder: recipe names and versions, that each recipe is known (a role with settings, or
+    enrolled on a server of the inventory), the profile, the load spec, the folders read."""
+    check_names(args)
+    if args.command == "report":
+        read_json(os.path.join(args.sweep, "sweep.json"), "no sweep to report")
+        return
+    from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import known_recipes, recipe_problems
+    servers = load_servers(args.inventory)
+    known = known_recipes(os.path.join(ROOT, "roles"), [e for s in servers for e in s.enrolled])
+    names = list(getattr(args, "recipes", None) or []) + ([args.recipe] if getattr(args, "recipe", None) else [])
+    problems = recipe_problems(names, known)
+    if problems:
+        raise Refused("; ".join(problems))
+    if getattr(args, "profile", None):
+        load_profile(args.profile, known)
+    parse_spec(getattr(args, "load", None) or [])
+    if getattr(args, "resume", None):
+        read_json(os.path.join(args.resume, "sweep.json"), "nothing to resume")
+    if args.command == "classify":
+        read_json(os.path.join(args.sweep, "sweep.json"), "no sweep (run canon sweep first, or name its results folder)")
+
+
+def read_json(path: str, missing: str):
+    if not os.path.isfile(path):
+        raise Refused("%s: %s does not exist" % (missing, path))
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise Refused("%s is not readable JSON: %s" % (path, exc)) from None
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_REFUSED
     progress = Progress(verbosity=QUIET if getattr(args, "quiet", False) else
                         VERBOSE if getattr(args, "verbose", False) else 0)
-    if getattr(args, "runs", 1) is not None and getattr(args, "runs", 1) < 1:
-        print("canon: --runs must be at least 1", file=sys.stderr)
-        return EXIT_REFUSED
     commands = {"sweep": cmd_sweep, "isolate": cmd_isolate, "classify": cmd_classify, "report": cmd_report,
                 "redfix": cmd_redfix}
     try:
-        check_names(args)
+        check_inputs(args)
         return commands[args.command](args, progress)
     except (Refused, InventoryError, LoadError) as exc:
         print("canon: %s" % exc, file=sys.stderr)

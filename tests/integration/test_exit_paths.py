@@ -1,10 +1,12 @@
 """Every exit path tears down: signals during deploy, keep-on-failure, teardown twice, bad input."""
+import json
 import os
 import signal
+import subprocess
 
 import pytest
 
-from conftest import (deploying, docker, ledger_runs, leftovers, run_playbook, run_processes,
+from conftest import (ROOT, ansible_env, deploying, docker, ledger_runs, leftovers, run_playbook, run_processes,
                       start_playbook, wait_for)
 
 
@@ -45,6 +47,15 @@ def test_keep_on_failure_keeps_then_teardown_removes_and_second_teardown_changes
     assert doc["teardown"]["kept"] == [doc["run_id"]]
     kept = leftovers(doc["domains"].values())
     assert kept.get("env") and kept.get("service"), kept   # kept on purpose, for debugging
+    assert [r["status"] for r in ledger_runs() if r["run_id"] == doc["run_id"]] == ["kept"]
+
+    # --check is a true dry run: it names what it would remove and removes nothing.
+    dry = subprocess.run(["ansible-playbook", os.path.join(ROOT, "playbooks", "teardown.yml"), "--check",
+                          "-e", json.dumps({"run_id": doc["run_id"]})],
+                         cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=600)
+    assert dry.returncode == 0, dry.stdout[-3000:]
+    assert "check: nothing was removed" in dry.stdout and doc["domains"]["base"] in dry.stdout, dry.stdout[-3000:]
+    assert leftovers(doc["domains"].values()) == kept
     assert [r["status"] for r in ledger_runs() if r["run_id"] == doc["run_id"]] == ["kept"]
 
     first = run_playbook("teardown.yml", results_dir, run_id=doc["run_id"])

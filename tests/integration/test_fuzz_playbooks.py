@@ -1,7 +1,8 @@
 """Bad extra vars to every user-facing playbook: refused with a clear message, nothing created.
 
 For isolate.yml, promote.yml, teardown.yml, redfix.yml and warm_teardown.yml a seeded generator picks a few
-bad inputs from pools per variable (recipe names with shell and path characters, runs of 0, -1 or
+bad inputs from pools per variable (recipe names with shell and path characters, recipes no role or
+enrolment knows, runs of 0, -1 or
 "x", versions with shell characters, cold results that do not exist or are another recipe's, a
 protected warm domain, run ids with path characters, values of the wrong type). Each runs
 ``ansible-playbook`` for real on the bench. It must end with rc != 0, a failed task whose message
@@ -32,6 +33,8 @@ BAD_RECIPES = ["custom-html;id", "$(touch /tmp/canon-pwned)", "../custom-html", 
                "custom html", "custom-html\nid", "Custom-HTML", "custom-html\u202e", "a" * 300, "-n",
                "custom_html", "custom-html`id`"]
 BAD_VERSIONS = ["1.1.0+1.37;id", "$(id)", "1.1.0+1.37 --chaos", "../1.1.0+1.37", "1.1.0+1..37", "latest`id`"]
+# Valid names that no role and no enrolment knows: refused up front, naming the known ones.
+UNKNOWN_RECIPES = ["no-such-recipe", "peertube", "gitea-next"]
 BAD_RUN_IDS = ["../x", "a/b", "../../state", "$(id)", "custom-html-2026;id", "x" * 100, ".."]
 
 
@@ -88,6 +91,7 @@ def cases() -> list:
             lambda: ({"recipe": "custom-html", "version": rng.choice(BAD_VERSIONS)}, ["version"]),
             lambda: ({"recipe": rng.choice([["custom-html"], {"name": "custom-html"}, 7])}, ["recipe"]),
             lambda: ({}, ["recipe"]),
+            lambda: ({"recipe": rng.choice(UNKNOWN_RECIPES)}, ["unknown recipe"]),
         ],
         "promote.yml": [
             lambda: ({"recipe": rng.choice(BAD_RECIPES), "cold_result": "{cold:green}"}, ["recipe"]),
@@ -101,6 +105,7 @@ def cases() -> list:
             lambda: ({"recipe": "custom-html", "cold_result": "{cold:green}", "warm_domain": rng.choice(
                 ["a;b.bench.canon.test", "../x.bench.canon.test", "a" * 70 + ".bench.canon.test"])}, ["domain"]),
             lambda: ({"recipe": "custom-html"}, ["cold"]),
+            lambda: ({"recipe": rng.choice(UNKNOWN_RECIPES), "cold_result": "{cold:green}"}, ["unknown recipe"]),
         ],
         "teardown.yml": [
             lambda: ({"run_id": rng.choice(BAD_RUN_IDS)}, ["run id", "run_id"]),
@@ -121,6 +126,7 @@ def cases() -> list:
             lambda: ({"recipe": rng.choice(BAD_RECIPES)}, ["recipe"]),
             lambda: ({}, ["recipe"]),
             lambda: ({"recipe": rng.choice([["gitea"], {"name": "gitea"}])}, ["recipe"]),
+            lambda: ({"recipe": rng.choice(UNKNOWN_RECIPES)}, ["unknown recipe"]),
         ],
     }
     out = []

@@ -60,7 +60,9 @@ def test_a_fallback_promote_is_a_failed_observation_with_the_in_place_error():
 def test_bad_names_are_refused_before_anything_runs(argv, capsys, tmp_path):
     from canon.cli import EXIT_REFUSED, main
     # the results folder is never made: the refusal comes before any lock, ledger or runner
-    assert main(argv + ["--results", str(tmp_path / "results")]) == EXIT_REFUSED
+    # classify writes into its sweep's folder and takes no --results of its own
+    results = [] if argv[0] == "classify" else ["--results", str(tmp_path / "results")]
+    assert main(argv + results) == EXIT_REFUSED
     err = capsys.readouterr().err
     assert err.startswith("canon: ") and ("is not valid" in err or "is not a recipe release tag" in err)
     assert not (tmp_path / "results").exists()
