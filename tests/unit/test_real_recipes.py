@@ -6,11 +6,13 @@ the release is read as abra reads it (``.env.sample``, ``abra.sh`` exports) and 
 docker's own loader, and the preflight must raise no traceback and no false error; the known
 true findings (checked by hand, see the corpus README) must be found. Env drift runs from each
 release to the next (from the first commit with a ``.env.sample`` to HEAD when there is one
-release or none).
+release or none). Lint runs on each recipe's head release (newest tag, HEAD when untagged) by
+the calls ``abra_recipe`` makes (``inspect_release``, ``gather_facts``, ``lint_recipe``): no
+traceback, and the error findings are exactly the true ones of docs/real-recipes.md's Lint.
 
 Skips with a message when the corpus folder is absent (a clone without ``shared/``) or when no
 docker CLI 23+ is installed. ``python3 tests/unit/test_real_recipes.py`` prints the measured
-table of docs/real-recipes.md.
+tables of docs/real-recipes.md (the corpus table and the lint table).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 import pytest
 
@@ -29,7 +32,7 @@ if __name__ == "__main__":  # run as a script: make the collection importable as
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                                     ".collections"))
 
-from ansible_collections.coopcloud.canon.plugins.module_utils import _drift, _recipe  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils import _drift, _lint, _recipe  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import cold_domain  # noqa: E402
 from loader import needs_loader, stack_config_docker  # noqa: E402
@@ -48,6 +51,33 @@ KNOWN_TRUE = {
         "service app uses the secret github_client_secret, which no file in COMPOSE_FILE defines"],
 }
 
+# The name each recipe has in $ABRA_DIR/recipes (the catalogue's where it has one; also what
+# each .env.sample's TYPE says, which L003 checks): what abra_recipe's ``recipe`` would be.
+RECIPE_NAMES = {
+    "agora-abra": "agora", "bonfire-coop-cloud": "bonfire", "bore-coopcloud-recipe": "bore",
+    "coop-cloud-go-ssb-room": "go-ssb-room", "coop-cloud-traefik": "traefik", "foodsharing-cms": "foodsharing-cms",
+    "gaseous-recipe": "gaseous", "llamenos-template": "llamenos",
+}
+
+# Lint errors that are true, checked by hand (docs/real-recipes.md, ## Lint):
+# {bundle: {rule: [messages]}} at the head release. Any other error-level finding is false.
+KNOWN_LINT_ERRORS = {
+    "agora-abra": {"L001": [
+        "service app image moonlion/agora-server:testing: 'testing' is not a stable release tag",
+        "service bridge image moonlion/agora-bridge:testing: 'testing' is not a stable release tag"]},
+    "coop-cloud-traefik": {
+        "R014": ["lightweight tag(s): v2.4.8"],
+        "L002": ["no service carries coop-cloud.traefik_example_com.version (only the old per-service form "
+                 "coop-cloud.traefik_example_com.app.version=v2.4.8-d7d63b0d, which abra no longer reads)"]},
+    "foodsharing-cms": {"L002": ["service app says version 1.0.3+1.0.3, the release is v1.0.3"]},
+    "gaseous-recipe": {"L001": [
+        "service app image gaseousgames/gaseousserver:latest: 'latest' is not a stable release tag",
+        "service db image mariadb has no tag"]},
+    "llamenos-template": {"L001": [
+        "service app image ghcr.io/rhonda-rodododo/llamenos:latest: 'latest' is not a stable release tag",
+        "service relay image dockurr/strfry:latest: 'latest' is not a stable release tag"]},
+}
+
 
 def _git(*args) -> str:
     return subprocess.run(["git"] + list(args), capture_output=True, text=True, check=True).stdout
@@ -56,6 +86,40 @@ def _git(*args) -> str:
 def _first_sample_commit(repo: str) -> str | None:
     out = _git("-C", repo, "log", "--reverse", "--format=%H", "--", ".env.sample").split()
     return out[0] if out else None
+
+
+def lint_head(repo: str, name: str, client: DockerClient, versions: list, workdir: str) -> dict:
+    """The lint of ``abra_recipe`` on the head release (the newest of ``versions``, HEAD when
+    there is none), with the module's calls and defaults (recipe name, ``<recipe>.example.com``,
+    no env overrides). An untagged recipe is linted at HEAD with ``version=None`` (the
+    checkout's working tree, which the clone leaves at HEAD); the module itself refuses it."""
+    recipe = RECIPE_NAMES.get(name, name)
+    head = versions[-1] if versions else "HEAD"
+    out = {"recipe": recipe, "linted": head if versions else "HEAD (untagged)", "compose_files": [],
+           "results": [], "error": None, "traceback": None, "seconds": 0.0, "load_seconds": 0.0, "rules_seconds": 0.0}
+    start = time.monotonic()
+    try:
+        release = _recipe.inspect_release(client, repo, head, "%s.example.com" % recipe, {}, workdir=workdir)
+        out["load_seconds"] = time.monotonic() - start
+        if not release["sample_found"]:
+            raise _recipe.RecipeError("release %s of %s has no .env.sample" % (head, recipe))
+        files, stack, env = release["files"], release["stack"], release["env"]
+        out["compose_files"] = files
+        sample = _recipe.parse_env_sample(_recipe.read_text(release["tree"], ".env.sample") or "",
+                                          name="%s:.env.sample" % head)
+        facts = _lint.gather_facts(repo, recipe, stack,
+                                   {k: v["value"] for k, v in sample.items() if not v["commented"]},
+                                   _recipe.compose_file_versions(release["tree"], files),
+                                   version=head if versions else None, stack_name=env["STACK_NAME"])
+        t0 = time.monotonic()
+        out["results"] = _lint.lint_recipe(facts)
+        out["rules_seconds"] = time.monotonic() - t0
+    except _recipe.RecipeError as exc:
+        out["error"] = str(exc)
+    except Exception:  # noqa: BLE001 - the test reports it instead of losing the other recipes
+        out["traceback"] = traceback.format_exc()
+    out["seconds"] = time.monotonic() - start
+    return out
 
 
 def survey(bundle: str, docker: str, workdir: str) -> dict:
@@ -115,6 +179,7 @@ def survey(bundle: str, docker: str, workdir: str) -> dict:
         out["drift"].append({"from": old, "to": new, "drift": drift, "release_note": note,
                              "lines": _drift.drift_lines(drift["missing"])})
     out["drift_seconds"] = round(time.monotonic() - start, 2)
+    out["lint"] = lint_head(repo, name, client, versions, os.path.join(workdir, "%s-lint" % name))
     return out
 
 
@@ -217,6 +282,61 @@ def test_drift_between_releases(corpus):
                     assert m["key"].startswith("SECRET_") and m["key"].endswith("_VERSION")
 
 
+def test_lint_head_release_finds_exactly_the_true_errors(corpus):
+    problems = []
+    for name, s in corpus.items():
+        lint = s["lint"]
+        where = "%s (%s)" % (name, lint["linted"])
+        if lint["traceback"] or lint["error"]:
+            problems.append("%s: %s" % (where, lint["traceback"] or lint["error"]))
+            continue
+        assert [r["rule"] for r in lint["results"]] == [r.ref for r in _lint.RULES], where
+        got = {r["rule"]: r["messages"] for r in lint["results"]
+               if r["outcome"] == _lint.FAIL and r["level"] == _lint.ERROR}
+        if got != KNOWN_LINT_ERRORS.get(name, {}):
+            problems.append("%s: lint errors %s, expected %s" % (where, got, KNOWN_LINT_ERRORS.get(name, {})))
+    assert problems == []
+
+
+def test_lint_reads_the_head_release(corpus):
+    expected = {"bonfire-coop-cloud": "2.0.1+1.0.6-social-amd64", "coop-cloud-traefik": "v2.4.8",
+                "foodsharing-cms": "v1.0.3", "agora-abra": "HEAD (untagged)"}
+    for name, linted in expected.items():
+        if name in corpus:
+            assert corpus[name]["lint"]["linted"] == linted
+    bonfire = corpus.get("bonfire-coop-cloud")
+    if bonfire is not None:  # the chained default COMPOSE_FILE, and L002 checked against the tag
+        assert bonfire["lint"]["compose_files"] == ["compose.yml", "compose.postgres.yml"]
+        assert {r["rule"]: r["outcome"] for r in bonfire["lint"]["results"]}["L002"] == _lint.PASS
+
+
+def _lint_cell(result: dict) -> str:
+    if result["outcome"] == _lint.PASS:
+        return "ok"
+    if result["outcome"] == _lint.SKIP:
+        return "skip"
+    return "**ERROR**" if result["level"] == _lint.ERROR else "warn"
+
+
+def _lint_table(corpus) -> str:
+    refs = [r.ref for r in _lint.RULES]
+    rows = ["| recipe (linted at) | " + " | ".join(refs) + " |", "|---|" + "---|" * len(refs)]
+    lints = [corpus[name]["lint"] for name in sorted(corpus)]
+    for lint in lints:
+        by = {r["rule"]: r for r in lint["results"]}
+        rows.append("| %s (%s) | %s |" % (lint["recipe"], lint["linted"],
+                                          " | ".join(_lint_cell(by[ref]) if ref in by else "—" for ref in refs)))
+    rows.append("")
+    for lint in lints:
+        notes = ["%s %s" % (r["rule"], "; ".join(r["messages"])) for r in lint["results"] if r["outcome"] == _lint.FAIL]
+        if lint["error"] or lint["traceback"]:
+            notes.insert(0, "not linted: %s" % (lint["error"] or lint["traceback"].strip().splitlines()[-1]))
+        rows.append("- **%s** (`%s`, %s; %.2f s, of which inspect_release %.2f s, rules %.4f s): %s" % (
+            lint["recipe"], ":".join(lint["compose_files"]), lint["linted"], lint["seconds"], lint["load_seconds"],
+            lint["rules_seconds"], " · ".join(notes) or "no finding"))
+    return "\n".join(rows)
+
+
 def _table(corpus) -> str:
     rows = ["| recipe | releases read | COMPOSE_FILEs tried | preflight errors | findings | drift (added / removed / changed; COMPOSE_FILE) | release note | preflight s | drift s |",
             "|---|---|---|---|---|---|---|---|---|"]
@@ -250,6 +370,9 @@ if __name__ == "__main__":
         print("\n%d bundles, %d release x COMPOSE_FILE loads, %.1f s in all (docker %s)" % (
             len(data), sum(len(s["checks"]) for s in data.values()), time.monotonic() - t0,
             subprocess.run([docker, "--version"], capture_output=True, text=True).stdout.strip()))
+        print("\n" + _lint_table(data))
+        print("\nlint: %d recipes at their head release, %.2f s in all" % (
+            len(data), sum(s["lint"]["seconds"] for s in data.values())))
         for name, s in sorted(data.items()):
             for d in s["drift"]:
                 print("\n%s %s -> %s: %s" % (name, d["from"], d["to"], {k: v for k, v in d["drift"].items()}))
