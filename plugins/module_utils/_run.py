@@ -11,8 +11,9 @@ import secrets as _secrets
 import shutil
 import time
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import controller_pid, spawn
+from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import spawn
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_RUNNING, Ledger, now_iso
+from ansible_collections.coopcloud.canon.plugins.module_utils._run_processes import controller_pid
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     cold_domain, is_protected, stack_name, validate_domain, validate_recipe, validate_run_id,
     validate_docker_context, validate_server)
