@@ -52,12 +52,12 @@ def teardown_domain(domain: str, server: str, shared_abra_dir: str, abra: AbraCl
     stack = stack_name(domain)
     env = env_file_path(shared_abra_dir, server, domain)
     if before.get("probe-container"):
-        docker.run(["rm", "-f"] + before["probe-container"], check=False)
+        docker.remove_containers(before["probe-container"])
     if before.get("service"):
         if os.path.exists(env):
             abra.undeploy(domain, check=False)
         if docker.list_names("service", label="%s=%s" % (STACK_LABEL, stack)):
-            docker.run(["stack", "rm", stack], check=False)
+            docker.stack_rm(stack)
     docker.wait_gone(stack, timeout=wait_timeout)
     if os.path.exists(env):
         abra.remove(domain, check=False)

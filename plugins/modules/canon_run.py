@@ -191,7 +191,7 @@ def main():
     try:
         check_inputs(module.params)   # before the first command: a bad input runs nothing
         docker = DockerClient(binary=module.params["docker_bin"], context=module.params["docker_context"])
-        stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
+        stacks = set(docker.stack_names())
         run = start_run(module.params, stacks, check_mode=module.check_mode)
     except (NameError_, RunRefused) as exc:
         module.fail_json(msg=str(exc))

@@ -149,9 +149,8 @@ def main():
                 what = "http %s%s" % (p["domain"], probe["path"])
             else:
                 if container is None:
-                    res = docker.run(["run", "-d", "--rm", "--network", p["network"], "--label",
-                                      "%s=%s" % (PROBE_LABEL, stack), p["probe_image"], "sleep", "3600"])
-                    container = res.stdout.strip()
+                    container = docker.run_detached(p["probe_image"], ["sleep", "3600"], p["network"],
+                                                    {PROBE_LABEL: stack})
                 host = "%s_%s" % (stack, probe["service"])
                 attempt = tcp_attempt(docker, container, host, probe["port"], probe["send"], probe["expect"])
                 what = "tcp %s:%s" % (host, probe["port"])
@@ -164,7 +163,7 @@ def main():
         fail_from(module, exc)
     finally:
         if container:
-            docker.run(["rm", "-f", container], check=False)
+            docker.remove_containers([container])
     elapsed = round(time.monotonic() - start, 2)
     evidence.write("readiness.txt", "\n".join(
         "%s: %s after %ss, %d attempts; last: %s\n  %s" % (

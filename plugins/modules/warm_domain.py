@@ -173,7 +173,7 @@ def leased(module, ledger: Ledger) -> dict:
 
     plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
     docker = DockerClient(binary=p["docker_bin"], context=validate_docker_context(p["docker_context"]))
-    stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
+    stacks = set(docker.stack_names())
     plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])
     reused = plan.reused or canonical.get("domain") == plan.domain or held is not None
