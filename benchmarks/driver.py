@@ -61,12 +61,10 @@ def machine() -> dict:
             info["debian"] = fh.read().strip()
     except OSError:
         pass
-    try:
-        res = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
-                             text=True, timeout=30)
-        info["docker"] = res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["docker"] = None
+    import canon  # noqa: F401  (puts the checkout's collection on sys.path)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+    res = DockerClient(timeout=30).run(["version", "--format", "{{.Server.Version}}"], check=False)
+    info["docker"] = res.stdout.strip() or None
     return info
 
 

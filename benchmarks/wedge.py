@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,8 +57,8 @@ def compose(command: str) -> str:
 
 
 def docker(*args, check=True) -> str:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if check and res.returncode != 0:
+    res = DockerClient(timeout=120).run(list(args), check=False)
+    if check and not res.ok:
         raise RuntimeError("docker %s failed: %s" % (" ".join(args), res.stderr.strip()))
     return res.stdout
 
