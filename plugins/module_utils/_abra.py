@@ -20,6 +20,8 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Comma
 # literal words and formats, and each format turns one named value into its argv words, so an
 # optional positional or flag lands where abra expects it by construction, never by splicing
 # at an index.
+
+
 class _Pos:
     """A positional value; ``optional`` ones are left out when empty."""
 
@@ -272,7 +274,7 @@ def read_env_file(path: str) -> dict:
             line = line.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
-            key, _, value = line.partition("=")
+            key, _eq, value = line.partition("=")
             value = value.split(" #", 1)[0].strip()
             if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
                 value = value[1:-1]

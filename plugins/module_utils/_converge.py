@@ -221,7 +221,7 @@ def task_from_inspect(task: dict, service_names: dict, containers: dict | None =
 
 def split_log_line(raw: str) -> tuple:
     """``<RFC3339Nano> <text>`` (``--timestamps``) as (epoch or None, text)."""
-    head, _, rest = raw.partition(" ")
+    head, _space, rest = raw.partition(" ")
     stamp = parse_time(head)
     if stamp is None:
         return None, raw
@@ -621,8 +621,8 @@ class SwarmObserver:
                 if (c.get("Config", {}).get("Labels") or {}).get("com.docker.swarm.service.id") != svc_id:
                     continue
                 for entry in ((c.get("State") or {}).get("Health") or {}).get("Log") or []:
-                    probes.append("%s %s exit %s: %s" % (entry.get("Start", ""), cid[:12], entry.get("ExitCode"),
-                                                        (entry.get("Output") or "").strip()))
+                    output = (entry.get("Output") or "").strip()
+                    probes.append("%s %s exit %s: %s" % (entry.get("Start", ""), cid[:12], entry.get("ExitCode"), output))
             if probes:
                 self.health_logs[short] = "\n".join(sorted(probes)) + "\n"
         logs = self._logs(tasks, full_names)

@@ -52,8 +52,9 @@ class DockerClient:
         if self.log:
             self.log(result)
         if check and not result.ok:
-            raise DockerError("docker %s failed (exit %d): %s" % (" ".join(args[:2]), result.rc,
-                                                                   result.stderr.strip()[-500:]), result)
+            what = " ".join(args[:2])
+            raise DockerError("docker %s failed (exit %d): %s" % (what, result.rc, result.stderr.strip()[-500:]),
+                              result)
         return result
 
     def available(self) -> bool:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:   # PyYAML comes with Ansible on the controller, not necessarily on the server
+    yaml = None
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import name_budget_problems
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import run
@@ -66,7 +69,7 @@ def parse_env_sample(text: str) -> dict:
                 continue  # prose comment that happens to hold '='
             raise RecipeError(".env.sample line %d is not KEY=VALUE: %r" % (lineno, raw))
         commented, key, rest = bool(m.group(1)), m.group(2), m.group(3)
-        value, _, comment = rest.partition(" #")
+        value, _mark, comment = rest.partition(" #")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
@@ -101,6 +104,8 @@ def load_compose_chain(checkout: str, version: str, env: dict) -> tuple:
         text = git_show(checkout, version, f)
         if text is None:
             raise RecipeError("COMPOSE_FILE names %s, which release %s does not have" % (f, version))
+        if yaml is None:
+            raise RecipeError("reading %s needs PyYAML (python3-yaml) on the host the module runs on" % f)
         try:
             docs[f] = yaml.safe_load(substitute(text, env)) or {}
         except yaml.YAMLError as exc:

@@ -156,4 +156,3 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         record = ledger.update(run_id, guardian_pid=spawn(ledger, run_id, 0, deadline, lease),
                                deadline=deadline or None, guardian_mode="lease", lease=lease)
     return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)
-

@@ -17,9 +17,10 @@ description:
     budgets for I(domain) (service and network names up to 63 characters, secret and config names
     up to 64), and short names that are ambiguous on a shared network (I(shared_networks)).
   - An unknown recipe fails with abra's own message.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -28,6 +29,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never reports a change.
 options:
   recipe:
@@ -103,17 +105,17 @@ env_sample:
   returned: always
 """
 
-import os  # noqa: E402
+import os
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_env, validate_recipe, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (
     LINT_RULES, RecipeError, compose_findings, git_show, lint_findings, git_tags, load_compose_chain, parse_env_sample, previous_version)
 
 
@@ -133,7 +135,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     try:
         abra.recipe_fetch(p["recipe"])
     except AbraError as exc:

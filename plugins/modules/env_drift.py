@@ -15,9 +15,10 @@ description:
     and every missing secret version is generated with
     C(abra app secret generate <domain> <secret> <version>) at the length the sample asks for.
     Keys the sample no longer has are reported, never removed. Secret values are never returned.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -27,6 +28,7 @@ attributes:
     support: full
     description: Shows the lines that are (or would be) added to the C(.env).
   idempotent:
+    support: full
     description: A reconciled app has no drift; a second run changes nothing.
 options:
   domain:
@@ -78,20 +80,20 @@ secrets_generated:
   returned: always
 """
 
-import os  # noqa: E402
+import os
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (
     append_env_lines, drift_lines, env_drift)
-from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_recipe, validate_server, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import RecipeError, git_show, parse_env_sample  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import RecipeError, git_show, parse_env_sample
 
 
 def main():
@@ -108,7 +110,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, _docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     env_path = env_file_path(abra_dir, p["server"], p["domain"])
     if not os.path.exists(env_path):
         module.fail_json(msg="%s has no .env at %s: nothing to reconcile" % (p["domain"], env_path))

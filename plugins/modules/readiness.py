@@ -16,9 +16,10 @@ description:
     C(https://<domain>)). C(tcp) probes connect from a throwaway container on the app's network
     to C(<stack>_<service>:<port>), send I(send) and, when I(expect) is set, require it in the
     answer.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -27,6 +28,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never changes the app. A tcp probe starts and removes its own probe container.
 options:
   domain:
@@ -76,20 +78,20 @@ elapsed:
   returned: always
 """
 
-import time  # noqa: E402
+import time
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.urls import open_url  # noqa: E402
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_http_url, validate_image, validate_network, validate_url_path)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready
+from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe
 
 
 def http_attempt(url, host, codes, timeout):

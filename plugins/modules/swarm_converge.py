@@ -24,9 +24,10 @@ description:
     (C(docker service ps --no-trunc), task errors, health probe output, last log lines, the
     verdict), scrubbed of the run's secret values, and fails with a message naming the verdict.
   - Never changes anything.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -35,6 +36,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never changes anything (C(changed=false)).
 options:
   domain:
@@ -156,15 +158,16 @@ evidence:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (
     CONVERGED, watch, write_evidence)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+
 
 def _redact(value, redactor):
     if isinstance(value, str):
