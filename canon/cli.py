@@ -51,7 +51,7 @@ class Progress:
         self._last = time.time()
         running = "  ".join("%s:%s" % (r, v.get("tier") or v.get("stage")) for r, v in sorted(snap["running"].items()))
         line = "[%s] %d/%d done, %d red | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
-                                               running or "-")
+                                                 running or "-")
         with self._lock:
             self.stream.write("\r\033[K" + line[:200])
             self.stream.flush()
@@ -262,7 +262,7 @@ def summarise_sweep(doc, directory, paths):
     multi = len(doc.get("servers") or []) > 1
     where = ", ".join("%s (cap %s)" % (s["name"], s["cap"]) for s in doc["servers"]) if multi else None
     print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], where or doc["server"], doc["outcome"].upper(),
-                                                    doc["duration"] or 0, doc["cap"]) if not multi else
+                                                     doc["duration"] or 0, doc["cap"]) if not multi else
           "sweep %s on %s: %s in %.0f s" % (doc["sweep_id"], where, doc["outcome"].upper(), doc["duration"] or 0))
     for ev in doc.get("systemic") or []:
         print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), ev["normalised"][:100]))
@@ -304,8 +304,8 @@ def cmd_isolate(args, progress) -> int:
             outcomes.append(rec)
             f = rec.get("failure") or {}
             print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
-                                             (" (%s: %s)" % (f.get("tier"), f.get("error", "")[:80])) if f else "",
-                                             os.path.dirname(rec["result"] or "") or ""))
+                                              (" (%s: %s)" % (f.get("tier"), f.get("error", "")[:80])) if f else "",
+                                              os.path.dirname(rec["result"] or "") or ""))
     if stop.is_set():
         return EXIT_INTERRUPTED
     if any(o["outcome"] == "infra" for o in outcomes) or engine_problem(server):

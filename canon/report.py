@@ -65,7 +65,6 @@ def _check(document, schema: str, what: str) -> dict:
     return document
 
 
-
 def clean_text(text) -> str:
     """``text`` as a string without ANSI colour codes and characters XML cannot carry."""
     if text is None:
@@ -199,7 +198,7 @@ def confidence_text(classification: dict) -> str:
     clean, needed = confidence.get("isolated_clean"), confidence.get("isolated_clean_needed")
     if clean is not None and needed is not None:
         parts.append("%s isolated clean %s %s needed" % (clean, "≥" if (_number(clean) or 0) >= (_number(needed) or 0)
-                                                        else "<", needed))
+                                                         else "<", needed))
     budget = classification.get("budget") or {}
     if budget.get("exhausted"):
         parts.append("budget exhausted (%s/%s runs)" % (budget.get("used", "?"), budget.get("runs", "?")))
@@ -358,7 +357,7 @@ def header_text(sweep: dict) -> str:
     where = (["servers %s" % servers_text(sweep)] if is_sharded(sweep) else
              ["server %s" % (sweep.get("server") or "?"), "cap %s" % sweep.get("cap", "?")])
     parts = where + ["load: %s" % load_text(sweep), "duration %s" % seconds_text(sweep.get("duration")),
-             "outcome %s" % (sweep.get("outcome") or "?")]
+                     "outcome %s" % (sweep.get("outcome") or "?")]
     summary = sweep.get("summary") or {}
     for stage in ("cold", "promote"):
         counts = summary.get(stage) or {}
@@ -445,7 +444,7 @@ def _cold_details(cold: dict) -> str:
     lines = []
     for tier in cold.get("tiers") or []:
         line = "%-15s %-15s %8s" % (tier.get("name") or "?", tier.get("outcome") or "?",
-                                   "%.1f" % (_number(tier.get("duration")) or 0.0))
+                                    "%.1f" % (_number(tier.get("duration")) or 0.0))
         note = tier.get("error") or tier.get("reason") or ""
         lines.append((line + "  " + one_line(note, 100)).rstrip())  # the whole error follows the table
     failure = cold.get("failure") or {}
@@ -602,9 +601,9 @@ def _summary_html(sweep: dict) -> str:
     where = ([("servers", servers_text(sweep))] if is_sharded(sweep) else
              [("server", sweep.get("server")), ("cap", sweep.get("cap"))])
     items = [("sweep", sweep.get("sweep_id"))] + where + [
-             ("outcome", sweep.get("outcome")), ("started", sweep.get("started")),
-             ("finished", sweep.get("finished")), ("duration", seconds_text(sweep.get("duration"))),
-             ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
+        ("outcome", sweep.get("outcome")), ("started", sweep.get("started")),
+        ("finished", sweep.get("finished")), ("duration", seconds_text(sweep.get("duration"))),
+        ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
     summary = sweep.get("summary") or {}
     if summary.get("recipes") is not None:
         items.append(("recipes", summary["recipes"]))
@@ -658,7 +657,7 @@ def _tiers_html(sweep: dict) -> str:
                 continue
             duration = _number(tier.get("duration"))
             cells.append("<td>%s%s</td>" % (_outcome_span(tier.get("outcome")),
-                                           "<br>%.1f s" % duration if duration is not None else ""))
+                                            "<br>%.1f s" % duration if duration is not None else ""))
         cells.append("<td>%s<br>%s</td>" % (_outcome_span(promote.get("outcome")),
                                             _e(seconds_text(promote.get("duration")))))
         body.append("<tr>%s</tr>" % "".join(cells))
@@ -685,8 +684,8 @@ def _classification_html(classification: dict) -> str:
         _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("recipe") or "?"))),
         _e(re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))))]
     parts.append("<h3>%s — %s: %s</h3>" % (_e(classification.get("recipe") or "?"),
-                                          _e(classification.get("kind") or "?"),
-                                          _e(classification_text(classification))))
+                                           _e(classification.get("kind") or "?"),
+                                           _e(classification_text(classification))))
     if classification.get("reason"):
         parts.append("<p>%s</p>" % _e(classification["reason"]))
     rows = []
