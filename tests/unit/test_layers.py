@@ -9,8 +9,9 @@
   (hiding an import in a function is how a loop used to be kept alive);
 - a module imports module_utils, never another module or the driver;
 - the driver and the benchmarks use module_utils, never a module as a library;
-- docker command lines are built only in module_utils/_docker.py: nothing else runs ``docker``
-  or ``docker_bin`` through subprocess.
+- docker and abra command lines are built only in their clients, module_utils/_docker.py and
+  module_utils/_abra.py: nothing else passes an argv starting with ``docker``/``abra`` (or
+  ``docker_bin``/``abra_bin``) to subprocess, ``_proc.run`` or anything else.
 
 Each rule is checked against a small synthetic tree too (red and green), so a rule that could
 never fail would show here.
@@ -24,7 +25,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PKG = "ansible_collections.coopcloud.canon."
-SUBPROCESS_CALLS = ("run", "Popen", "call", "check_call", "check_output")
 
 
 def layer_of(dotted: str) -> str | None:
@@ -56,21 +56,26 @@ def imports_of(source: str) -> list:
     return found
 
 
-def docker_subprocess_lines(source: str) -> list:
-    """Lines where a subprocess call's argv starts with ``"docker"`` or ``<x>.docker_bin``."""
-    lines = []
+# The one client of each CLI: an argv list starting with the tool (or its ``<tool>_bin``) passed
+# to any call anywhere else is a command line built outside its client.
+CLIENTS = {"docker": "plugins/module_utils/_docker.py", "abra": "plugins/module_utils/_abra.py"}
+
+
+def cli_argv_lines(source: str) -> list:
+    """``(tool, line)`` of every call whose first argument is an argv list that starts with
+    ``"docker"``/``"abra"`` or with a name or attribute ``docker_bin``/``abra_bin``."""
+    found = []
     for node in ast.walk(ast.parse(source)):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in SUBPROCESS_CALLS and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "subprocess" and node.args):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], (ast.List, ast.Tuple))
+                and node.args[0].elts):
             continue
-        argv = node.args[0]
-        if isinstance(argv, (ast.List, ast.Tuple)) and argv.elts:
-            first = argv.elts[0]
-            if (isinstance(first, ast.Constant) and first.value == "docker") or (
-                    isinstance(first, ast.Attribute) and first.attr == "docker_bin"):
-                lines.append(node.lineno)
-    return lines
+        first = node.args[0].elts[0]
+        for tool in CLIENTS:
+            if ((isinstance(first, ast.Constant) and first.value == tool)
+                    or (isinstance(first, ast.Attribute) and first.attr == tool + "_bin")
+                    or (isinstance(first, ast.Name) and first.id == tool + "_bin")):
+                found.append((tool, node.lineno))
+    return found
 
 
 def violations(files: dict) -> list:
@@ -96,9 +101,8 @@ def violations(files: dict) -> list:
                 found.append(where + ": a module imports module_utils, never " + there)
             elif here in ("canon", "benchmarks") and there == "modules":
                 found.append(where + ": the driver and benchmarks use module_utils, never a module")
-        if path != "plugins/module_utils/_docker.py":
-            found += ["%s:%d runs docker outside module_utils/_docker.py" % (path, n)
-                      for n in docker_subprocess_lines(source)]
+        found += ["%s:%d runs %s outside %s" % (path, n, tool, CLIENTS[tool][len("plugins/"):])
+                  for tool, n in cli_argv_lines(source) if path != CLIENTS[tool]]
     found += ["import cycle among module_utils: " + " -> ".join(c) for c in cycles(graph)]
     return found
 
@@ -172,12 +176,18 @@ MU = "from ansible_collections.coopcloud.canon.plugins.module_utils.%s import x\
     ({"plugins/module_utils/_a.py": MU % "_b", "plugins/module_utils/_b.py": MU % "_c",
       "plugins/module_utils/_c.py": "from ansible_collections.coopcloud.canon.plugins.module_utils import _a\n"},
      ["import cycle among module_utils: _a -> _b -> _c -> _a"]),
-    # red: docker run outside the client; green: inside it, or git through subprocess
+    # red: a docker or abra command line outside its client; green: inside it, or git
     ({"canon/c.py": "import subprocess\nsubprocess.run([server.docker_bin, 'ps'])\n"},
      ["runs docker outside module_utils/_docker.py"]),
     ({"plugins/module_utils/_x.py": "import subprocess\nsubprocess.Popen(['docker', 'ps'])\n"},
      ["runs docker outside module_utils/_docker.py"]),
+    ({"plugins/modules/m.py": "from x import run\nrun([docker_bin, 'stack', 'ls'])\n"},
+     ["runs docker outside module_utils/_docker.py"]),
+    ({"plugins/modules/m.py": "run([p.abra_bin, 'app', 'deploy', d, '-n'])\n"},
+     ["runs abra outside module_utils/_abra.py"]),
+    ({"benchmarks/b.py": "subprocess.run(('abra', 'app', 'ls'))\n"}, ["runs abra outside module_utils/_abra.py"]),
     ({"plugins/module_utils/_docker.py": "import subprocess\nsubprocess.run(['docker', 'ps'])\n",
+      "plugins/module_utils/_abra.py": "run(['abra', 'app', 'ls'])\n",
       "canon/c.py": "import subprocess\nsubprocess.run(['git', 'status'])\n"}, []),
 ])
 def test_each_rule_fails_on_a_violation(files, expected):
