@@ -1,9 +1,10 @@
 # coopcloud.canon — one entry point per thing a person wants to do.
 PYTHON ?= python3
 RECIPE ?= custom-html
+SANITY_VENV ?= /opt/canon-sanity
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup bench bench-down isolate teardown unit test test-sweep test-interrupt showcase build lint
+.PHONY: setup bench bench-down isolate teardown unit test test-sweep test-interrupt showcase build lint sanity
 
 setup:            ## Python dependencies (ansible-core, ansible-runner, pytest, ...)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e '.[test]'
@@ -47,6 +48,10 @@ showcase: bench   ## the README's showcase: today's six failures seeded on the b
 build:            ## the collection tarball
 	ansible-galaxy collection build --force
 
+sanity:           ## ansible-test sanity (validate-modules, pylint, pep8, yamllint, import, ansible-doc, ...) from its own venv
+	PYTHON=$(PYTHON) hacking/sanity.sh $(SANITY_VENV)
+
+lint: sanity
 lint:             ## ansible-lint at the root (production profile, .ansible-lint) from its own venv, never the project's ansible-core; antsibull-changelog lint
 	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
 	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \

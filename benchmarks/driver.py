@@ -61,12 +61,10 @@ def machine() -> dict:
             info["debian"] = fh.read().strip()
     except OSError:
         pass
-    try:
-        res = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
-                             text=True, timeout=30)
-        info["docker"] = res.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        info["docker"] = None
+    import canon  # noqa: F401  (puts the checkout's collection on sys.path)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+    res = DockerClient(timeout=30).run(["version", "--format", "{{.Server.Version}}"], check=False)
+    info["docker"] = res.stdout.strip() or None
     return info
 
 
@@ -212,11 +210,11 @@ def cmd_makespan(args) -> int:
                 r.get("start", "-"), r.get("end", "-")))
         print("  makespan %.1f s; lower bound max(longest %.1f s (%s), sum %.1f s / cap %d) = %.1f s; ratio %.3f "
               "(target <= %.1f: %s)" % (rep["makespan"], rep["longest_recipe"]["time"], rep["longest_recipe"]["recipe"],
-                                       rep["sum_recipe_times"], rep["cap"], rep["lower_bound"], rep["ratio"],
-                                       MAKESPAN_TARGET, "met" if rep["met"] else "NOT met"))
+                                        rep["sum_recipe_times"], rep["cap"], rep["lower_bound"], rep["ratio"],
+                                        MAKESPAN_TARGET, "met" if rep["met"] else "NOT met"))
         print("  idle slot time: %d x %.1f - %.1f = %.1f s (%.0f %% of the slots); before the first recipe %.1f s, "
               "after the last %.1f s" % (rep["cap"], rep["makespan"], rep["sum_recipe_times"], rep["idle_slot_seconds"],
-                                        100 * rep["idle_slot_share"], rep["before_first_recipe"], rep["after_last_recipe"]))
+                                         100 * rep["idle_slot_share"], rep["before_first_recipe"], rep["after_last_recipe"]))
         print("  seconds with n recipes running: %s" % ", ".join(
             "%s: %s" % kv for kv in rep["seconds_with_n_running"].items()))
     print("written: %s" % rel(out))
@@ -511,7 +509,7 @@ def cmd_overhead(args) -> int:
     print("  same abra calls in every pair: %s" % doc["same_abra_calls"])
     if profile:
         print("  where a harness run's time goes (profile run, %.1f s in %d tasks):" % (profile["task_seconds"],
-                                                                                      profile["tasks"]))
+                                                                                        profile["tasks"]))
         for label, secs in sorted(profile["categories"].items(), key=lambda kv: -kv[1]):
             print("    %6.1f s  %s" % (secs, label))
     print("written: %s" % rel(out))

@@ -9,8 +9,8 @@ Target (the discourse issue): with timeout 3600 s and wedge window 60 s,
     declared ``converged`` and never ``wedged``.
 
 Both stacks (``cvgb-<random>``) are deployed on the bench swarm at the same time and watched by
-the module's own logic; they are removed in ``finally``. Prints a table and writes
-benchmarks/results/wedge.json. Usage: ``python3 benchmarks/wedge.py [--window 60] [--timeout 3600]``.
+the loop the swarm_converge module runs (module_utils._converge.watch); they are removed in
+``finally``. Prints a table and writes benchmarks/results/wedge.json. Usage: ``python3 benchmarks/wedge.py [--window 60] [--timeout 3600]``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STACK_LABEL, DockerClient  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.modules.swarm_converge import watch  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._converge import watch  # noqa: E402
 
 IMAGE = "canon-bench/busybox:1.36"
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "wedge.json")
@@ -58,8 +57,8 @@ def compose(command: str) -> str:
 
 
 def docker(*args, check=True) -> str:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
-    if check and res.returncode != 0:
+    res = DockerClient(timeout=120).run(list(args), check=False)
+    if check and not res.ok:
         raise RuntimeError("docker %s failed: %s" % (" ".join(args), res.stderr.strip()))
     return res.stdout
 

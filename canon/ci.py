@@ -188,7 +188,7 @@ def tier_table(doc: dict | None) -> str:
     for t in doc.get("tiers", []):
         detail = str(t.get("error") or t.get("detail") or t.get("reason") or "").replace("\n", " ").replace("|", "\\|")
         rows.append("| %s | %s | %s | %s |" % (t.get("name"), t.get("outcome"), t.get("duration", ""),
-                                             detail[:300]))
+                                               detail[:300]))
     return "\n".join(rows)
 
 

@@ -73,7 +73,7 @@ def location_context(kind: str, cold: dict, promote: dict, drift_enabled: bool) 
         ctx["promote"] = {"outcome": promote.get("outcome"), "mode": promote.get("mode"),
                           "in_place_error": promote.get("in_place_error", ""), "fallback": promote.get("fallback", False),
                           "fallback_error": promote.get("fallback_error", ""), "drift": dict(promote.get("drift") or {},
-                                                                                           reconciled=drift_enabled),
+                                                                                             reconciled=drift_enabled),
                           "identity": {"verdict": m.group(1) if m else None,
                                        "backend": backend.group(1) if backend else None}}
     return ctx

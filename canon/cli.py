@@ -253,7 +253,7 @@ def summarise_sweep(doc, directory, paths):
     multi = len(doc.get("servers") or []) > 1
     where = ", ".join("%s (cap %s)" % (s["name"], s["cap"]) for s in doc["servers"]) if multi else None
     print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], where or doc["server"], doc["outcome"].upper(),
-                                                    doc["duration"] or 0, doc["cap"]) if not multi else
+                                                     doc["duration"] or 0, doc["cap"]) if not multi else
           "sweep %s on %s: %s in %.0f s" % (doc["sweep_id"], where, doc["outcome"].upper(), doc["duration"] or 0))
     for ev in doc.get("systemic") or []:
         print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), shorten(ev["normalised"], 160)))

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 import yaml
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
 
 from canon import ROOT
 
@@ -50,15 +51,11 @@ class Server:
     vars: dict = field(default_factory=dict)      # every resolved variable above, by name
     docker_context: str = ""   # the docker context of this abra server (abra names it after the server)
 
-    def docker_env(self) -> dict:
-        """The environment of the driver's own docker calls: they reach this server's engine."""
-        env = dict(os.environ)
-        if self.docker_host:
-            env["DOCKER_HOST"] = self.docker_host
-        elif self.docker_context:
-            env.pop("DOCKER_HOST", None)   # DOCKER_HOST would win over DOCKER_CONTEXT
-            env["DOCKER_CONTEXT"] = self.docker_context
-        return env
+    def docker(self, timeout: float = 60) -> DockerClient:
+        """The client of the driver's own docker calls: they reach this server's engine (its
+        ``docker_host``, else its context, either winning over a DOCKER_HOST of the driver's)."""
+        return DockerClient(binary=self.docker_bin, timeout=timeout, context=self.docker_context,
+                            host=self.docker_host)
 
 
 def default_inventory() -> str:

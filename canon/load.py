@@ -10,12 +10,12 @@ fingerprint attached to a run summarises the samples taken while it ran.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 import threading
 import time
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 LOAD_LABEL = "coopcloud.canon.load"
 SPEC_RE = re.compile(r"^(cpu|io)=([A-Za-z0-9,._-]+)$")
@@ -42,11 +42,6 @@ def parse_spec(items) -> dict:
     return spec
 
 
-def _docker(server, *args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([server.docker_bin, *args], capture_output=True, text=True, timeout=timeout,
-                          env=server.docker_env())
-
-
 class Sampler(threading.Thread):
     """Samples the server every ``interval`` seconds until stopped."""
 
@@ -67,20 +62,21 @@ class Sampler(threading.Thread):
                 k, v = line.split(":", 1)
                 mem[k] = int(v.split()[0])
         used = 100.0 * (1 - mem.get("MemAvailable", 0) / max(mem.get("MemTotal", 1), 1))
-        stacks = _docker(self.server, "stack", "ls", "--format", "{{.Name}}")
-        events = _docker(self.server, "events", "--since", "%.3f" % self._last, "--until", "%.3f" % now,
-                         "--filter", "type=container", "--filter", "event=start", "--filter", "event=die",
-                         "--format", "{{.Status}}")
+        docker = self.server.docker()
+        try:
+            stacks = len(docker.stack_names())
+        except CommandError:
+            stacks = None
+        events = docker.container_events(self._last, now)
         self._last = now
-        return {"t": round(now, 2), "load1": load1, "mem_used_pct": round(used, 1),
-                "stacks": len(stacks.stdout.split()) if stacks.returncode == 0 else None,
-                "tasks_changed": len(events.stdout.split()) if events.returncode == 0 else None}
+        return {"t": round(now, 2), "load1": load1, "mem_used_pct": round(used, 1), "stacks": stacks,
+                "tasks_changed": len(events.stdout.split()) if events.ok else None}
 
     def run(self):
         while not self._halt.is_set():
             try:
                 self.samples.append(self.sample())
-            except (OSError, subprocess.SubprocessError, ValueError):
+            except (OSError, ValueError):
                 pass  # a missed sample is not a failed sweep
             self._halt.wait(self.interval)
 
@@ -135,16 +131,16 @@ class LoadArm:
         return self
 
     def _container(self, *cmd):
-        res = _docker(self.server, "run", "-d", "--rm", "--network", "none", "--label", "%s=%d" % (LOAD_LABEL, os.getpid()),
-                      self.image, *cmd)
-        if res.returncode != 0:
-            raise LoadError("cannot start a load container: %s" % res.stderr.strip())
-        self.containers.append(res.stdout.strip())
+        try:
+            cid = self.server.docker().run_detached(self.image, list(cmd), "none", {LOAD_LABEL: os.getpid()})
+        except CommandError as exc:
+            raise LoadError("cannot start a load container: %s" % exc.result.stderr.strip()) from exc
+        self.containers.append(cid)
 
     def stop(self):
         self._halt.set()
         if self.containers:
-            _docker(self.server, "rm", "-f", *self.containers, timeout=120)
+            self.server.docker().remove_containers(self.containers, timeout=120)
             self.containers = []
         for t in self._threads:
             t.join(timeout=900)
@@ -160,15 +156,14 @@ class LoadArm:
 
 def reap_orphans(server) -> list:
     """Load containers whose driver process is gone (a killed ``canon``)."""
-    res = _docker(server, "ps", "-a", "--filter", "label=%s" % LOAD_LABEL, "--format", "{{json .}}")
+    docker = server.docker()
     gone = []
-    for line in res.stdout.splitlines():
-        info = json.loads(line)
+    for info in docker.containers_labelled(LOAD_LABEL):
         labels = dict(kv.split("=", 1) for kv in info.get("Labels", "").split(",") if "=" in kv)
         owner = labels.get(LOAD_LABEL, "")
         if not owner.isdigit() or os.path.exists("/proc/%s" % owner):
             continue  # not ours to judge, or its driver still runs
         gone.append(info["ID"])
     if gone:
-        _docker(server, "rm", "-f", *gone, timeout=120)
+        docker.remove_containers(gone, timeout=120)
     return gone

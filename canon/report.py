@@ -73,7 +73,6 @@ def _check(document, schema: str, what: str) -> dict:
     return document
 
 
-
 def clean_text(text) -> str:
     """``text`` as a string without ANSI colour codes and characters XML cannot carry."""
     if text is None:
@@ -270,7 +269,7 @@ def confidence_text(classification: dict) -> str:
     clean, needed = confidence.get("isolated_clean"), confidence.get("isolated_clean_needed")
     if clean is not None and needed is not None:
         parts.append("%s isolated clean %s %s needed" % (clean, "≥" if (_number(clean) or 0) >= (_number(needed) or 0)
-                                                        else "<", needed))
+                                                         else "<", needed))
     budget = classification.get("budget") or {}
     if budget.get("exhausted"):
         parts.append("budget exhausted (%s/%s runs)" % (budget.get("used", "?"), budget.get("runs", "?")))
@@ -511,7 +510,7 @@ def header_text(sweep: dict) -> str:
     where = (["servers %s" % servers_text(sweep)] if is_sharded(sweep) else
              ["server %s" % (sweep.get("server") or "?"), "cap %s" % sweep.get("cap", "?")])
     parts = where + ["load: %s" % load_text(sweep), "duration %s" % seconds_text(sweep.get("duration")),
-             "outcome %s" % (sweep.get("outcome") or "?")]
+                     "outcome %s" % (sweep.get("outcome") or "?")]
     summary = sweep.get("summary") or {}
     for stage in ("cold", "promote"):
         counts = summary.get(stage) or {}
@@ -598,7 +597,7 @@ def _cold_details(cold: dict) -> str:
     lines = []
     for tier in cold.get("tiers") or []:
         line = "%-15s %-15s %8s" % (tier.get("name") or "?", tier.get("outcome") or "?",
-                                   "%.1f" % (_number(tier.get("duration")) or 0.0))
+                                    "%.1f" % (_number(tier.get("duration")) or 0.0))
         note = tier.get("error") or tier.get("reason") or ""
         lines.append((line + "  " + one_line(note, 100)).rstrip())  # the whole error follows the table
     failure = cold.get("failure") or {}

@@ -109,5 +109,5 @@ def estimates(plans: list, servers: list, assignment: dict, durations: dict | No
     shards = {name: Shard(name, int(cap)) for name, cap in servers}
     for plan in plans:
         shards[assignment[plan["recipe"]]].add(plan["recipe"], expected_seconds(plan, durations),
-                                                 bool(plan.get("heavy")))
+                                               bool(plan.get("heavy")))
     return {name: round(s.estimate(), 1) for name, s in shards.items()}

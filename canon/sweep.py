@@ -57,12 +57,10 @@ def recipe_commit(server, recipe: str, version: str | None) -> str | None:
 
 def engine_problem(server) -> str | None:
     """``engine-down`` / ``swarm-down`` when the server's Docker engine cannot take deploys."""
-    try:
-        res = subprocess.run([server.docker_bin, "info", "--format", "{{.Swarm.LocalNodeState}}"],
-                             capture_output=True, text=True, timeout=30, env=server.docker_env())
-    except (OSError, subprocess.SubprocessError):
+    res = server.docker().swarm_state(timeout=30)
+    if res.rc == 127:  # the docker binary cannot run at all
         return "engine-down"
-    if res.returncode != 0:
+    if not res.ok:
         return infra_signature(res.stderr) or "engine-down"
     if res.stdout.strip() != "active":
         return "swarm-down"

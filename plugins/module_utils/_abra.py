@@ -17,21 +17,70 @@ import re
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Redactor, Result, run
 from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import read_env
 
-# The abra commands the harness drives, in one place. Each entry is the argv after the binary;
-# ``{name}`` fields are filled from keyword arguments, optional flags are added by the builders.
+# Named argument formats (community.general's CmdRunner idea): a command is a sequence of
+# literal words and formats, and each format turns one named value into its argv words, so an
+# optional positional or flag lands where abra expects it by construction, never by splicing
+# at an index.
+
+
+class _Pos:
+    """A positional value; ``optional`` ones are left out when empty."""
+
+    def __init__(self, name: str, optional: bool = False):
+        self.name, self.optional = name, optional
+
+    def __call__(self, fields: dict) -> list:
+        value = fields.get(self.name)
+        if value is None or value == "":
+            if self.optional:
+                return []
+            raise ValueError("abra argument %r is required" % self.name)
+        return [str(value)]
+
+
+class _Option(_Pos):
+    """``--flag <value>``."""
+
+    def __init__(self, flag: str, name: str):
+        super().__init__(name)
+        self.flag = flag
+
+    def __call__(self, fields: dict) -> list:
+        return [self.flag] + super().__call__(fields)
+
+
+class _Flag:
+    """A bare ``--flag``, present when the named value is true."""
+
+    def __init__(self, flag: str, name: str):
+        self.flag, self.name = flag, name
+
+    def __call__(self, fields: dict) -> list:
+        return [self.flag] if fields.get(self.name) else []
+
+
+NO_INPUT = "-n"
+
+# The abra commands the harness drives, in one place: each is the argv after the binary, always
+# ending in ``-n`` (no input).
 COMMANDS = {
-    "recipe_fetch": ["recipe", "fetch", "{recipe}", "-n"],
-    "app_new": ["app", "new", "{recipe}", "--server", "{server}", "--domain", "{domain}", "-n"],
-    "secret_generate": ["app", "secret", "generate", "{domain}", "--all", "--machine", "-n"],
-    "deploy": ["app", "deploy", "{domain}", "-n"],
-    "upgrade": ["app", "upgrade", "{domain}", "-n"],
-    "undeploy": ["app", "undeploy", "{domain}", "-n"],
-    "remove": ["app", "remove", "{domain}", "--force", "-n"],
-    "backup_create": ["app", "backup", "create", "{domain}", "-n"],
-    "restore": ["app", "restore", "{domain}", "-n"],
-    "ps": ["app", "ps", "{domain}", "-n"],
-    "logs": ["app", "logs", "{domain}", "-n"],
-    "ls": ["app", "ls", "--server", "{server}", "-m", "-n"],
+    "recipe_fetch": ("recipe", "fetch", _Pos("recipe"), NO_INPUT),
+    "app_new": ("app", "new", _Pos("recipe"), _Pos("version", optional=True), _Option("--server", "server"),
+                _Option("--domain", "domain"), NO_INPUT),
+    "secret_generate": ("app", "secret", "generate", _Pos("domain"), "--all", "--machine", NO_INPUT),
+    "secret_generate_one": ("app", "secret", "generate", _Pos("domain"), _Pos("name"), _Pos("version"),
+                            "--machine", NO_INPUT),
+    "deploy": ("app", "deploy", _Pos("domain"), _Pos("version", optional=True), _Flag("--chaos", "chaos"),
+               _Flag("--force", "force"), _Flag("--no-converge-checks", "no_converge_checks"), NO_INPUT),
+    "upgrade": ("app", "upgrade", _Pos("domain"), _Pos("version", optional=True),
+                _Flag("--no-converge-checks", "no_converge_checks"), NO_INPUT),
+    "undeploy": ("app", "undeploy", _Pos("domain"), NO_INPUT),
+    "remove": ("app", "remove", _Pos("domain"), "--force", NO_INPUT),
+    "backup_create": ("app", "backup", "create", _Pos("domain"), NO_INPUT),
+    "restore": ("app", "restore", _Pos("domain"), NO_INPUT),
+    "ps": ("app", "ps", _Pos("domain"), NO_INPUT),
+    "logs": ("app", "logs", _Pos("domain"), NO_INPUT),
+    "ls": ("app", "ls", _Option("--server", "server"), "-m", NO_INPUT),
 }
 
 _FATA_RE = re.compile(r"^(?:.*\s)?FATA\s*(?:\[[^\]]*\])?\s*(?P<msg>.*)$", re.MULTILINE)
@@ -52,17 +101,20 @@ class AbraError(CommandError):
 
 
 def build(command: str, **fields) -> list:
-    """The argv (without the binary) for one entry of :data:`COMMANDS`."""
+    """The argv (without the binary) for one entry of :data:`COMMANDS`; a field the command
+    does not take is an error, not silently dropped."""
     try:
         template = COMMANDS[command]
     except KeyError:
-        raise ValueError("unknown abra command %r" % (command,))
-    return [part.format(**fields) for part in template]
-
-
-def _insert_after_domain(argv: list, extra: list) -> list:
-    # Positional arguments stay together after the domain; flags go at the end before -n.
-    return argv[:-1] + extra + argv[-1:]
+        raise ValueError("unknown abra command %r" % (command,)) from None
+    takes = {part.name for part in template if not isinstance(part, str)}
+    unknown = sorted(set(fields) - takes)
+    if unknown:
+        raise ValueError("abra %s takes no %s" % (command, ", ".join(unknown)))
+    argv = []
+    for part in template:
+        argv += [part] if isinstance(part, str) else part(fields)
+    return argv
 
 
 class AbraClient:
@@ -117,37 +169,24 @@ class AbraClient:
     def app_new(self, recipe: str, server: str, domain: str, version: str | None = None) -> Result:
         """``app new`` without ``--secrets``: secrets are generated by :meth:`secret_generate`,
         whose machine-readable output can be parsed for redaction."""
-        argv = self.argv("app_new", recipe=recipe, server=server, domain=domain)
-        if version:
-            argv.insert(4, version)
-        return self.run(argv)
+        return self.run(self.argv("app_new", recipe=recipe, version=version, server=server, domain=domain))
 
     def secret_generate(self, domain: str) -> Result:
         return self.run(self.argv("secret_generate", domain=domain), secret_output=True)
 
     def secret_generate_one(self, domain: str, name: str, version: str) -> Result:
         """Generate one secret (``app secret generate <domain> <name> <version>``)."""
-        argv = self.argv("secret_generate", domain=domain)
-        argv = [a for a in argv if a != "--all"]
-        argv = argv[:5] + [name, version] + argv[5:]
-        return self.run(argv, secret_output=True)
+        return self.run(self.argv("secret_generate_one", domain=domain, name=name, version=version),
+                        secret_output=True)
 
     def deploy(self, domain: str, version: str | None = None, chaos: bool = False, force: bool = False,
                converge_checks: bool = True, timeout=None) -> Result:
-        argv = self.argv("deploy", domain=domain)
-        extra = [version] if version else []
-        if chaos:
-            extra.append("--chaos")
-        if force:
-            extra.append("--force")
-        if not converge_checks:
-            extra.append("--no-converge-checks")
-        return self.run(_insert_after_domain(argv, extra), timeout=timeout)
+        return self.run(self.argv("deploy", domain=domain, version=version, chaos=chaos, force=force,
+                                  no_converge_checks=not converge_checks), timeout=timeout)
 
     def upgrade(self, domain: str, version: str | None = None, converge_checks: bool = True, timeout=None) -> Result:
-        argv = self.argv("upgrade", domain=domain)
-        extra = ([version] if version else []) + ([] if converge_checks else ["--no-converge-checks"])
-        return self.run(_insert_after_domain(argv, extra), timeout=timeout)
+        return self.run(self.argv("upgrade", domain=domain, version=version, no_converge_checks=not converge_checks),
+                        timeout=timeout)
 
     def undeploy(self, domain: str, check: bool = True) -> Result:
         return self.run(self.argv("undeploy", domain=domain), check=check)

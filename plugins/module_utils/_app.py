@@ -38,7 +38,7 @@ def observe(abra_dir: str, server: str, domain: str, docker) -> dict:
         })
     versions = sorted({s["version"] for s in services if s["version"]})
     type_field = env.get("TYPE", "")
-    recipe, _, env_version = type_field.partition(":")
+    recipe, _colon, env_version = type_field.partition(":")
     return {
         "domain": domain,
         "stack": stack,

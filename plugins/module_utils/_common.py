@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraClient
@@ -13,6 +15,13 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import E
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_docker_context
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
+ABRA_DEFAULT_DIR = "~/.abra"   # abra's own default when neither abra_dir nor $ABRA_DIR is set
+
+
+def abra_home(abra_dir: str | None) -> str:
+    """The ABRA_DIR the modules read files from: the option (a ``path``, already expanded by
+    Ansible), else abra's own default."""
+    return abra_dir or os.path.expanduser(ABRA_DEFAULT_DIR)
 
 
 def common_argument_spec() -> dict:

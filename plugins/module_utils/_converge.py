@@ -20,16 +20,22 @@ Progress is any task state change, a new task, a change of running replicas, a h
 change, an update state change, or a *new distinct* log line (timestamps stripped, so a line
 repeated verbatim is not progress, but ``step 7/20`` -> ``step 8/20`` is).
 
-Pure logic: no Ansible, no subprocess. The parsers below turn ``docker inspect`` JSON into
-observations; the module does the polling.
+The state machine and the parsers that turn ``docker inspect`` JSON into observations are pure
+logic. At the end, :class:`SwarmObserver` and :func:`watch` poll a stack through the docker
+client they are given (the ``swarm_converge`` module's, or ``benchmarks/wedge.py``'s) and feed
+the watcher; no Ansible here either.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
+import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 
 CONVERGED = "converged"
 WEDGED = "wedged"
@@ -215,7 +221,7 @@ def task_from_inspect(task: dict, service_names: dict, containers: dict | None =
 
 def split_log_line(raw: str) -> tuple:
     """``<RFC3339Nano> <text>`` (``--timestamps``) as (epoch or None, text)."""
-    head, _, rest = raw.partition(" ")
+    head, _space, rest = raw.partition(" ")
     stamp = parse_time(head)
     if stamp is None:
         return None, raw
@@ -511,3 +517,150 @@ class Watcher:
             "last_log_lines": {k: list(v) for k, v in self.last_log_lines.items()},
             "failures_in_window": {k: len(v) for k, v in self.failures.items()},
         }
+
+
+# -- polling a real stack ----------------------------------------------------------------
+LOG_TAIL = 200  # log lines read per container per poll, at most
+EVIDENCE_LOG_LINES = 200
+RECENT_KEYS = 2000
+
+
+class SwarmObserver:
+    """Turns the swarm's state into :class:`Observation` objects, reading logs incrementally."""
+
+    def __init__(self, docker, stack: str, clock=time.time, log_tail: int = LOG_TAIL):
+        self.docker = docker
+        self.stack = stack
+        self.clock = clock
+        self.log_tail = log_tail
+        self._since = {}  # log source -> (epoch, RFC 3339 string) of the newest line read
+        self._recent = {}  # log source -> (deque, set) of lines read, to drop the inclusive --since overlap
+        self._last_poll = None
+        self.log_lines = {}  # service -> deque of raw lines, for the evidence
+        self.health_logs = {}  # service -> the newest containers' full health probe logs
+        self.services_full = []  # full service names
+
+    def _read(self, source: str, reader) -> list | None:
+        since = self._since.get(source)
+        res = reader(since[1] if since else None)
+        if not res.ok:
+            return None
+        seen, keys = self._recent.setdefault(source, (deque(maxlen=RECENT_KEYS), set()))
+        lines = []
+        for raw in (res.stdout + "\n" + res.stderr).splitlines():
+            if not raw.strip() or raw in keys:
+                continue
+            if len(seen) == seen.maxlen:
+                keys.discard(seen[0])
+            seen.append(raw)
+            keys.add(raw)
+            stamp, text = split_log_line(raw)
+            lines.append((stamp, text, raw))
+            if stamp is not None and (since is None or stamp > since[0]):
+                since = (stamp, raw.partition(" ")[0])
+        if since:
+            self._since[source] = since
+        return lines
+
+    def _logs(self, tasks: list, names: dict) -> dict:
+        logs = {}
+        fallback = set()
+        for t in tasks:
+            cid = t.container_id
+            if not cid:
+                continue
+            ended_recently = (t.timestamp is not None and self._last_poll is not None
+                              and t.timestamp >= self._last_poll - 5)
+            if t.desired_state != "running" and self._last_poll is not None and not ended_recently:
+                continue  # an old task's container: read once, at the first poll or when it ended
+            lines = self._read(cid, lambda since, c=cid: self.docker.container_logs(c, since, self.log_tail))
+            if lines is None:
+                if t.desired_state == "running":
+                    fallback.add(t.service)
+                continue
+            logs.setdefault(t.service, []).extend(lines)
+        for service in sorted(fallback):
+            full = names.get(service, service)
+            lines = self._read("service:" + full,
+                               lambda since, s=full: self.docker.service_logs_since(s, since, self.log_tail))
+            if lines:
+                logs.setdefault(service, []).extend(lines)
+        out = {}
+        for service, lines in logs.items():
+            lines.sort(key=lambda x: x[0] or 0)
+            self.log_lines.setdefault(service, deque(maxlen=EVIDENCE_LOG_LINES)).extend(x[2] for x in lines)
+            out[service] = [(x[0], x[1]) for x in lines]
+        return out
+
+    def observe(self) -> Observation:
+        now = self.clock()
+        raw_services = self.docker.services(self.stack)
+        self.services_full = [s["Spec"]["Name"] for s in raw_services]
+        raw_tasks = self.docker.inspect(self.docker.task_ids(self.services_full), "task")
+        names = {s["ID"]: short_service_name(s["Spec"]["Name"], self.stack) for s in raw_services}
+        full_names = {short_service_name(n, self.stack): n for n in self.services_full}
+        healthchecked = {names[s["ID"]] for s in raw_services if has_healthcheck(s)}
+        services = [service_from_inspect(s, self.stack, [t for t in raw_tasks if t.get("ServiceID") == s["ID"]])
+                    for s in raw_services]
+        # health of the live tasks and of the newest task of each slot (the one that just died)
+        newest = {}
+        for t in raw_tasks:
+            key = (t.get("ServiceID"), t.get("Slot") or t.get("NodeID"))
+            stamp = parse_time((t.get("Status") or {}).get("Timestamp")) or 0
+            if key not in newest or stamp > newest[key][0]:
+                newest[key] = (stamp, t)
+        wanted = {t["ID"] for t in raw_tasks if t.get("DesiredState") == "running"}
+        wanted |= {t["ID"] for _s, t in newest.values()}
+        cids = sorted({((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID")
+                       for t in raw_tasks if t["ID"] in wanted} - {None, ""})
+        containers = {c["Id"]: c for c in self.docker.inspect(cids, "container")}
+        tasks = [task_from_inspect(t, names, containers, healthchecked) for t in raw_tasks]
+        for svc_id, short in names.items():
+            probes = []
+            for cid, c in containers.items():
+                if (c.get("Config", {}).get("Labels") or {}).get("com.docker.swarm.service.id") != svc_id:
+                    continue
+                for entry in ((c.get("State") or {}).get("Health") or {}).get("Log") or []:
+                    output = (entry.get("Output") or "").strip()
+                    probes.append("%s %s exit %s: %s" % (entry.get("Start", ""), cid[:12], entry.get("ExitCode"), output))
+            if probes:
+                self.health_logs[short] = "\n".join(sorted(probes)) + "\n"
+        logs = self._logs(tasks, full_names)
+        self._last_poll = now
+        return Observation(time=now, services=services, tasks=tasks, logs=logs)
+
+
+def watch(docker, domain: str, timeout: float, wedge_window: float, crashloop_restarts: int = 3,
+          poll: float = 2, version: str | None = None, clock=time.time, sleep=time.sleep):
+    """Observe the stack of ``domain`` every ``poll`` seconds until the watcher has a verdict.
+
+    Returns (report dict, observer); the observer holds what the evidence is made of.
+    """
+    stack = stack_name(domain)
+    watcher = Watcher(timeout, wedge_window, crashloop_restarts, version=version, stack=stack)
+    observer = SwarmObserver(docker, stack, clock=clock)
+    polls = 0
+    while True:
+        started = clock()
+        polls += 1
+        if watcher.feed(observer.observe()) is not None:
+            break
+        sleep(max(0.0, poll - (clock() - started)))
+    report = watcher.report()
+    report.update(stack=stack, polls=polls)
+    return report, observer
+
+
+def write_evidence(docker, evidence, domain: str, report: dict, observer: SwarmObserver) -> list:
+    """The evidence of a verdict other than converged, into converge/<domain>/ of the bundle."""
+    sub = "converge/%s" % domain
+    files = [evidence.write("verdict.json", json.dumps(report, indent=2, sort_keys=True) + "\n", sub)]
+    for full in observer.services_full:
+        files.append(evidence.write("%s.service-ps.txt" % full, docker.service_ps(full), sub))
+    errors = "".join("%s: %s\n" % (svc, err) for svc, errs in sorted(report["task_errors"].items()) for err in errs)
+    files.append(evidence.write("task-errors.txt", errors or "no task errors\n", sub))
+    for svc, text in sorted(observer.health_logs.items()):
+        files.append(evidence.write("%s.health.txt" % svc, text, sub))
+    for svc, lines in sorted(observer.log_lines.items()):
+        files.append(evidence.write("%s.logs.txt" % svc, "\n".join(lines) + "\n", sub))
+    return [f for f in files if f]

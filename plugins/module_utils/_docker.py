@@ -53,25 +53,36 @@ def client_too_old(version_text: str) -> str | None:
 
 
 class DockerClient:
-    def __init__(self, binary: str = "docker", timeout: float = 300, log=None, context: str = ""):
+    def __init__(self, binary: str = "docker", timeout: float = 300, log=None, context: str = "",
+                 host: str = ""):
         self.binary = binary
         self.timeout = timeout
         self.log = log
         # The docker context of the app's server (abra reaches a server through the context of
         # the same name); empty: docker's own current context.
         self.context = context or ""
+        # A daemon address (the driver's ``canon_docker_host``); it wins over the context.
+        self.host = host or ""
 
     def argv(self, args: list) -> list:
-        """The full command line: ``--context`` wins over a DOCKER_HOST in the environment."""
-        return [self.binary] + (["--context", self.context] if self.context else []) + list(args)
+        """The full command line: ``--host`` or ``--context`` win over a DOCKER_HOST in the
+        environment (docker refuses both at once, so the host wins)."""
+        if self.host:
+            target = ["--host", self.host]
+        elif self.context:
+            target = ["--context", self.context]
+        else:
+            target = []
+        return [self.binary] + target + list(args)
 
     def run(self, args: list, check: bool = True, input_text=None, timeout=None) -> Result:
         result = run(self.argv(args), timeout=timeout or self.timeout, input_text=input_text)
         if self.log:
             self.log(result)
         if check and not result.ok:
-            raise DockerError("docker %s failed (exit %d): %s" % (" ".join(args[:2]), result.rc,
-                                                                   result.stderr.strip()[-500:]), result)
+            what = " ".join(args[:2])
+            raise DockerError("docker %s failed (exit %d): %s" % (what, result.rc, result.stderr.strip()[-500:]),
+                              result)
         return result
 
     def stack_config(self, files: list, env: dict, cwd: str, timeout: float = 60) -> dict:
@@ -110,6 +121,43 @@ class DockerClient:
 
     def available(self) -> bool:
         return self.run(["info", "--format", "{{.ServerVersion}}"], check=False, timeout=20).ok
+
+    def swarm_state(self, timeout: float = 30) -> Result:
+        """``docker info``'s swarm state of this node (``active`` when it can take deploys)."""
+        return self.run(["info", "--format", "{{.Swarm.LocalNodeState}}"], check=False, timeout=timeout)
+
+    def stack_names(self) -> list:
+        """Every stack on the swarm."""
+        return self.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split()
+
+    def stack_rm(self, stack: str) -> Result:
+        return self.run(["stack", "rm", stack], check=False)
+
+    # -- throwaway containers (readiness probes, load) --------------------------------------
+    def run_detached(self, image: str, command: list, network: str, labels: dict) -> str:
+        """Start a ``--rm`` container in the background; its id."""
+        args = ["run", "-d", "--rm", "--network", network]
+        for key, value in labels.items():
+            args += ["--label", "%s=%s" % (key, value)]
+        return self.run(args + [image] + list(command)).stdout.strip()
+
+    def remove_containers(self, ids: list, timeout: float | None = None) -> Result | None:
+        """``docker rm -f`` of ``ids`` (none: nothing is run)."""
+        if not ids:
+            return None
+        return self.run(["rm", "-f"] + list(ids), check=False, timeout=timeout)
+
+    def containers_labelled(self, label: str) -> list:
+        """``docker ps -a`` rows (as dicts) of every container carrying ``label``."""
+        res = self.run(["ps", "-a", "--filter", "label=%s" % label, "--format", "{{json .}}"], check=False)
+        return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+    def container_events(self, since: float, until: float, events=("start", "die")) -> Result:
+        """Container ``events`` between two epochs, one status per line."""
+        args = ["events", "--since", "%.3f" % since, "--until", "%.3f" % until, "--filter", "type=container"]
+        for event in events:
+            args += ["--filter", "event=%s" % event]
+        return self.run(args + ["--format", "{{.Status}}"], check=False)
 
     # -- what a stack owns ------------------------------------------------------------------
     def list_names(self, kind: str, label: str | None = None, name_prefix: str | None = None) -> list:

@@ -177,7 +177,7 @@ def is_skip(line: str) -> bool:
 
 def _assert_expr(line: str) -> str | None:
     """The expression of a python ``assert EXPR[, msg]`` or the first argument of a unittest
-    assertEqual/assertTrue(...) call, whitespace-normalised; None for other lines."""
+    ``assertEqual``/``assertTrue(...)`` call, whitespace-normalised; None for other lines."""
     code = _code(line)
     m = re.match(r"^assert\s+(.*)$", code)
     if m:
@@ -281,12 +281,12 @@ def weakened_assertions(diff_text: str) -> list:
                 if is_skip(line):
                     findings.append(_finding(path, h.header, "skipped", [], [line],
                                              "adds a skip/expected-failure marker to a test: %s" % line.strip()))
-        file_removed = sum(len(r) for _, r, _, _ in per_hunk)
-        file_added = sum(len(a) for _, _, _, a in per_hunk)
-        file_trivial = sum(len(al) - len(a) for _, _, al, a in per_hunk)
+        file_removed = sum(len(r) for _h, r, _al, _a in per_hunk)
+        file_added = sum(len(a) for _h, _r, _al, a in per_hunk)
+        file_trivial = sum(len(al) - len(a) for _h, _r, al, a in per_hunk)
         if file_removed and not file_added:
-            all_removed = [line for _, r, _, _ in per_hunk for line in r]
-            all_trivial = [line for _, _, al, a in per_hunk for line in al if line not in a]
+            all_removed = [line for _h, r, _al, _a in per_hunk for line in r]
+            all_trivial = [line for _h, _r, al, a in per_hunk for line in al if line not in a]
             if file_trivial:
                 findings.append(_finding(path, None, "trivial", all_removed, all_trivial,
                                          "replaces %s with assertions that cannot fail"
@@ -295,7 +295,7 @@ def weakened_assertions(diff_text: str) -> list:
                 findings.append(_finding(path, None, "removed", all_removed, [],
                                          "removes %s and adds none" % _plural(file_removed, "assertion")))
             continue
-        for h, removed, _, added in per_hunk:
+        for h, removed, _added_all, added in per_hunk:
             if removed and not added and file_added < file_removed:
                 findings.append(_finding(path, h.header, "removed", removed, [],
                                          "removes %s in this hunk, adds none in it, and the file ends up "

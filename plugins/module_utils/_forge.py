@@ -156,7 +156,7 @@ class ForgeClient:
     def _paged(self, path: str, query: dict) -> list:
         items, page = [], 1
         while True:
-            _, batch, _ = self.request("GET", path, query=dict(query, page=page, limit=PAGE_SIZE))
+            _status, batch, _headers = self.request("GET", path, query=dict(query, page=page, limit=PAGE_SIZE))
             batch = batch or []
             items.extend(batch)
             if len(batch) < PAGE_SIZE:

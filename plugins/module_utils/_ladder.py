@@ -83,6 +83,6 @@ def table(doc: dict) -> list:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["%-*s  %-*s  %*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], r[3]) for r in rows]
     lv = doc["level"]
-    lines.append("%s %s: %s, level %d/%d (%s)" % (doc["recipe"], doc["run_id"], doc["outcome"].upper(),
-                                                   lv["level"], lv["of"], lv["name"]))
+    lines.append("%s %s: %s, level %d/%d (%s)" % (
+        doc["recipe"], doc["run_id"], doc["outcome"].upper(), lv["level"], lv["of"], lv["name"]))
     return lines

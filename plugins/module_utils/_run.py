@@ -11,8 +11,9 @@ import secrets as _secrets
 import shutil
 import time
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import controller_pid, spawn
+from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import spawn
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_RUNNING, Ledger, now_iso
+from ansible_collections.coopcloud.canon.plugins.module_utils._run_processes import controller_pid
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     cold_domain, is_protected, stack_name, validate_domain, validate_recipe, validate_run_id,
     validate_docker_context, validate_server)
@@ -155,4 +156,3 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
         record = ledger.update(run_id, guardian_pid=spawn(ledger, run_id, 0, deadline, lease),
                                deadline=deadline or None, guardian_mode="lease", lease=lease)
     return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)
-

@@ -70,7 +70,7 @@ _TYPES = {
 PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
                   "stable": 3, "interval": 1, "timeout": 120, "send": "", "expect": ""}
 PROBE_TYPES = {"type": str, "service": str, "port": int, "path": str, "codes": list, "stable": int,
-                "interval": int, "timeout": int, "send": str, "expect": str}
+               "interval": int, "timeout": int, "send": str, "expect": str}
 
 BACKUP_VERIFY_DEFAULTS = {"service": "app", "command": [], "attempts": 3, "settle": 5}
 BACKUP_VERIFY_TYPES = {"service": str, "command": list, "attempts": int, "settle": int}

@@ -17,6 +17,10 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STA
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     STATUS_KEPT, STATUS_RUNNING, Ledger)
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import is_protected, stack_name
+from ansible_collections.coopcloud.canon.plugins.module_utils._run_processes import kill_run_processes
+from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
+    NOTHING_RUNS, read_canonical, read_lease, record_failed, release_run_leases)
+from ansible_collections.coopcloud.canon.plugins.module_utils._warm import reap_stale_leases as _reap_stale_leases
 
 
 class ProtectedError(Exception):
@@ -48,12 +52,12 @@ def teardown_domain(domain: str, server: str, shared_abra_dir: str, abra: AbraCl
     stack = stack_name(domain)
     env = env_file_path(shared_abra_dir, server, domain)
     if before.get("probe-container"):
-        docker.run(["rm", "-f"] + before["probe-container"], check=False)
+        docker.remove_containers(before["probe-container"])
     if before.get("service"):
         if os.path.exists(env):
             abra.undeploy(domain, check=False)
         if docker.list_names("service", label="%s=%s" % (STACK_LABEL, stack)):
-            docker.run(["stack", "rm", stack], check=False)
+            docker.stack_rm(stack)
     docker.wait_gone(stack, timeout=wait_timeout)
     if os.path.exists(env):
         abra.remove(domain, check=False)
@@ -98,7 +102,6 @@ def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | 
     if record is None:
         return {"removed": {}, "locks": [], "changed": False}
     if kill_strays and not check_mode:
-        from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import kill_run_processes
         left = kill_run_processes(run_id)
         if left:
             raise RuntimeError("run %s: processes %s survived SIGKILL; not tearing down under them" % (run_id, left))
@@ -116,7 +119,6 @@ def teardown_run(ledger: Ledger, run_id: str, protected=(), final_status: str | 
     closed = None if check_mode else close_open_attempt(ledger, record, docker)
     locks = [] if check_mode else ledger.release_locks(run_id)
     if not check_mode:
-        from ansible_collections.coopcloud.canon.plugins.module_utils._warm import release_run_leases
         locks += ["lease:%s" % d for d in release_run_leases(ledger, run_id)]
     changed = bool(removed or locks or closed or os.path.isdir(ledger.run_dir(run_id)))
     if not check_mode:
@@ -146,8 +148,6 @@ def close_open_attempt(ledger: Ledger, record: dict, docker: DockerClient) -> di
     the previous release when the advance never took, else the new one (or none), unverified,
     for the next promote to verify. Returns the registry record when it changed it.
     """
-    from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
-        NOTHING_RUNS, read_canonical, read_lease, record_failed)
     server, recipe = record.get("server"), record.get("recipe")
     if not server or not recipe:
         return None
@@ -199,5 +199,4 @@ def reapable_runs(ledger: Ledger, scope_run_id=None, scope_recipe=None, own_run_
 def reap_stale_leases(ledger: Ledger) -> list:
     """Warm-domain leases whose run is dead or gone from the ledger (call after runs are torn
     down). Leases held by the canonical registry are never stale. Returns the reaped leases."""
-    from ansible_collections.coopcloud.canon.plugins.module_utils._warm import reap_stale_leases as _reap
-    return _reap(ledger)
+    return _reap_stale_leases(ledger)

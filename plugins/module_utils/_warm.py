@@ -450,11 +450,11 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
     except NameError_ as exc:
         return str(exc)
     if cold_result.get("recipe") not in (None, canonical.get("recipe")):
-        return "cold run %s is of recipe %s, not %s" % (cold_result.get("run_id"), cold_result.get("recipe"),
-                                                       canonical.get("recipe"))
+        return "cold run %s is of recipe %s, not %s" % (
+            cold_result.get("run_id"), cold_result.get("recipe"), canonical.get("recipe"))
     if cold_result.get("server") not in (None, canonical.get("server")):
-        return "cold run %s ran on server %s, not %s" % (cold_result.get("run_id"), cold_result.get("server"),
-                                                        canonical.get("server"))
+        return "cold run %s ran on server %s, not %s" % (
+            cold_result.get("run_id"), cold_result.get("server"), canonical.get("server"))
     current = canonical.get("version")
     if (canonical.get("failure") or {}).get("verified") is False:
         # an interrupted advance left an unverified release running: the floor is the last good one
@@ -504,8 +504,8 @@ def _hold(ledger: Ledger, record: dict, domain: str, dry_run: bool) -> str | Non
             return record["lease"]
     if dry_run:
         return record.get("lease")
-    lease_id, _ = _take_locked(ledger, domain, record["recipe"], record["server"], None,
-                               holder=registry_holder(record["server"], record["recipe"]), kind="registry")
+    lease_id, _taken = _take_locked(ledger, domain, record["recipe"], record["server"], None,
+                                    holder=registry_holder(record["server"], record["recipe"]), kind="registry")
     return lease_id
 
 

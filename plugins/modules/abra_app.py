@@ -13,9 +13,10 @@ description:
     C(abra app undeploy) and C(abra app remove), always with C(-n).
   - The current state is read from the app's C(.env) and the swarm before anything runs;
     C(changed) comes from comparing it with the state afterwards.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -25,6 +26,7 @@ attributes:
     support: full
     description: Shows the app's observed state before and after.
   idempotent:
+    support: partial
     description: A second run with the same arguments runs no abra command, unless I(force=true).
 options:
   domain:
@@ -123,19 +125,18 @@ stack:
   sample: gite-1a2b3c_example_org
 """
 
-import os  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._app import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path
+from ansible_collections.coopcloud.canon.plugins.module_utils._app import (
     env_changes, observe, plan, write_env)
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_env, validate_recipe, validate_server, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
 def apply(module, abra, docker, steps, abra_dir):
@@ -190,7 +191,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     try:
         before = observe(abra_dir, p["server"], p["domain"], docker)
         if not before["exists"] and p["state"] in ("present", "deployed", "undeployed") and not p["recipe"]:

@@ -11,9 +11,10 @@ description:
   - Reports whether an app exists and is deployed, its version label, and each service's
     image and update state (a C(rollback_completed) there means swarm rolled a deploy back).
   - Optionally the image id each service runs, so an upgrade can be seen to have moved.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -22,6 +23,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never changes anything.
 options:
   domain:
@@ -63,16 +65,15 @@ app:
       elements: dict
 """
 
-import os  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._app import observe  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._app import observe
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_server)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
 def main():
@@ -86,7 +87,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     _abra, docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     try:
         app = observe(abra_dir, p["server"], p["domain"], docker)
         if p["image_ids"]:

@@ -17,9 +17,10 @@ description:
     A failed check waits I(verify.settle) seconds for the app to settle and takes the backup
     again, up to I(verify.attempts) times; every attempt is returned and written to the
     evidence. A backup that "succeeds" but holds nothing is a failure, not a pass.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -28,6 +29,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: none
     description: Not idempotent, by nature; every run takes (or restores) a backup.
 options:
   domain:
@@ -66,17 +68,17 @@ stdout:
   returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_service)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._settings import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._settings import (
     BACKUP_VERIFY_DEFAULTS, SettingsError, BACKUP_VERIFY_TYPES, check_types)
 
-import time  # noqa: E402
+import time
 
 
 def verified_backup(abra, docker, evidence, domain, verify, sleep=time.sleep):

@@ -23,9 +23,10 @@ description:
     network (I(shared_networks)), over environment, command, entrypoint and config templates.
   - A recipe without C(X.Y.Z+upstream) release tags fails with a message naming the tags it has.
   - An unknown recipe fails with abra's own message.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -34,6 +35,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never reports a change.
 options:
   recipe:
@@ -131,22 +133,22 @@ env_sample:
   returned: always
 """
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
+import os
+import shutil
+import tempfile
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_env, validate_recipe, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (
     RecipeError, all_tags, compose_findings, compose_file_versions, inspect_release, no_release_message,
     parse_env_sample, previous_version, read_text, sort_versions)
-from ansible_collections.coopcloud.canon.plugins.module_utils._lint import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._lint import (
     RULES, findings as lint_of_level, gather_facts, lint_recipe, skipped)
 
 
@@ -166,7 +168,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     try:
         abra.recipe_fetch(p["recipe"])
     except AbraError as exc:

@@ -12,9 +12,10 @@ description:
     the app's persistent storage and reading it back later.
   - Runs C(cat) and C(sh -c 'cat > path') in the service's running container; the marker value
     goes through standard input, never a command line.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -24,6 +25,7 @@ attributes:
     support: full
     description: Shows the marker before and after.
   idempotent:
+    support: full
     description: Writing the value the marker already holds changes nothing.
 options:
   domain:
@@ -62,15 +64,15 @@ before:
   returned: always
 """
 
-import posixpath  # noqa: E402
+import posixpath
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_service)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
 def read(docker, container, path):
@@ -89,8 +91,8 @@ def main():
         validate_service(p["service"])
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
-    if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/") or any(ord(c) < 0x20 or c == "\x7f"
-                                                                            for c in p["path"]):
+    has_control = any(ord(c) < 0x20 or c == "\x7f" for c in p["path"])
+    if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/") or has_control:
         module.fail_json(msg="path must be absolute, without '..' and without control characters: %r" % p["path"])
     _abra, docker, _evidence = clients(module)
     try:

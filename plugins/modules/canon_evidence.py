@@ -12,9 +12,10 @@ description:
     C(docker service inspect) of every service, every task's error, and the last service log
     lines into I(evidence_dir)/I(label)/<domain>/, scrubbed of the run's secret values.
   - Meant to run before teardown, on success and failure alike.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -22,6 +23,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: none
     description: Writes files into the bundle; the swarm is only read.
 options:
   domains:
@@ -58,12 +60,12 @@ task_errors:
   returned: always
 """
 
-import json  # noqa: E402
+import json
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import clients, common_argument_spec  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import clients, common_argument_spec
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain
 
 
 def main():

@@ -14,8 +14,10 @@ description:
   - A lock belongs to a run in the ledger. A lock whose run is no longer live (its guardian is
     gone) is stale and is taken over. Every lock of a run is released by its teardown, on every
     exit path, so releasing here is an optimisation, not a duty.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -23,6 +25,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Taking a lock the run already holds changes nothing.
 options:
   name:
@@ -68,13 +71,13 @@ holders:
   returned: always
 """
 
-import re  # noqa: E402
-import time  # noqa: E402
+import re
+import time
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_run_id  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_run_id
 
 
 def main():

@@ -19,8 +19,10 @@ description:
     I(version) (C(versions.head)), of this recipe on this server; a canonical never moves back.
   - C(failed) records why an advance failed; the live version stays the previous one and the
     record says so.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -29,6 +31,7 @@ attributes:
     support: full
     description: The record before and after.
   idempotent:
+    support: full
     description: Recording the same state twice changes nothing the second time.
 options:
   state_dir:
@@ -44,7 +47,9 @@ options:
     type: str
     required: true
   state:
-    description: C(read) only reads; C(deploying), C(promoted) and C(failed) record; C(absent) forgets the canonical and releases the registry's hold on its domain (remove the app first).
+    description:
+      - C(read) only reads; C(deploying), C(promoted) and C(failed) record; C(absent) forgets the
+        canonical and releases the registry's hold on its domain (remove the app first).
     type: str
     choices: [read, deploying, promoted, failed, absent]
     default: read
@@ -115,14 +120,14 @@ message:
   returned: always
 """
 
-import json  # noqa: E402
+import json
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
     LeaseRefused, RegistryRefused, advance_refusal, forget_canonical, lease_path, read_canonical, record_deploying,
     record_failed, record_promoted)
 
@@ -148,8 +153,8 @@ def describe(rec: dict) -> str:
     if rec["status"] == "failed":
         return rec.get("failure", {}).get("message") or "canonical %s failed" % where
     if rec["status"] == "deploying":
-        return "canonical %s on %s: deploying %s (live: %s)" % (where, rec["domain"], rec["target"]["version"],
-                                                               rec["version"] or "none")
+        return "canonical %s on %s: deploying %s (live: %s)" % (
+            where, rec["domain"], rec["target"]["version"], rec["version"] or "none")
     return "canonical %s on %s: live at %s" % (where, rec["domain"], rec["version"])
 
 

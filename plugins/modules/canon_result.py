@@ -13,14 +13,17 @@ description:
     reached on the ladder (install, upgrade, backup_restore, custom, lint), and writes it
     atomically to I(path)/result.json, scrubbed of the run's secret values.
   - Called again with I(teardown), it adds the teardown's outcome to the same document.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: none
   diff_mode:
     support: none
   idempotent:
+    support: none
     description: Writing the same document twice leaves the same file.
 options:
   path:
@@ -64,15 +67,15 @@ table:
   returned: always
 """
 
-import json  # noqa: E402
-import os  # noqa: E402
-import time  # noqa: E402
+import json
+import os
+import time
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import result_document, table  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, read_json, write_json_atomic  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import result_document, table
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, read_json, write_json_atomic
 
 RUN_KEYS = ("run_id", "recipe", "server", "domains", "versions", "started", "started_epoch")
 

@@ -25,8 +25,10 @@ description:
     C(CANON_RUN_ID) in its environment, and while one of them is seen running on the server the
     run is live. Once none has been seen for I(lease) seconds the controller is taken for gone
     and the run is torn down; past the deadline the guardian stops the run's processes itself.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -34,6 +36,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: none
     description: Not idempotent; every call claims a new run.
 options:
   recipe:
@@ -160,12 +163,12 @@ reaped:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, check_inputs, start_run  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, check_inputs, start_run
 
 
 def main():
@@ -191,7 +194,7 @@ def main():
     try:
         check_inputs(module.params)   # before the first command: a bad input runs nothing
         docker = DockerClient(binary=module.params["docker_bin"], context=module.params["docker_context"])
-        stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
+        stacks = set(docker.stack_names())
         run = start_run(module.params, stacks, check_mode=module.check_mode)
     except (NameError_, RunRefused) as exc:
         module.fail_json(msg=str(exc))

@@ -16,8 +16,10 @@ description:
   - Acts only on what the ledger records, never on names it guesses. Live runs (their guardian
     is alive) are left alone unless it is the calling run itself. Protected domains are refused.
   - A second run changes nothing.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -25,6 +27,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Yes; a second run reports no change.
 options:
   state_dir:
@@ -74,12 +77,12 @@ kept:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_KEPT, Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_recipe, validate_run_id  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_KEPT, Ledger
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_recipe, validate_run_id
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import (
     ProtectedError, reapable_runs, teardown_run)
 
 

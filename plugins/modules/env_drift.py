@@ -22,9 +22,10 @@ description:
     secret marked C(generate=false) is added but not generated (C(secrets_not_generated)).
     Changed and obsolete keys are reported, never rewritten or removed. Secret values are never
     returned.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -34,6 +35,7 @@ attributes:
     support: full
     description: Shows the lines that are (or would be) added to the C(.env).
   idempotent:
+    support: full
     description: A reconciled app has no drift; a second run changes nothing.
 options:
   domain:
@@ -109,21 +111,21 @@ release_note:
   returned: always
 """
 
-import os  # noqa: E402
+import os
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
+    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (
     append_env_lines, compose_secret_names, drift_lines, env_drift, is_compose_path)
-from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, read_env  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, read_env
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_recipe, validate_server, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (
     RecipeError, git_files, git_show, git_tags, parse_env_sample)
 
 
@@ -141,7 +143,7 @@ def main():
     except NameError_ as exc:
         module.fail_json(msg=str(exc))
     abra, _docker, _evidence = clients(module)
-    abra_dir = p["abra_dir"] or os.path.expanduser("~/.abra")
+    abra_dir = abra_home(p["abra_dir"])
     env_path = env_file_path(abra_dir, p["server"], p["domain"])
     if not os.path.exists(env_path):
         module.fail_json(msg="%s has no .env at %s: nothing to reconcile" % (p["domain"], env_path))

@@ -31,8 +31,10 @@ description:
     A O(tag) that already names a commit reachable from O(base) (a published release) is never
     moved; one that names an earlier candidate of this fix follows the branch.
   - Every git command runs as an argv list, with C(LC_ALL=C), without a shell.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.2.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -44,6 +46,7 @@ attributes:
     support: full
     description: Returns the fix's unified diff against O(base) as C(diff.prepared).
   idempotent:
+    support: full
     description: The same fix on the same base pushes nothing and reports C(changed=false).
 options:
   repo:
@@ -74,7 +77,7 @@ options:
   patch:
     description: A unified diff (C(git diff) or C(diff -u) output) applied with C(git apply -p1).
     type: str
-  message:
+  commit_message:
     description: The commit message (and the tag's message).
     type: str
     required: true
@@ -116,7 +119,7 @@ EXAMPLES = r"""
     branch: canon/fix-mattermost-lts
     tree: "{{ playbook_dir }}/../roles/bench/files/recipe-fixes/mattermost-lts/2.1.1+9.11.5"
     tag: 2.1.1+9.11.5
-    message: "fix: restores re-import the dump"
+    commit_message: "fix: restores re-import the dump"
   register: fix
 
 - name: A test fix as a patch on the suites repository (refused if it only deletes assertions)
@@ -124,7 +127,7 @@ EXAMPLES = r"""
     repo: /var/lib/canon-bench/forge/git/coop-cloud/canon-suites.git
     branch: canon/fix-discourse
     patch: "{{ lookup('ansible.builtin.file', 'discourse.patch') }}"
-    message: "test(discourse): read the version where /about.json has it now"
+    commit_message: "test(discourse): read the version where /about.json has it now"
 """
 
 RETURN = r"""
@@ -184,16 +187,16 @@ diff:
   returned: when diff mode is on
 """
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
+import os
+import shutil
+import tempfile
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._fixdiff import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._fixdiff import (
     describe, files_problem, ref_name_problem, remote_name_problem, repo_problem, scrub_url, url_secret,
     weakened_assertions)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import (
     CommandError, Redactor, run)
 
 
@@ -250,8 +253,8 @@ def validate(p: dict) -> str | None:
         return "tree %s is not a directory" % p["tree"]
     if p.get("patch") is not None and not p["patch"].strip():
         return "patch is empty"
-    if not p["message"].strip():
-        return "message is empty"
+    if not p["commit_message"].strip():
+        return "commit_message is empty"
     if p["timeout"] < 1:
         return "timeout must be at least 1 second"
     return None
@@ -261,7 +264,7 @@ def parse_ls_remote(text: str) -> dict:
     """ref -> sha from ``git ls-remote``; an annotated tag's ``^{}`` line gives its commit."""
     refs = {}
     for line in text.splitlines():
-        sha, _, ref = line.partition("\t")
+        sha, _tab, ref = line.partition("\t")
         if sha and ref:
             refs[ref] = sha
     return refs
@@ -362,7 +365,7 @@ class FixBranch:
                     raise FixError("branch %s on %s has a head commit by %s, not %s: not replaced without force"
                                    % (branch, scrub_url(url), author, p["author_email"]))
         if commit_created:
-            new = g.out("commit-tree", tree_sha, "-p", base_sha, "-m", p["message"])
+            new = g.out("commit-tree", tree_sha, "-p", base_sha, "-m", p["commit_message"])
             head = None if self.check_mode else new
             commit_for_tag = new
         else:
@@ -375,7 +378,7 @@ class FixBranch:
         if tag:
             tag_moved = self.plan_tag(g, remote_refs, tag, commit_for_tag, base_sha, url)
             if tag_moved:
-                g("tag", "--annotate", "--force", "--message", p["message"], "--end-of-options", tag, commit_for_tag)
+                g("tag", "--annotate", "--force", "--message", p["commit_message"], "--end-of-options", tag, commit_for_tag)
                 refspecs.append("+refs/tags/%s:refs/tags/%s" % (tag, tag))
         self.result["tag_moved"] = tag_moved
         self.result["changed"] = bool(refspecs)
@@ -456,7 +459,7 @@ def main():
         tree=dict(type="path"),
         files=dict(type="dict"),
         patch=dict(type="str"),
-        message=dict(type="str", required=True),
+        commit_message=dict(type="str", required=True),
         tag=dict(type="str"),
         author_name=dict(type="str", default="canon-redfix"),
         author_email=dict(type="str", default="canon-redfix@canon.invalid"),

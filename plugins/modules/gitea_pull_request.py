@@ -26,8 +26,10 @@ description:
   - There is no merge. Nothing in this module or its client can merge a pull request.
   - 5xx answers and connection failures are retried (3 tries, 1 s then 2 s apart). 401, 403, 404,
     409 and 422 fail at once with a message that says which it was and the forge's own message.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -37,6 +39,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description:
       - A second C(present) or C(closed) with the same arguments changes nothing; C(testme) comments
         once per head commit.
@@ -74,7 +77,6 @@ options:
         The API token, sent as C(Authorization: token ...). Falls back to C(GITEA_TOKEN).
       - Never appears in the module's output or errors.
     type: str
-    no_log: true
   token_file:
     description:
       - A file holding the API token (first line). Takes precedence over O(token).
@@ -184,13 +186,13 @@ api_calls:
   returned: always
 """
 
-import time  # noqa: E402
+import time
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (
     ForgeClient, ForgeError, testme_answered, testme_body, testme_requested, verdict_comment, verdict_state)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_branch, validate_forge_name, validate_http_url)
 
 

@@ -16,9 +16,10 @@ description:
     C(https://<domain>)). C(tcp) probes connect from a throwaway container on the app's network
     to C(<stack>_<service>:<port>), send I(send) and, when I(expect) is set, require it in the
     answer.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -27,6 +28,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never changes the app. A tcp probe starts and removes its own probe container.
 options:
   domain:
@@ -76,20 +78,20 @@ elapsed:
   returned: always
 """
 
-import time  # noqa: E402
+import time
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.urls import open_url  # noqa: E402
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_http_url, validate_image, validate_network, validate_url_path)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready
+from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe
 
 
 def http_attempt(url, host, codes, timeout):
@@ -149,9 +151,8 @@ def main():
                 what = "http %s%s" % (p["domain"], probe["path"])
             else:
                 if container is None:
-                    res = docker.run(["run", "-d", "--rm", "--network", p["network"], "--label",
-                                      "%s=%s" % (PROBE_LABEL, stack), p["probe_image"], "sleep", "3600"])
-                    container = res.stdout.strip()
+                    container = docker.run_detached(p["probe_image"], ["sleep", "3600"], p["network"],
+                                                    {PROBE_LABEL: stack})
                 host = "%s_%s" % (stack, probe["service"])
                 attempt = tcp_attempt(docker, container, host, probe["port"], probe["send"], probe["expect"])
                 what = "tcp %s:%s" % (host, probe["port"])
@@ -164,7 +165,7 @@ def main():
         fail_from(module, exc)
     finally:
         if container:
-            docker.run(["rm", "-f", container], check=False)
+            docker.remove_containers([container])
     elapsed = round(time.monotonic() - start, 2)
     evidence.write("readiness.txt", "\n".join(
         "%s: %s after %ss, %d attempts; last: %s\n  %s" % (

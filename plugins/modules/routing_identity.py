@@ -14,8 +14,10 @@ description:
     backend), C(wrong-backend) (an app answered, but not this one). The verdict is the worst
     sample; an ambiguous route is random per request, so one good answer proves nothing.
   - Fails with the verdict, the counts and an example answer unless every sample is C(ok).
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
@@ -23,6 +25,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Never changes anything.
 options:
   domain:
@@ -80,12 +83,12 @@ example:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.urls import open_url  # noqa: E402
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
+from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._identity import OK, classify, verdict  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._identity import OK, classify, verdict
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_http_url, validate_url_path)
 
 
@@ -124,7 +127,7 @@ def main():
     url = (p["proxy_url"] or "https://" + p["domain"]) + p["path"]
     host = p["domain"] if p["proxy_url"] else None
     samples = []
-    for _ in range(p["samples"]):
+    for _sample in range(p["samples"]):
         status, body = sample(url, host, p["timeout"])
         samples.append((classify(status, body, expect, p["codes"]), status, body.strip()[:200]))
     result = verdict(samples)

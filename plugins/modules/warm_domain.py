@@ -24,9 +24,10 @@ description:
     45-character stack name, the lease is refused, naming the holder. A stale lease (its run dead
     or gone) is taken over.
   - C(state=released) releases one lease, by its id.
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
+  - coopcloud.canon.attributes
   - coopcloud.canon.abra.docker_context
 attributes:
   check_mode:
@@ -35,6 +36,7 @@ attributes:
   diff_mode:
     support: none
   idempotent:
+    support: full
     description: Leasing a domain the run already holds, or releasing a lease that is gone, changes nothing.
 options:
   recipe:
@@ -136,14 +138,14 @@ checks:
   returned: when state is leased
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_docker_context, validate_run_id)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
     LeaseRefused, WarmRefused, env_domains, lease_held_by, plan_warm_domain, read_canonical, read_lease,
     release_lease, take_lease_ex)
 
@@ -173,7 +175,7 @@ def leased(module, ledger: Ledger) -> dict:
 
     plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
     docker = DockerClient(binary=p["docker_bin"], context=validate_docker_context(p["docker_context"]))
-    stacks = set(docker.run(["stack", "ls", "--format", "{{.Name}}"]).stdout.split())
+    stacks = set(docker.stack_names())
     plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])
     reused = plan.reused or canonical.get("domain") == plan.domain or held is not None

@@ -87,6 +87,7 @@ def test_one_sweep_per_server_ctrl_c_keeps_what_finished_and_resume_redoes_only_
         iso = canon("isolate", "custom-html", "--results", str(tmp_path / "iso"))
         assert iso.returncode == 2 and "busy" in iso.stderr, iso.stderr
         assert not os.path.exists(tmp_path / "second") or not os.listdir(tmp_path / "second")
+
         def crash_done():
             try:
                 doc = sweep_doc(results_dir)

@@ -107,7 +107,7 @@ def test_mattermost_recipe_fix_through_the_forge_and_its_ci(results_dir, tmp_pat
     with open(record) as fh:
         pr = json.load(fh)
     assert pr["repo"] == "coop-cloud/mattermost-lts" and pr["url"].endswith("/coop-cloud/mattermost-lts/pulls/%d"
-                                                                             % pr["number"])
+                                                                            % pr["number"])
     assert pr["pushed"] and pr["testme"] and pr["tag"] == TAG
     assert sorted(pr["files"]) == ["README.md", "compose.yml", "release/" + TAG]
     on_mirror = refs(mirror)

@@ -18,7 +18,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STA
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import Evidence
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Redactor
-from ansible_collections.coopcloud.canon.plugins.modules.swarm_converge import watch, write_evidence
+from ansible_collections.coopcloud.canon.plugins.module_utils._converge import watch, write_evidence
 
 IMAGE = "canon-bench/busybox:1.36"
 SECRET = "hunter2-s3cr3t-value"

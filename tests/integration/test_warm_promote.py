@@ -21,6 +21,7 @@ def http_get(domain, path):
     except (urllib.error.URLError, OSError):
         return ""
 
+
 ABRA = os.path.join(BENCH_ROOT, "bin", "abra")
 
 
@@ -110,7 +111,10 @@ def colliding_bluesky():
     """Another bluesky-pds deployed beside the warm one: its 'app' answers on the proxy network too."""
     domain = "coll-%s.bench.canon.test" % uuid.uuid4().hex[:6]
     env = dict(os.environ, ABRA_DIR=ABRA_DIR)
-    run = lambda *a: subprocess.run([ABRA, *a, "-n"], env=env, capture_output=True, text=True, timeout=600)
+
+    def run(*a):
+        return subprocess.run([ABRA, *a, "-n"], env=env, capture_output=True, text=True, timeout=600)
+
     try:
         assert run("app", "new", "bluesky-pds", "0.3.0+0.4.107", "--server", "default", "--domain", domain).returncode == 0
         assert run("app", "secret", "generate", domain, "--all", "--machine").returncode == 0
@@ -141,7 +145,10 @@ def bluesky_fix_release():
                 p = os.path.join(work, name)
                 shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
         shutil.copytree(src, work, dirs_exist_ok=True)
-        wgit = lambda *a: subprocess.run(["git", "-C", work, *a], capture_output=True, text=True, check=True)
+
+        def wgit(*a):
+            return subprocess.run(["git", "-C", work, *a], capture_output=True, text=True, check=True)
+
         wgit("add", "-A")
         wgit("-c", "user.name=canon-test", "-c", "user.email=canon-test@bench.canon.test", "commit", "-q", "-m",
              "fix: the PDS answers to a name no other stack uses")
@@ -158,7 +165,7 @@ def bluesky_fix_release():
 
 
 def test_bluesky_identity_names_the_wrong_backend_then_the_fix_promotes(results_dir, warm, colliding_bluesky,
-                                                                         bluesky_fix_release):
+                                                                        bluesky_fix_release):
     cold_result, _ = cold(results_dir, "bluesky-pds", "0.3.0+0.4.107")
     warm.append("bluesky-pds")
     pb, rec = promote(results_dir, "bluesky-pds", cold_result, version="0.3.0+0.4.107")

@@ -22,6 +22,34 @@ class Recorder(_abra.AbraClient):
 def test_every_command_carries_no_input_flag():
     for name in _abra.COMMANDS:
         assert "-n" in _abra.COMMANDS[name], name
+        assert _abra.COMMANDS[name][-1] == "-n", name   # last: nothing can be built after it
+
+
+@pytest.mark.parametrize("command,fields,argv", [
+    # an optional positional sits right after the required one, flags after both
+    ("deploy", dict(domain="d.org", version="", chaos=False), ["app", "deploy", "d.org", "-n"]),
+    ("deploy", dict(domain="d.org", version=None, force=True), ["app", "deploy", "d.org", "--force", "-n"]),
+    ("deploy", dict(domain="d.org", version="2.0.0+1", no_converge_checks=True),
+     ["app", "deploy", "d.org", "2.0.0+1", "--no-converge-checks", "-n"]),
+    ("app_new", dict(recipe="r", version="1.0.0+1", server="s", domain="d.org"),
+     ["app", "new", "r", "1.0.0+1", "--server", "s", "--domain", "d.org", "-n"]),
+    ("ls", dict(server="s"), ["app", "ls", "--server", "s", "-m", "-n"]),
+])
+def test_build_from_named_formats(command, fields, argv):
+    assert _abra.build(command, **fields) == argv
+
+
+@pytest.mark.parametrize("command,fields,error", [
+    ("deploy", dict(), "'domain' is required"),
+    ("deploy", dict(domain=""), "'domain' is required"),
+    ("app_new", dict(recipe="r", server="s"), "'domain' is required"),
+    ("deploy", dict(domain="d.org", chaoss=True), "takes no chaoss"),   # a typo is not dropped silently
+    ("undeploy", dict(domain="d.org", version="1"), "takes no version"),
+    ("deplo", dict(domain="d.org"), "unknown abra command"),
+])
+def test_build_refuses_missing_and_unknown_fields(command, fields, error):
+    with pytest.raises(ValueError, match=error):
+        _abra.build(command, **fields)
 
 
 @pytest.mark.parametrize("call,argv", [

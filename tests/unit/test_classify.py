@@ -331,7 +331,7 @@ def test_locate_gitea_like_unreconciled_drift_is_warm_machinery():
                "in_place_error": "abra app upgrade failed (exit 1): deploy failed",
                "drift": {"added": [], "missing": ["LFS_JWT_SECRET_URI"], "reconciled": False}}
     loc = c.locate(decision_for("genuine", "promote:c"), {"kind": "promote", "promote": promote,
-                                                         "drift_enabled": False})
+                                                          "drift_enabled": False})
     assert loc == {"where": "warm-machinery", "detail": "env drift not reconciled", "evidence": loc["evidence"]}
     assert any("LFS_JWT_SECRET_URI" in e for e in loc["evidence"])
     assert any("disabled" in e for e in loc["evidence"])
@@ -477,9 +477,9 @@ def test_decide_is_never_clear_with_a_next_arm(with_origin, later, budget, min_r
 
 
 @given(st.text(max_size=400) | st.lists(st.sampled_from([
-        "mumb-1a2b3c.bench.canon.test", "x_bench_canon_test_app", "10.0.0.1:80", "/var/x", "/tmp/y", " ",
-        "2026-11-27T16:45:30Z", "deadbeefcafe", "42", "mumble-20261127164041-35d3c7", "a", ".", "_", "-",
-        "q8ncl7v1y2wbq3elw9x0a6kfo", "com"]), max_size=80).map("".join))
+    "mumb-1a2b3c.bench.canon.test", "x_bench_canon_test_app", "10.0.0.1:80", "/var/x", "/tmp/y", " ",
+    "2026-11-27T16:45:30Z", "deadbeefcafe", "42", "mumble-20261127164041-35d3c7", "a", ".", "_", "-",
+    "q8ncl7v1y2wbq3elw9x0a6kfo", "com"]), max_size=80).map("".join))
 def test_normalise_is_idempotent(text):
     once = c.normalise_error(text)
     assert c.normalise_error(once) == once and len(once) <= 300

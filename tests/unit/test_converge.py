@@ -322,9 +322,9 @@ def test_a_task_running_for_an_instant_is_not_converged():
     assert w.feed(Observation(T0, [svc()], [task("t1", at=0)])) is None
     assert w.waiting_for == {"app": "running for less than 5 s"}
     assert w.feed(Observation(T0 + 2, [svc()], [task("t1", "failed", desired="shutdown", at=1, exit_code=1),
-                                               task("t2", "ready", at=2)])) is None
+                                                task("t2", "ready", at=2)])) is None
     assert w.feed(Observation(T0 + 4, [svc()], [task("t1", "failed", desired="shutdown", at=1, exit_code=1),
-                                               task("t2", at=3)])) is None
+                                                task("t2", at=3)])) is None
     assert w.waiting_for == {"app": "running for less than 5 s"}
 
 

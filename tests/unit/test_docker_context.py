@@ -12,14 +12,15 @@ def test_the_docker_client_names_the_context_on_every_command_line():
         "/usr/bin/docker", "--context", "bench2.canon.test", "stack", "ls"]
 
 
-def test_the_drivers_own_docker_calls_use_the_servers_context(monkeypatch):
-    monkeypatch.setenv("DOCKER_HOST", "unix:///elsewhere.sock")
+def test_the_drivers_own_docker_calls_use_the_servers_context():
     s = Server(host="bench2", name="bench2.canon.test", state_dir="/s", abra_dir="/a", docker_bin="docker",
                docker_host="", cap=2, min_free_disk_gb=1.0, docker_context="bench2.canon.test")
-    env = s.docker_env()
-    assert env["DOCKER_CONTEXT"] == "bench2.canon.test" and "DOCKER_HOST" not in env
-    s.docker_context = ""
-    assert s.docker_env()["DOCKER_HOST"] == "unix:///elsewhere.sock"
+    # --context on the command line wins over a DOCKER_HOST in the driver's environment
+    assert s.docker().argv(["stack", "ls"]) == ["docker", "--context", "bench2.canon.test", "stack", "ls"]
+    s.docker_host = "unix:///elsewhere.sock"   # a daemon address wins over the context
+    assert s.docker().argv(["stack", "ls"]) == ["docker", "--host", "unix:///elsewhere.sock", "stack", "ls"]
+    s.docker_host, s.docker_context = "", ""
+    assert s.docker().argv(["stack", "ls"]) == ["docker", "stack", "ls"]
 
 
 def test_a_docker_context_name_follows_dockers_rule():

@@ -1,11 +1,16 @@
-"""Module docs say what the argument specs take; ansible-doc renders every module and role.
+"""What ansible-test's validate-modules does not check about the module docs, and the roles.
 
-For each module in plugins/modules, DOCUMENTATION (YAML, with its doc fragments merged) is
-compared with the argument_spec that main() hands to AnsibleModule, captured by replacing
-AnsibleModule with a function that raises before anything runs. For each role with
-meta/argument_specs.yml, the options are documented and cover defaults/main.yml. ansible-doc
-itself (the project's ansible-core, ANSIBLE_CONFIG=ansible.cfg) must render every module and role
-with exit code 0 and nothing on stderr.
+validate-modules (``make sanity``: docs vs argument_spec, attribute ``support``, check mode vs
+``supports_check_mode``, credentials without ``no_log``, EXAMPLES/RETURN schemas) and the
+ansible-doc sanity test (every module renders) cover the rest; this file keeps only:
+
+- every module states its attributes through the ``coopcloud.canon.attributes`` fragment;
+- an option that falls back to an environment variable says so in its description;
+- EXAMPLES call the module by its fully qualified name;
+- the copies of ``docker_context`` in the abra fragment are the same;
+- roles: meta/argument_specs.yml documents every option and covers defaults/main.yml, and
+  ansible-doc (the project's ansible-core, ANSIBLE_CONFIG=ansible.cfg) renders every role;
+- every playbook has its docs page.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import yaml
-from ansible.module_utils.basic import PASSWORD_MATCH, env_fallback
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -28,12 +33,6 @@ MODULES = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "plugins", "modul
                  if f.endswith(".py") and not f.startswith("_"))
 ROLES = sorted(r for r in os.listdir(os.path.join(ROOT, "roles"))
                if os.path.isfile(os.path.join(ROOT, "roles", r, "meta", "argument_specs.yml")))
-
-# An option whose value is a credential; a bool flag named like one (abra_app's secrets: generate
-# them or not) carries none.
-SECRET_NAME = re.compile(r"(^|_)(token|password|passwd|passphrase|secret|api_key|private_key)s?$")
-# What Ansible itself compares between a doc entry and a spec entry.
-COMPARED = ("type", "required", "default", "choices", "elements", "aliases")
 
 
 class _UniqueKeys(yaml.SafeLoader):
@@ -81,7 +80,7 @@ def fragment_options(ref: str) -> dict:
     assert parts[:2] == ["coopcloud", "canon"], f"fragment {ref} is not this collection's"
     var = parts[3].upper() if len(parts) > 3 else "DOCUMENTATION"  # ansible-doc upper-cases it too
     frag = importlib.import_module(f"{PACKAGE}.doc_fragments.{parts[2]}").ModuleDocFragment
-    return load_yaml(getattr(frag, var))["options"]
+    return load_yaml(getattr(frag, var)).get("options") or {}
 
 
 def documented(name: str) -> dict:
@@ -98,58 +97,19 @@ def documented(name: str) -> dict:
     return doc
 
 
-def _norm(entry: dict, key: str):
-    value = entry.get(key)
-    if key == "type":
-        return value or "str"
-    if key == "required":
-        return bool(value)
-    if key == "aliases":
-        return sorted(value or [])
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def mismatches(doc_options: dict, spec: dict, where: str) -> list[str]:
-    """Every difference between documented options and an argument spec, one line each."""
-    found = []
-    for key in sorted(set(spec) - set(doc_options)):
-        found.append(f"{where}{key}: in the argument spec, not documented")
-    for key in sorted(set(doc_options) - set(spec)):
-        found.append(f"{where}{key}: documented, not in the argument spec")
-    for key in sorted(set(spec) & set(doc_options)):
-        d, s = doc_options[key] or {}, spec[key]
-        if not d.get("description"):
-            found.append(f"{where}{key}: no description")
-        for attr in COMPARED:
-            if _norm(d, attr) != _norm(s, attr):
-                found.append(f"{where}{key}: {attr} is {_norm(d, attr)!r} in the docs, "
-                             f"{_norm(s, attr)!r} in the spec")
-        if s.get("required") and s.get("default") is not None:
-            found.append(f"{where}{key}: required and with a default in the spec")
-        fallback = s.get("fallback")
-        if fallback and fallback[0] is env_fallback:
-            text = json.dumps(d.get("description"))
-            for var in fallback[1]:
-                if var not in text:
-                    found.append(f"{where}{key}: falls back to ${var}, the docs do not say so")
-        sub_spec, sub_doc = s.get("options"), d.get("suboptions")
-        if sub_spec or sub_doc:
-            found += mismatches(sub_doc or {}, sub_spec or {}, f"{where}{key}.")
-    return found
-
-
-def secret_problems(spec: dict, where: str = "") -> list[str]:
-    """Credentials without no_log, and names Ansible would warn about without an explicit no_log."""
+def fallback_problems(doc_options: dict, spec: dict, where: str = "") -> list[str]:
+    """Options that fall back to an environment variable their description does not name
+    (validate-modules compares types and defaults, not this)."""
     found = []
     for key, s in spec.items():
-        if SECRET_NAME.search(key) and _norm(s, "type") != "bool" and s.get("no_log") is not True:
-            found.append(f"{where}{key}: a credential without no_log=True")
-        if PASSWORD_MATCH.search(key) and "no_log" not in s:
-            found.append(f"{where}{key}: looks like a password to Ansible and sets no no_log")
+        fallback = s.get("fallback")
+        if fallback and fallback[0] is env_fallback:
+            text = json.dumps((doc_options.get(key) or {}).get("description"))
+            found += [f"{where}{key}: falls back to ${var}, the docs do not say so"
+                      for var in fallback[1] if var not in text]
         if s.get("options"):
-            found += secret_problems(s["options"], f"{where}{key}.")
+            found += fallback_problems((doc_options.get(key) or {}).get("suboptions") or {}, s["options"],
+                                       f"{where}{key}.")
     return found
 
 
@@ -159,98 +119,48 @@ def test_every_module_is_found():
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_docs_match_the_argument_spec(name, monkeypatch):
+def test_attributes_come_from_the_fragment(name):
     doc = documented(name)
-    assert doc["module"] == name
-    assert doc.get("short_description") and doc.get("description")
+    assert "coopcloud.canon.attributes" in doc.get("extends_documentation_fragment", []), name
+    assert sorted(doc.get("attributes", {})) == ["check_mode", "diff_mode", "idempotent"], name
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_env_fallbacks_are_documented(name, monkeypatch):
     spec = module_kwargs(name, monkeypatch)["argument_spec"]
-    assert mismatches(doc["options"], spec, f"{name}: ") == []
+    assert fallback_problems(documented(name)["options"], spec, f"{name}: ") == []
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_credentials_are_no_log(name, monkeypatch):
-    spec = module_kwargs(name, monkeypatch)["argument_spec"]
-    assert secret_problems(spec, f"{name}: ") == []
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_check_mode_attribute_says_what_the_module_does(name, monkeypatch):
-    support = documented(name).get("attributes", {}).get("check_mode", {}).get("support")
-    declared = module_kwargs(name, monkeypatch).get("supports_check_mode", False)
-    assert support in ("full", "partial", "none"), f"{name}: check_mode support undocumented"
-    assert (support != "none") == declared, \
-        f"{name}: docs say check_mode {support}, supports_check_mode={declared}"
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_examples_and_return_are_yaml(name):
+def test_examples_use_the_fully_qualified_name(name):
     mod = importlib.import_module(f"{PACKAGE}.modules.{name}")
     examples = load_yaml(mod.EXAMPLES)
     assert isinstance(examples, list) and examples, f"{name}: EXAMPLES has no task"
     assert any(f"coopcloud.canon.{name}" in task for task in examples), \
         f"{name}: no example calls coopcloud.canon.{name}"
-    returned = load_yaml(mod.RETURN)
-    assert isinstance(returned, dict) and returned, f"{name}: RETURN documents nothing"
-    assert return_problems(returned, f"{name}: RETURN ", top=True) == []
 
 
-def _text(description) -> bool:
-    if isinstance(description, list):
-        return bool(description) and all(isinstance(d, str) and d for d in description)
-    return isinstance(description, str) and bool(description)
+def test_the_docker_context_copies_agree():
+    frag = importlib.import_module(f"{PACKAGE}.doc_fragments.abra").ModuleDocFragment
+    assert load_yaml(frag.DOCKER_CONTEXT)["options"]["docker_context"] == \
+        load_yaml(frag.DOCUMENTATION)["options"]["docker_context"]
 
 
-def return_problems(returned: dict, where: str, top: bool = False) -> list[str]:
-    """Return values without a description (text), a type, or (at the top) when they are returned.
-    A flow mapping whose unquoted description holds a comma shows up here as extra keys."""
-    found = []
-    allowed = {"description", "type", "returned", "elements", "contains", "sample", "version_added"}
-    for key, value in returned.items():
-        if not isinstance(value, dict):
-            found.append(f"{where}{key}: not a mapping")
-            continue
-        if not _text(value.get("description")):
-            found.append(f"{where}{key}: no description")
-        if not value.get("type"):
-            found.append(f"{where}{key}: no type")
-        if top and not value.get("returned"):
-            found.append(f"{where}{key}: does not say when it is returned")
-        if set(value) - allowed:
-            found.append(f"{where}{key}: unknown keys {sorted(set(value) - allowed)}")
-        if isinstance(value.get("contains"), dict):
-            found += return_problems(value["contains"], f"{where}{key}.")
-    return found
-
-
-# The comparison itself must see a difference when there is one.
-def test_a_mismatch_is_reported():
-    spec = {"state": {"type": "str", "choices": ["a", "b"], "default": "a"},
-            "token": {"type": "str"},
-            "dir": {"type": "path", "fallback": (env_fallback, ["CANON_DIR"])},
-            "verify": {"type": "dict", "options": {"attempts": {"type": "int", "default": 3}}}}
-    docs = {"state": {"description": "x", "type": "str", "choices": ["a"], "default": "a"},
-            "dir": {"description": "a directory", "type": "path"},
-            "verify": {"description": "y", "type": "dict",
-                       "suboptions": {"attempts": {"description": "z", "type": "int", "default": 5}}},
-            "extra": {"description": "gone", "type": "bool"}}
-    assert mismatches(docs, spec, "") == [
-        "token: in the argument spec, not documented",
-        "extra: documented, not in the argument spec",
-        "dir: falls back to $CANON_DIR, the docs do not say so",
-        "state: choices is ['a'] in the docs, ['a', 'b'] in the spec",
-        "verify.attempts: default is 5 in the docs, 3 in the spec",
-    ]
-    assert secret_problems(spec) == ["token: a credential without no_log=True"]
-    assert secret_problems({"secrets": {"type": "bool"}, "db_password": {"type": "str", "no_log": True}}) == []
+# The check itself must see a problem when there is one.
+def test_an_undocumented_fallback_is_reported():
+    spec = {"dir": {"type": "path", "fallback": (env_fallback, ["CANON_DIR"])},
+            "named": {"type": "path", "fallback": (env_fallback, ["CANON_NAMED"])},
+            "verify": {"type": "dict", "options": {"f": {"type": "str", "fallback": (env_fallback, ["CANON_F"])}}},
+            "plain": {"type": "str"}}
+    docs = {"dir": {"description": "a directory"}, "named": {"description": ["or C(CANON_NAMED)"]},
+            "verify": {"description": "y", "suboptions": {"f": {"description": "z"}}}}
+    assert fallback_problems(docs, spec) == ["dir: falls back to $CANON_DIR, the docs do not say so",
+                                             "verify.f: falls back to $CANON_F, the docs do not say so"]
 
 
 def test_garbled_yaml_is_reported():
     with pytest.raises(yaml.YAMLError):
         load_yaml("options:\n  a: {description: x}\n  a: {description: y}\n")
-    # An unquoted comma in a flow mapping makes keys of the words after it.
-    returned = load_yaml("x:\n  description: d\n  type: dict\n  returned: always\n  contains:\n"
-                         "    y: {description: one (a, b)., type: str}\n")
-    assert return_problems(returned, "", top=True) == ["x.y: unknown keys ['b).']"]
 
 
 # -- roles -----------------------------------------------------------------------------------
@@ -308,13 +218,10 @@ def _ansible_doc(args: list[str]) -> subprocess.CompletedProcess:
 
 
 # ansible-doc renders each name it is given in turn and fails as a whole (exit 1, the broken
-# plugin named on stderr) when one cannot be rendered: one call per kind keeps this file at a
-# few seconds instead of one interpreter start per module and role.
-MODULE_NAMES = tuple("coopcloud.canon." + m for m in MODULES)
+# role named on stderr) when one cannot be rendered: one call per kind keeps this file at a few
+# seconds. Modules are rendered by ansible-test's ansible-doc sanity test.
 ROLE_NAMES = tuple("coopcloud.canon." + r for r in ROLES)
 CALLS = {
-    "modules": MODULE_NAMES,
-    "modules-json": ("--json", *MODULE_NAMES),
     "roles": ("-t", "role", *ROLE_NAMES),
     "role-list": ("-t", "role", "-l", "--json", "coopcloud.canon"),
 }
@@ -350,22 +257,6 @@ def _rendered_alone(rendered, call: str, kind: str, name: str, *args: str) -> st
     alone = _ansible_doc([*args, name])
     _clean(alone)
     return _section(alone.stdout, kind, name)
-
-
-@pytest.mark.parametrize("name", MODULES)
-def test_ansible_doc_renders_the_module(rendered, name, monkeypatch):
-    text = _rendered_alone(rendered, "modules", "MODULE", f"coopcloud.canon.{name}")
-    for key in module_kwargs(name, monkeypatch)["argument_spec"]:
-        assert re.search(rf"(?m)^\s*[-=]?\s*{key}\b", text), f"{name}: option {key} not rendered"
-
-
-def test_ansible_doc_merges_the_fragments_like_the_test_does(rendered, monkeypatch):
-    proc = rendered["modules-json"]
-    _clean(proc)
-    docs = json.loads(proc.stdout)
-    for name in MODULES:
-        spec = module_kwargs(name, monkeypatch)["argument_spec"]
-        assert sorted(docs[f"coopcloud.canon.{name}"]["doc"]["options"]) == sorted(spec), name
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -85,7 +85,7 @@ def fix_tree(tmp_path, name="fix", db="restore-hook: yes") -> str:
 
 
 def args(recipe, **extra) -> dict:
-    a = dict(repo=str(recipe["work"]), branch="canon/fix-mattermost-lts", message="fix: restores re-import the dump")
+    a = dict(repo=str(recipe["work"]), branch="canon/fix-mattermost-lts", commit_message="fix: restores re-import the dump")
     a.update(extra)
     return a
 
@@ -191,7 +191,7 @@ def make_patch(recipe, new_test: str) -> str:
 
 def test_a_patch_that_changes_the_expected_value_is_pushed(recipe, tmp_path):
     patch = make_patch(recipe, TEST_FILE.replace("body['version']", "body['about']['version']"))
-    res = run_fix(tmp_path, **args(recipe, branch="canon/fix-about", patch=patch, message="test: read about.version"))
+    res = run_fix(tmp_path, **args(recipe, branch="canon/fix-about", patch=patch, commit_message="test: read about.version"))
     assert res["changed"] and res["pushed"], res
     assert "body['about']['version']" in git(recipe["mirror"], "show", res["head_sha"] + ":tests/test_about.py")
 
@@ -201,7 +201,7 @@ def test_a_patch_that_only_deletes_an_assertion_is_refused_before_anything_is_pu
     before = refs(recipe["mirror"])
     patch = make_patch(recipe, TEST_FILE.replace("    assert body['version'] == '3.3.1'\n", ""))
     res = run_fix(tmp_path, check=check, **args(recipe, branch="canon/fix-about", patch=patch, tag="2.1.1+9.11.5",
-                                               message="test: drop the stale check"))
+                                                commit_message="test: drop the stale check"))
     assert res["failed"] and res["msg"].startswith("refused: the fix weakens tests") and not res["pushed"], res
     [finding] = res["findings"]
     assert finding["path"] == "tests/test_about.py" and finding["kind"] == "removed"
@@ -229,7 +229,7 @@ def test_a_patch_that_does_not_apply_fails(recipe, tmp_path):
 # -- where the branch goes -------------------------------------------------------------------------------
 @pytest.mark.parametrize("scheme", ["", "file://"])
 def test_a_bare_repository_or_url_gets_the_branch_itself(recipe, tmp_path, scheme):
-    res = run_fix(tmp_path, repo=scheme + str(recipe["mirror"]), branch="canon/fix-x", message="fix: x",
+    res = run_fix(tmp_path, repo=scheme + str(recipe["mirror"]), branch="canon/fix-x", commit_message="fix: x",
                   files={"abra.sh": "export X=1\n"})
     assert res["changed"] and refs(recipe["mirror"])["refs/heads/canon/fix-x"] == res["head_sha"]
 

@@ -33,7 +33,7 @@ a URL:
 - free text: canon_registry ``reason`` and ``commit`` (recorded in the registry as given),
   gitea_pull_request ``title``, ``body`` and ``context`` (JSON bodies and a compared string),
   routing_identity ``expect`` and app_marker ``value`` (compared or written through stdin),
-  readiness probe ``send``/``expect`` (argv to ``printf``, compared), fix_branch ``message``,
+  readiness probe ``send``/``expect`` (argv to ``printf``, compared), fix_branch ``commit_message``,
   ``author_name``, ``author_email`` and ``patch`` (a commit message, an identity in the environment,
   a diff that ``git apply`` judges).
 - canon_evidence ``label``: a sub-folder name that Evidence sanitises (``..``, ``/`` dropped).
@@ -228,7 +228,7 @@ BASELINES = {
     "canon_teardown": lambda r: dict(state_dir=r + "/state", recipe="custom-html", protected_domains=PROTECTED),
     "env_drift": lambda r: dict(common(r), domain=DOMAIN, recipe="custom-html", version=VERSION),
     "fix_branch": lambda r: dict(repo=r + "/repo", remote="mirror", base="main", branch="canon/fix-gitea",
-                                 files={"compose.yml": "version: '3.8'\n"}, message="fix", tag="1.1.1+1.37",
+                                 files={"compose.yml": "version: '3.8'\n"}, commit_message="fix", tag="1.1.1+1.37",
                                  git_bin=r + "/bin/git"),
     "gitea_pull_request": lambda r: dict(api_url="http://127.0.0.1:8490/api/v1", owner="canon", repo="custom-html",
                                          head="fix/healthcheck", base="main", title="fix", token="t0k3n-t0k3n"),
@@ -348,7 +348,7 @@ URL_KIND = kind(
      "http://127.0.0.1:8480\n", "http://127.0.0.1:8480/\x00", "gopher://x", "javascript:alert(1)", "//x",
      "http://user:pw@127.0.0.1/", "-http://x", ["http://x"], {"u": 1}],
     inserted(["http://127.0.0.1:8480", "https://git.coopcloud.tech/api/v1"], [" ", "\n", "\r", "\x00", "\t",
-                                                                               "\x1b"]),
+                                                                              "\x1b"]),
     st.builds(lambda s, h: s + "://" + h, st.sampled_from(["file", "ftp", "ssh", "data", "unix", "HTTP!"]),
               st.sampled_from(["127.0.0.1", "x"])))
 URL_PATH_KIND = kind(
@@ -365,7 +365,7 @@ BRANCH_KIND = kind(
      "main~1", "main^", "ma:in", "ma?in", "ma*in", "ma[in", "ma\\in", "@", "main@{0}", ".main", "main.",
      "a" * 256, ["main"], {"b": 1}],
     inserted(["main", "fix/healthcheck"], [" ", "\n", "\x00", "\t", "\x7f", "~", "^", ":", "?", "*", "[", "\\", "..",
-                                            "@{", "//"]),
+                                           "@{", "//"]),
     wrong_types())
 REPO_KIND = kind(
     ["", "repo", "./repo", "/srv/../repo", "-u/x", "--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/x",
@@ -423,7 +423,7 @@ TIERS_KIND = kind(
      [{"name": "install", "outcome": None}], [{"name": "install", "outcome": ["pass"]}], ["install"], [1]],
     st.builds(lambda o: [{"name": "install", "outcome": o}],
               st.text(max_size=12).filter(lambda s: s not in ("pass", "fail", "skip", "blocked", "na",
-                                                               "not_applicable", "error"))))
+                                                              "not_applicable", "error"))))
 
 
 def _floatish(s):
@@ -480,7 +480,8 @@ FUZZ = {
     "routing_identity": {"domain": (DOMAIN_KIND, ["domain"]), "path": (URL_PATH_KIND, ["path"]),
                          "proxy_url": (URL_KIND, ["proxy_url"]), "samples": (INT_BAD, ["samples"]),
                          "codes": (INT_LIST_BAD, ["codes"])},
-    "swarm_converge": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]), "domain": (DOMAIN_KIND, ["domain"]), "version": (VERSION_KIND, ["version", "release"]),
+    "swarm_converge": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]), "domain": (DOMAIN_KIND, ["domain"]),
+                       "version": (VERSION_KIND, ["version", "release"]),
                        "timeout": (INT_BAD, ["timeout"]), "poll": (FLOAT_BAD, ["poll"])},
     "warm_domain": {"docker_context": (DOCKER_CONTEXT_KIND, ["docker_context"]),
                     "recipe": (RECIPE, ["recipe"]), "server": (SERVER_KIND, ["server"]),

@@ -15,7 +15,7 @@ def test_level_climbs_until_first_failure():
 
 def test_intended_not_applicable_does_not_stop_the_climb():
     tiers = [t("install", "pass"), t("upgrade", "pass"), t("backup_restore", "not-applicable", intended=True,
-                                                          reason="stateless"), t("custom", "pass"), t("lint", "pass")]
+                                                           reason="stateless"), t("custom", "pass"), t("lint", "pass")]
     assert _ladder.level(tiers)["level"] == 5
     assert _ladder.overall(tiers) == "pass"
 

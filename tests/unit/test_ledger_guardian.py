@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ansible_collections.coopcloud.canon.plugins.module_utils import _guardian, _ledger
+from ansible_collections.coopcloud.canon.plugins.module_utils import _guardian, _ledger, _run_processes
 
 
 def test_atomic_write_and_read(tmp_path):
@@ -46,8 +46,8 @@ def test_run_processes_found_by_environment():
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
     try:
         time.sleep(0.2)
-        assert proc.pid in _guardian.run_processes("unit-run-xyz")
-        assert _guardian.kill_run_processes("unit-run-xyz", grace=2) == []
+        assert proc.pid in _run_processes.run_processes("unit-run-xyz")
+        assert _run_processes.kill_run_processes("unit-run-xyz", grace=2) == []
         proc.wait(timeout=5)
     finally:
         if proc.poll() is None:

@@ -93,3 +93,18 @@ def test_ambiguous_short_name_on_shared_network():
 def test_short_name_references_are_whole_words():
     services = {"app": {"spec": {}}, "web": {"spec": {"environment": {"A": "http://app/x", "B": "myapp:1", "C": "app.example.org"}}}}
     assert r.short_name_references(services) == [("web", "app")]
+
+
+@pytest.mark.parametrize("has_yaml,expected", [
+    (True, {"compose.yml": {"services": {"app": {"image": "x"}}}}),
+    (False, "needs PyYAML"),
+])
+def test_a_compose_chain_without_pyyaml_is_a_clear_error(monkeypatch, has_yaml, expected):
+    # A module runs on the server, where PyYAML may be missing: a RecipeError, not an ImportError.
+    monkeypatch.setattr(r, "git_show", lambda checkout, version, path: "services:\n  app:\n    image: x\n")
+    if not has_yaml:
+        monkeypatch.setattr(r, "yaml", None)
+        with pytest.raises(r.RecipeError, match=expected):
+            r.load_compose_chain("/nowhere", "1.0.0+1", {})
+    else:
+        assert r.load_compose_chain("/nowhere", "1.0.0+1", {}) == (["compose.yml"], expected)

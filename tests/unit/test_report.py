@@ -246,7 +246,7 @@ def test_markdown_table_has_one_row_per_recipe_with_the_six_columns(sweep, class
     assert rows[0] == ["recipe", "failure", "isolation result", "root cause", "classification", "fix"]
     assert set(rows[1]) == {"---"}
     assert [r[0].split()[0] for r in rows[2:]] == ["discourse", "mattermost-lts", "mumble", "bluesky-pds", "gitea",
-                                                    "keycloak"]
+                                                   "keycloak"]
     assert all(len(r) == 6 for r in rows)
 
 

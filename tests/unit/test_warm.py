@@ -1,5 +1,4 @@
 """Canonical warm domains: the namespace, its refusals, leases across real processes, the registry."""
-import importlib
 import json
 import multiprocessing
 import os
@@ -9,7 +8,6 @@ import sys
 import time
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -659,23 +657,3 @@ def test_canon_registry_module_states(module_env, tmp_path):
     fail = run_module("canon_registry", dict(base, state="failed", version=V2, reason="rolled back"), tmp_path=tmp_path)
     assert fail["changed"] and fail["canonical"]["version"] == V1
     assert fail["message"] == "canonical default/keycloak stays at %s: the advance to %s failed: rolled back" % (V1, V2)
-
-
-@pytest.mark.parametrize("name", ["warm_domain", "canon_registry"])
-def test_module_docs_match_the_argument_spec(name):
-    src = open(os.path.join(ROOT, "plugins", "modules", name + ".py")).read()
-    ns = {}
-    exec(src.split("from ansible.module_utils")[0], ns)
-    doc = yaml.safe_load(ns["DOCUMENTATION"])
-    assert set(doc["attributes"]) == {"check_mode", "diff_mode", "idempotent"}
-    spec = set(re.findall(r"^\s+(\w+)=dict\(type=", src.split("def main")[1], re.M))
-    options = set(doc["options"])
-    for ref in doc.get("extends_documentation_fragment") or []:  # coopcloud.canon.<file>[.<var>]
-        parts = ref.split(".")
-        frag = importlib.import_module("ansible_collections.coopcloud.canon.plugins.doc_fragments." + parts[2])
-        options |= set(yaml.safe_load(getattr(frag.ModuleDocFragment, parts[3].upper() if len(parts) > 3
-                                              else "DOCUMENTATION"))["options"])
-    assert options == spec
-    for ex in yaml.safe_load(ns["EXAMPLES"]):
-        assert "coopcloud.canon.%s" % name in ex
-    yaml.safe_load(ns["RETURN"])
