@@ -14,7 +14,10 @@ import os
 import re
 import time
 
-import yaml
+try:
+    import yaml
+except ImportError:  # PyYAML comes with Ansible on the controller, not necessarily on the server
+    yaml = None
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError, Result, run
 
@@ -111,6 +114,9 @@ class DockerClient:
                 raise DockerError("docker client %s cannot run: %s" % (self.binary, version.stderr.strip()), result)
             raise StackConfigError("docker stack config -c %s: %s"
                                    % (" -c ".join(files), result.stderr.strip()[-800:]), result)
+        if yaml is None:
+            raise StackConfigError("reading what docker stack config prints needs PyYAML (python3-yaml) on the "
+                                   "host the module runs on", result)
         try:
             stack = yaml.safe_load(result.stdout) or {}
         except yaml.YAMLError as exc:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import os
 import re
 
-import yaml
+try:
+    import yaml
+except ImportError:  # PyYAML comes with Ansible on the controller, not necessarily on the server
+    yaml = None
 
 _SECRET_RE = re.compile(r"^SECRET_([A-Z0-9_]+)_VERSION$")
 _NAME_VERSION_RE = re.compile(r"\$\{?(SECRET_[A-Za-z0-9_]+_VERSION)")
@@ -40,6 +43,8 @@ def compose_secret_names(texts: dict) -> dict:
     ``SECRET_ORCID_CLIENT_SECRET_VERSION``. Only the ``name:`` strings are read (no merge, no
     interpolation); a file that is not YAML names nothing here (the preflight reports it)."""
     out = {}
+    if yaml is None:
+        raise ValueError("reading the compose files' secrets needs PyYAML (python3-yaml) on the host the module runs on")
     for path in sorted(texts):
         try:
             doc = yaml.safe_load(texts[path] or "") or {}

@@ -95,16 +95,14 @@ def test_short_name_references_are_whole_words():
     assert r.short_name_references(services) == [("web", "app")]
 
 
-@pytest.mark.parametrize("has_yaml,expected", [
-    (True, {"compose.yml": {"services": {"app": {"image": "x"}}}}),
-    (False, "needs PyYAML"),
-])
-def test_a_compose_chain_without_pyyaml_is_a_clear_error(monkeypatch, has_yaml, expected):
-    # A module runs on the server, where PyYAML may be missing: a RecipeError, not an ImportError.
-    monkeypatch.setattr(r, "git_show", lambda checkout, version, path: "services:\n  app:\n    image: x\n")
-    if not has_yaml:
-        monkeypatch.setattr(r, "yaml", None)
-        with pytest.raises(r.RecipeError, match=expected):
-            r.load_compose_chain("/nowhere", "1.0.0+1", {})
-    else:
-        assert r.load_compose_chain("/nowhere", "1.0.0+1", {}) == (["compose.yml"], expected)
+def test_docker_loader_output_without_pyyaml_is_a_clear_error(monkeypatch, tmp_path):
+    # A module runs on the server, where PyYAML may be missing: a clear error, not an ImportError.
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _docker
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\nprintf 'services:\\n  app:\\n    image: x\\n'\n")
+    fake.chmod(0o755)
+    client = _docker.DockerClient(binary=str(fake))
+    assert client.stack_config(["compose.yml"], {}, cwd=str(tmp_path)) == {"services": {"app": {"image": "x"}}}
+    monkeypatch.setattr(_docker, "yaml", None)
+    with pytest.raises(_docker.StackConfigError, match="needs PyYAML"):
+        client.stack_config(["compose.yml"], {}, cwd=str(tmp_path))
