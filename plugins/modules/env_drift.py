@@ -176,7 +176,7 @@ def main():
             left = env_drift(sample, read_env(env_path).active)["missing"]
             if left:
                 module.fail_json(msg="drift remains after reconciling: %s" % ", ".join(m["key"] for m in left))
-    except (RecipeError, EnvFileError) as exc:
+    except ValueError as exc:  # RecipeError, EnvFileError, and a server without PyYAML
         module.fail_json(msg=str(exc))
     except CommandError as exc:
         fail_from(module, exc)
