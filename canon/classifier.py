@@ -1,7 +1,7 @@
 """``canon classify``: re-run a failure in two arms until the verdict is clear.
 
 The logic (verdicts, the exact test, the stopping rule, where the defect lives) is pure and
-lives in the collection (``module_utils/_classify.py``); this module only runs the arms:
+lives in ``canon/verdict.py``; this module only runs the arms:
 
 * ``isolated``: the recipe alone on the server (no other harness run may be live);
 * ``loaded``: the same run while the load arm runs beside it.
@@ -20,7 +20,7 @@ from canon.load import LoadArm, fingerprint as load_fingerprint, Sampler
 from canon.runner import Job
 from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_record, recipe_commit
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
+from canon.verdict import (
     classification_document, decide, fingerprint, locate)
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 

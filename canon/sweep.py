@@ -21,7 +21,7 @@ from canon.load import Sampler, fingerprint as load_fingerprint
 from canon.runner import Job
 from canon.shard import shard
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
+from canon.verdict import (
     fingerprint, infra_signature, systemic_events)
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     Ledger, now_iso, read_json, write_json_atomic)

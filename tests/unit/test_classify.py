@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.coopcloud.canon.plugins.module_utils import _classify as c
+from canon import verdict as c
 
 # Recorded on the bench: results/mattermost-l-20261127163926-1f07dd and mumble-20261127164430-d9af29
 MATTERMOST_ERROR = ('the restore did not bring back the state written before the backup: found '
