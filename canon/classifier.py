@@ -161,7 +161,7 @@ class Classifier:
                                         "version": self.entry.get("version") or "",
                                         "warm_drift": self.entry.get("warm_drift", True)},
                         "classify-%s-promote-%s-%d" % (self.recipe, arm, n)).run()
-        return promote_record(res, self.runs_dir)
+        return promote_record(res, self.runs_dir, self.server)
 
     def run_arm(self, arm: str, n: int) -> dict:
         if arm == "isolated":

@@ -29,6 +29,7 @@ NEEDED = {
     "canon_forge_owner": "",
     "canon_forge_git_root": "",
     "canon_abra_bin": "abra",
+    "canon_proxy_url": "",
 }
 
 

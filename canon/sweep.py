@@ -55,6 +55,13 @@ def recipe_commit(server, recipe: str, version: str | None) -> str | None:
     return res.stdout.strip() or None
 
 
+def proxy_urls(server) -> list:
+    """The reverse proxy this server's apps are reached through (``canon_proxy_url``), so that a
+    refused connection to it reads as ``proxy-down``; none when apps are reached directly."""
+    url = str((getattr(server, "vars", None) or {}).get("canon_proxy_url") or "")
+    return [url] if url else []
+
+
 def engine_problem(server) -> str | None:
     """``engine-down`` / ``swarm-down`` when the server's Docker engine cannot take deploys."""
     try:
@@ -95,20 +102,26 @@ def cold_record(job, results_dir: str, server) -> dict:
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),
                    domains=doc.get("domains", {}),
                    level=doc.get("level"))
-        failed = next((t for t in doc.get("tiers", []) if t.get("outcome") == "fail"), None)
+        failed = next((t for t in doc.get("tiers", []) if t.get("outcome") in ("fail", "infra", "harness-error")),
+                      None)
         if failed:
             error = str(failed.get("error") or failed.get("reason") or "")
-            rec["failure"] = {"tier": failed["name"], "error": error[:2000],
+            rec["failure"] = {"tier": failed["name"], "error": error[:2000], "task": failed.get("task") or "",
                               "fingerprint": fingerprint(failed["name"], error)}
-            sig = infra_signature(error)
-            if sig:
-                rec.update(outcome="infra", infra=sig)
+            # the lifecycle decided infra and harness errors already (the tier_failure filter,
+            # the same _infra rules); a result written before that decision existed is read here
+            if failed.get("outcome") == "harness-error":
+                rec.update(outcome="infra", infra="harness-error")
+            else:
+                sig = failed.get("infra") or infra_signature(error, proxy_urls(server))
+                if sig:
+                    rec.update(outcome="infra", infra=sig)
     if job.status == "canceled":
         rec["outcome"] = "interrupted"
     elif not doc:
         # No result at all: the harness could not even start the run.
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a result" % job.status
-        sig = infra_signature(msg) or engine_problem(server)
+        sig = infra_signature(msg, proxy_urls(server)) or engine_problem(server)
         rec["failure"] = {"tier": "harness", "error": msg[:2000], "fingerprint": fingerprint("harness", msg)}
         rec["outcome"] = "infra" if sig else "fail"
         rec["infra"] = sig
@@ -119,7 +132,7 @@ def cold_record(job, results_dir: str, server) -> dict:
     return rec
 
 
-def promote_record(job, results_dir: str) -> dict:
+def promote_record(job, results_dir: str, server=None) -> dict:
     promo = job.promotions[-1] if job.promotions else None
     rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
            "finished_epoch": job.finished, "duration": job.duration, "detail": ""}
@@ -136,8 +149,8 @@ def promote_record(job, results_dir: str) -> dict:
         rec["outcome"] = "interrupted"
     elif not promo:
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a record" % job.status
-        rec.update(outcome="infra" if infra_signature(msg) else "failed", detail=msg[:2000])
-    sig = infra_signature(rec.get("detail") or "")
+        rec.update(outcome="infra" if infra_signature(msg, proxy_urls(server)) else "failed", detail=msg[:2000])
+    sig = infra_signature(rec.get("detail") or "", proxy_urls(server))
     if rec["outcome"] in PROMOTE_RED and sig:
         rec.update(outcome="infra", infra=sig)
     return rec
@@ -335,7 +348,7 @@ class Sweep:
                              {"recipe": recipe, "cold_result": cold["result"], "version": entry["version"],
                               "warm_drift": plan.get("warm_drift", True)})
             pres = pjob.run()
-            entry["promote"] = promote_record(pres, self.runs_dir)
+            entry["promote"] = promote_record(pres, self.runs_dir, server)
             entry["promote"]["load"] = load_fingerprint(samples, pres.started, pres.finished)
             if entry["promote"]["outcome"] == "interrupted":
                 entry["status"] = "interrupted"

@@ -18,55 +18,12 @@ import hashlib
 import math
 import re
 
-# Bench/infrastructure failures: never a recipe's fault. Matched (``re.search``) against the
-# lowercased raw error text, first row first. Each row: (signature, (regex, ...)).
-INFRA_SIGNATURES = (
-    ("engine-down", (
-        r"cannot connect to the docker daemon",
-        r"is the docker daemon running",
-        r"error during connect",
-    )),
-    ("swarm-down", (
-        r"this node is not a swarm manager",
-    )),
-    ("address-pool", (
-        r"could not find an available, non-overlapping ipv4 address pool",
-        r"no available ipv4 addresses",
-    )),
-    ("image-unavailable", (
-        r"pull access denied",
-        r"manifest unknown",
-        r"no such image",
-        r"image \S.{0,200}? could not be accessed",
-        r"repository does not exist",
-    )),
-    ("server-busy", (
-        # canon_run's refusals (_run.claim): another harness run had the server, so this run
-        # never started; it says nothing about the recipe
-        r"refusing to start: (?:other harness runs are live on server|an isolation run has server)",
-    )),
-    ("allocator-stuck", (
-        # the convergence watcher's words (_converge.Watcher._unallocated)
-        r"stuck in swarm's new state",
-    )),
-    ("disk-full", (
-        r"no space left on device",
-    )),
-    ("proxy-down", (
-        # the bench proxy's address as curl, python requests and plain host:port print it
-        r"(?:127\.0\.0\.1:8480|127\.0\.0\.1 port 8480|host='127\.0\.0\.1', port=8480)"
-        r".{0,300}?(?:connection refused|connection reset|econnrefused|econnreset|couldn't connect)",
-        r"(?:connection refused|connection reset|econnrefused|econnreset)"
-        r".{0,300}?(?:127\.0\.0\.1:8480|127\.0\.0\.1 port 8480)",
-        r"\bproxy\b.{0,300}?connection refused",
-        r"connection refused.{0,300}?\bproxy\b",
-    )),
-    ("abra-missing", (
-        r"abra: not found",
-        r"no such file or directory: 'abra'",
-    )),
-)
-_INFRA_RES = tuple((name, tuple(re.compile(p, re.S) for p in pats)) for name, pats in INFRA_SIGNATURES)
+# What counts as the server's failure (infra) is decided once, in the collection, for the
+# lifecycle role and this driver alike.
+from ansible_collections.coopcloud.canon.plugins.module_utils._infra import (
+    INFRA_SIGNATURES, infra_signature)
+
+__all__ = ["INFRA_SIGNATURES", "infra_signature"]  # re-exported: the classifier reads them from here
 
 ARMS = ("isolated", "loaded")
 OUTCOMES = ("pass", "fail", "infra")
@@ -161,14 +118,6 @@ def fingerprint(tier: str | None, error: str) -> str:
     """``<tier>:<12 hex of sha1(normalised error)>``; a missing tier is ``run``."""
     return "%s:%s" % (tier or "run", _sha12(normalise_error(error)))
 
-
-def infra_signature(text: str) -> str | None:
-    """The name of the bench/infrastructure failure the text shows, or None (see INFRA_SIGNATURES)."""
-    low = (text or "").lower()
-    for name, patterns in _INFRA_RES:
-        if any(p.search(low) for p in patterns):
-            return name
-    return None
 
 
 def fisher_one_sided(loaded_fail: int, loaded_n: int, isolated_fail: int, isolated_n: int) -> float:

@@ -10,39 +10,80 @@ Outcomes have honest names and are never collapsed into green:
 ``not-applicable``  declared not applicable by the recipe, with the reason (intended)
 ``skipped``         not run, not intended: a missing prerequisite (no older release to upgrade
                     from) or blocked by an earlier failed rung
+``infra``           the server could not take the run (engine down, image unavailable, ...):
+                    not the recipe's failure (``_infra.infra_signature``)
+``harness-error``   the harness's own task broke (templating error, module traceback, missing
+                    tool): not the recipe's failure either; the tier names the task and error
 """
 
 from __future__ import annotations
 
+import textwrap
+
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import TIERS
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("pass", "fail", "not-applicable", "skipped")
+OUTCOMES = ("pass", "fail", "not-applicable", "skipped", "infra", "harness-error")
+# A run's outcome: the tiers' outcomes folded, in this order of precedence (see overall).
+RUN_OUTCOMES = ("infra", "fail", "harness-error", "incomplete", "pass")
+DETAIL_WIDTH = 90
 # The ladder: climbing stops at the first rung that failed or could not be verified.
 LADDER = TIERS
 
 
-def level(tiers: list) -> dict:
-    """``{"level": n, "name": last rung reached, "stopped_at": tier or None}``.
+def _intended_na(t: dict | None) -> bool:
+    return bool(t) and t["outcome"] == "not-applicable" and t.get("intended", True)
 
-    Rung n is reached when tiers 1..n each passed or were intentionally not applicable.
+
+def level(tiers: list) -> dict:
+    """``{"level": n, "name": last rung reached, "stopped_at": tier or None, "of": rungs,
+    "applicable": rungs not declared not applicable, "passed": rungs that passed,
+    "not_applicable": [{"tier", "reason"}]}``.
+
+    Rung n is reached when tiers 1..n each passed or were intentionally not applicable. A rung
+    that was not applicable is not a rung passed: ``passed`` of ``applicable`` is the honest
+    count, ``level`` of ``of`` the position on the ladder.
     """
     by_name = {t["name"]: t for t in tiers}
     reached, name, stopped = 0, "none", None
     for i, tier in enumerate(LADDER, 1):
         t = by_name.get(tier)
-        if t and (t["outcome"] == "pass" or (t["outcome"] == "not-applicable" and t.get("intended", True))):
+        if t and (t["outcome"] == "pass" or _intended_na(t)):
             reached, name = i, tier
             continue
         stopped = tier
         break
-    return {"level": reached, "name": name, "stopped_at": stopped, "of": len(LADDER)}
+    na = [{"tier": tier, "reason": str(by_name[tier].get("reason") or by_name[tier].get("detail") or "")}
+          for tier in LADDER if _intended_na(by_name.get(tier))]
+    passed = sum(1 for tier in LADDER if (by_name.get(tier) or {}).get("outcome") == "pass")
+    return {"level": reached, "name": name, "stopped_at": stopped, "of": len(LADDER),
+            "applicable": len(LADDER) - len(na), "passed": passed, "not_applicable": na}
+
+
+def level_text(outcome: str, lv: dict) -> str:
+    """``PASS, 3 of 3 applicable rungs (upgrade n/a: <reason>; custom n/a: <reason>)``: what
+    was verified, never counting a rung that was not applicable as passed; reasons whole."""
+    applicable = lv.get("applicable", lv.get("of", len(LADDER)))
+    passed = lv.get("passed", lv.get("level", 0))
+    text = "%s, %d of %d applicable rungs" % (outcome.upper(), passed, applicable)
+    if lv.get("stopped_at") and outcome != "pass":
+        text += ", stopped at %s" % lv["stopped_at"]
+    na = ["%s n/a: %s" % (n["tier"], n["reason"]) if n.get("reason") else "%s n/a" % n["tier"]
+          for n in lv.get("not_applicable") or []]
+    return text + (" (%s)" % "; ".join(na) if na else "")
 
 
 def overall(tiers: list) -> str:
+    """The run's outcome. ``infra`` first: when the server could not take the run nothing else
+    it showed is evidence; then a recipe ``fail``; then ``harness-error`` (the harness broke,
+    the recipe was not shown red); then ``incomplete`` and ``pass``."""
     outcomes = [t["outcome"] for t in tiers]
+    if "infra" in outcomes:
+        return "infra"
     if "fail" in outcomes:
         return "fail"
+    if "harness-error" in outcomes:
+        return "harness-error"
     if any(t["outcome"] == "skipped" for t in tiers):
         return "incomplete"
     if not any(o == "pass" for o in outcomes):
@@ -69,20 +110,38 @@ def result_document(run: dict, tiers: list, extra: dict | None = None) -> dict:
         "outcome": overall(tiers),
         "level": level(tiers),
     }
+    doc["level_text"] = level_text(doc["outcome"], doc["level"])
+    cause = next((t for t in tiers if t["outcome"] == doc["outcome"]), None)
+    if doc["outcome"] == "infra":
+        doc["infra"] = (cause or {}).get("infra") or "unrecognised"
+    elif doc["outcome"] == "harness-error":
+        doc["harness_error"] = {"tier": cause["name"], "task": cause.get("task") or "",
+                                "kind": cause.get("harness_error") or "", "error": cause.get("error") or ""}
     doc.update(extra or {})
     return doc
 
 
 def table(doc: dict) -> list:
-    """A short per-tier table, one string per line."""
+    """A short per-tier table, one string per line; a long detail wraps onto continuation lines
+    (at word boundaries, never cut: the decision is read here)."""
     rows = [("tier", "outcome", "seconds", "detail")]
     for t in doc["tiers"]:
         detail = t.get("error") or t.get("reason") or t.get("detail") or ""
         rows.append((t["name"], t["outcome"], "%.1f" % float(t.get("duration", 0) or 0),
-                     detail.replace("\n", " ")[:90]))
+                     " ".join(str(detail).split())))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["%-*s  %-*s  %*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], r[3]) for r in rows]
+    lines = []
+    for r in rows:
+        wrapped = textwrap.wrap(r[3], DETAIL_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append("%-*s  %-*s  %*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], wrapped[0]))
+        indent = " " * (widths[0] + widths[1] + widths[2] + 6)
+        lines.extend(indent + more for more in wrapped[1:])
     lv = doc["level"]
-    lines.append("%s %s: %s, level %d/%d (%s)" % (doc["recipe"], doc["run_id"], doc["outcome"].upper(),
-                                                   lv["level"], lv["of"], lv["name"]))
+    verdict = doc.get("level_text") or level_text(doc["outcome"], lv)
+    if doc["outcome"] == "infra":
+        verdict += "; INFRA (%s): the server could not take the run, not the recipe's failure" % doc.get("infra")
+    elif doc["outcome"] == "harness-error":
+        he = doc.get("harness_error") or {}
+        verdict += "; HARNESS ERROR in %s task %r: not the recipe's failure" % (he.get("tier"), he.get("task"))
+    lines.append("%s %s: %s" % (doc["recipe"], doc["run_id"], verdict))
     return lines

@@ -100,10 +100,6 @@ def test_fingerprint_is_tier_and_12_hex():
      "server-busy"),
     ("swarm_converge: wedged: no progress for 2 min (last: task web abc: new, new 2 min ago); "
      "1 task(s) stuck in swarm's new state (never allocated: web)", "allocator-stuck"),
-    ("curl: (7) Failed to connect to 127.0.0.1 port 8480 after 0 ms: Couldn't connect to server", "proxy-down"),
-    ("HTTPConnectionPool(host='127.0.0.1', port=8480): Max retries exceeded ([Errno 111] Connection refused)",
-     "proxy-down"),
-    ("dial tcp 127.0.0.1:8480: connect: connection refused", "proxy-down"),
     ("the bench proxy: connection refused", "proxy-down"),
     ("/bin/sh: 1: abra: not found", "abra-missing"),
     ("FileNotFoundError: [Errno 2] No such file or directory: 'abra'", "abra-missing"),
@@ -111,6 +107,30 @@ def test_fingerprint_is_tier_and_12_hex():
 def test_infra_signatures(text, signature):
     assert c.infra_signature(text) == signature
     assert signature in dict(c.INFRA_SIGNATURES)
+
+
+# The proxy's address comes from the inventory (canon_proxy_url), never from the code: the same
+# refused connection is proxy-down only where that address is the proxy.
+PROXY_REFUSALS = [
+    "curl: (7) Failed to connect to {host} port {port} after 0 ms: Couldn't connect to server",
+    "HTTPConnectionPool(host='{host}', port={port}): Max retries exceeded ([Errno 111] Connection refused)",
+    "dial tcp {host}:{port}: connect: connection refused",
+]
+
+
+@pytest.mark.parametrize("template", PROXY_REFUSALS)
+@pytest.mark.parametrize("proxy_url, host, port", [
+    ("http://127.0.0.1:8480", "127.0.0.1", "8480"),
+    ("http://10.213.255.2:8481/", "10.213.255.2", "8481"),
+    ("https://edge.example.org", "edge.example.org", "443"),
+])
+def test_proxy_down_is_read_from_the_configured_proxy_address(template, proxy_url, host, port):
+    text = template.format(host=host, port=port)
+    assert c.infra_signature(text, proxy_urls=[proxy_url]) == "proxy-down"
+    # the same refusal from another address is the app's (or nobody's) refusal, not the proxy's
+    assert c.infra_signature(text) is None
+    assert c.infra_signature(text, proxy_urls=["http://192.0.2.7:9000"]) is None
+    assert c.infra_signature(text, proxy_urls=[""]) is None
 
 
 def test_recipe_failures_are_not_infra():
