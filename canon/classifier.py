@@ -21,7 +21,7 @@ from canon.runner import Job
 from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_record, recipe_commit
 
 from canon.verdict import (
-    classification_document, decide, fingerprint, locate)
+    base_evidence, classification_document, custom_base_needed, decide, fingerprint, locate)
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 
 
@@ -163,6 +163,26 @@ class Classifier:
                         "classify-%s-promote-%s-%d" % (self.recipe, arm, n)).run()
         return promote_record(res, self.runs_dir, self.server)
 
+    def base_run(self) -> dict:
+        """The same suite commit (this checkout's suites) against the upgrade base release,
+        alone on the server: install then custom. What tells a stale test from a regression
+        only the suite catches (canon.verdict._locate_custom)."""
+        versions = (self.entry.get("cold") or {}).get("versions") or {}
+        head = versions.get("head") or self.entry.get("version")
+        base = versions.get("upgrade_base") or versions.get("previous")
+        if not base or base == head:
+            return {"version": None, "head": head}
+        if self.progress:
+            self.progress("%s: the custom suite against the upgrade base %s" % (self.recipe, base))
+        self._assert_alone()
+        extravars = {"recipe": self.recipe, "version": base, "canon_exclusive": True,
+                     "canon_tier_order": ["install", "custom"],
+                     "canon_settings_overrides": self.entry.get("settings") or {}}
+        record = cold_record(self._job("isolate.yml", extravars, "classify-%s-base" % self.recipe).run(),
+                             self.runs_dir, self.server)
+        self.records.append(record)
+        return base_evidence(record, base, head)
+
     def run_arm(self, arm: str, n: int) -> dict:
         if arm == "isolated":
             self._assert_alone()
@@ -194,6 +214,11 @@ class Classifier:
             decision = decide(self.observations, budget=self.budget)
         promote = self.entry.get("promote") or {}
         context = location_context(self.kind, self.entry.get("cold") or {}, promote, self.entry.get("warm_drift", True))
+        if custom_base_needed(decision, context) and not (self.stop and self.stop.is_set()):
+            try:
+                context["base"] = self.base_run()
+            except ClassifyError as exc:  # the server is busy: say so instead of guessing
+                context["base"] = {"version": None, "head": self.entry.get("version"), "outcome": str(exc)}
         location = locate(decision, context)
         doc = classification_document(
             self.recipe, self.kind, self.observations, decision, location,
@@ -201,5 +226,7 @@ class Classifier:
             harness_commit=harness_commit(), server=self.server.name, started=started, finished=time.time())
         doc["interrupted"] = bool(self.stop and self.stop.is_set())
         doc["version"] = self.entry.get("version")
+        if "base" in context:
+            doc["base_release"] = context["base"]
         write_json_atomic(os.path.join(self.out_dir, "classify", self.recipe + ".json"), doc)
         return doc

@@ -341,7 +341,9 @@ def cmd_classify(args, progress) -> int:
     c = doc["confidence"]
     print("%s (%s): %s%s — %s" % (args.recipe, doc["kind"], doc["verdict"], "" if doc["clear"] else " (not clear)",
                                   doc["reason"]))
-    print("  where: %s — %s" % (doc["location"]["where"], doc["location"].get("detail", "")))
+    level = (doc["location"].get("confidence") or {}).get("level")
+    print("  where: %s%s — %s" % (doc["location"]["where"], " (confidence: %s)" % level if level else "",
+                                  doc["location"].get("detail", "")))
     for ev in doc["location"].get("evidence", []):
         print("    evidence: %s" % ev)
     print("  confidence: p=%.3g (%s); isolated clean %s of %s needed; runs used %d of %d" % (

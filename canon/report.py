@@ -222,6 +222,9 @@ def root_cause_text(classification: dict, limit: int | None = CELL_LIMIT) -> str
     """The ``root cause`` cell: where the cause lies and what it is."""
     location = classification.get("location") or {}
     where, detail = location.get("where"), one_line(location.get("detail"), limit)
+    level = (location.get("confidence") or {}).get("level")
+    if where and level:  # a location inferred from a tier pattern says how sure it is
+        where = "%s (confidence: %s)" % (where, level)
     if where and detail:
         return "%s: %s" % (where, detail)
     return str(where or detail or DASH)

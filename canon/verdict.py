@@ -28,7 +28,7 @@ __all__ = ["INFRA_SIGNATURES", "infra_signature"]  # re-exported: the classifier
 ARMS = ("isolated", "loaded")
 OUTCOMES = ("pass", "fail", "infra")
 VERDICTS = ("genuine", "load-flake", "flaky", "not-reproduced", "infra", "undecided")
-WHERE = ("recipe", "stale-test", "warm-machinery", "load", "infra", "unknown")
+WHERE = ("recipe", "stale-test", "test-or-app", "warm-machinery", "load", "infra", "unknown")
 SCHEMA = "coopcloud.canon/classification"
 SCHEMA_VERSION = 1
 FISHER_TEST = "one-sided Fisher exact (loaded vs isolated)"
@@ -410,14 +410,88 @@ def locate(decision: dict, context: dict | None = None) -> dict:
         ran = {name: tiers[name] for name in ("upgrade", "backup_restore")
                if tiers.get(name) not in (None, "skipped", "not-applicable")}
         if all(outcome == "pass" for outcome in ran.values()):
-            passed = ["install"] + [name for name in ran]
-            return out("stale-test", "the app works by the other tiers' evidence (%s passed); the custom test "
-                                     "expects another shape" % ", ".join(passed),
-                       counts_ev + ["tier %s: %s" % (name, tiers[name]) for name in ["install"] + list(ran)]
-                       + ["tier custom: fail, fingerprint %s" % fp])
+            return _locate_custom(fp, ["install"] + list(ran), tiers, context.get("base") or {}, counts_ev)
     return out("recipe", "red cold and isolated on the recipe's own release (%s)" % (tier or "run"),
                counts_ev + ["isolated reds share fingerprint %s" % fp]
                + ["tier %s: %s" % (n, o) for n, o in tiers.items() if n != "preflight"])
+
+
+def custom_base_needed(decision: dict, context: dict | None = None) -> bool:
+    """Whether locating this failure needs the custom suite run against the upgrade base: a
+    genuine cold failure of the custom tier with install (and the upgrade and backup tiers that
+    ran) green, the case :func:`_locate_custom` decides from that run."""
+    context = context or {}
+    if decision.get("verdict") != "genuine" or (context.get("kind") or "cold") != "cold":
+        return False
+    tier = context.get("tier") or _tier_of(decision.get("fingerprint"))
+    tiers = {t.get("name"): t.get("outcome") for t in context.get("tiers") or []}
+    if tier != "custom" or tiers.get("install") != "pass":
+        return False
+    return all(tiers.get(name) in (None, "skipped", "not-applicable", "pass") for name in ("upgrade", "backup_restore"))
+
+
+def base_evidence(record: dict, version: str | None, head: str | None) -> dict:
+    """The custom suite's run on the upgrade base (a cold record of ``install`` + ``custom`` at
+    ``version``) as ``locate``'s ``base`` context. Only the custom tier's own answer is evidence:
+    a base release that does not even install says nothing about the suite."""
+    out = {"version": version, "head": head, "run_id": record.get("run_id"), "outcome": None,
+           "fingerprint": None, "error": ""}
+    failure = record.get("failure") or {}
+    outcome = record.get("outcome")
+    if outcome == "pass":
+        out["outcome"] = "pass"
+    elif outcome == "fail" and failure.get("tier") == "custom":
+        out.update(outcome="fail", fingerprint=failure.get("fingerprint"), error=failure.get("error") or "")
+    else:
+        where = failure.get("tier")
+        out["outcome"] = "%s%s" % (outcome or "not-run", " in %s" % where if where and where != "custom" else "")
+    return out
+
+
+DECIDING_EVIDENCE = ("the failing assertion and the values it saw on both releases (evidence/custom-pytest.txt "
+                     "of each run), and the head release's note on that behaviour")
+
+
+def _locate_custom(fp: str | None, passed: list, tiers: dict, base: dict, counts_ev: list) -> dict:
+    """A custom suite red while install (and the upgrade and backup tiers that ran) passed. The
+    other tiers passing does not show that the test is stale: a regression only the suite
+    catches looks the same. What decides it is the same suite commit run against the upgrade
+    base release B (``base``: ``{"version", "head", "outcome", "fingerprint", "error"}``)."""
+    evidence = counts_ev + ["tier %s: %s" % (name, tiers[name]) for name in passed] + [
+        "tier custom: fail, fingerprint %s" % fp]
+    head = base.get("head") or "the head release"
+    version = base.get("version")
+    outcome = base.get("outcome")
+    base_fp = base.get("fingerprint")
+    if version and outcome == "fail" and base_fp and fp and base_fp.split(":", 1)[-1] == fp.split(":", 1)[-1]:
+        evidence.append("the same suite on base %s: fail, fingerprint %s (the same failure)" % (version, base_fp))
+        return {"where": "stale-test", "evidence": evidence,
+                "detail": "the suite fails the same way on base %s and on %s: the suite is at fault, not the "
+                          "change between them" % (version, head),
+                "confidence": {"level": "medium", "why": "one run of the suite on each release failed identically; "
+                                                         "the other tiers passed on the head"}}
+    if version and outcome == "pass":
+        evidence.append("the same suite on base %s: pass" % version)
+        return {"where": "test-or-app", "evidence": evidence + ["would decide it: %s" % DECIDING_EVIDENCE],
+                "detail": "behaviour changed between %s and %s: stale test or app regression (not decided)"
+                          % (version, head),
+                "confidence": {"level": "undecided", "why": "green on %s, red on %s: either the app regressed or "
+                                                            "the suite expects the old behaviour" % (version, head)}}
+    if version and outcome == "fail":
+        evidence.append("the same suite on base %s: fail, fingerprint %s (a different failure)" % (version, base_fp))
+        why = "the suite fails on both releases but differently"
+    elif outcome:
+        evidence.append("the same suite on base %s: %s (no evidence)" % (version or "the upgrade base", outcome))
+        why = "the run on base %s did not give an answer (%s)" % (version or "the upgrade base", outcome)
+    elif version:
+        why = "the suite was not run against base %s" % version
+    else:
+        why = "no earlier release to run the suite against"
+    return {"where": "test-or-app", "evidence": evidence + ["would decide it: the suite on the upgrade base; %s"
+                                                            % DECIDING_EVIDENCE],
+            "detail": "custom suite red with the other tiers green: stale test or app regression (not decided: %s)"
+                      % why,
+            "confidence": {"level": "undecided", "why": why}}
 
 
 def _locate_promote(decision: dict, context: dict, counts_ev: list) -> dict:

@@ -366,12 +366,48 @@ def test_locate_gitea_like_unreconciled_drift_is_warm_machinery():
     assert loc["where"] == "warm-machinery" and "wedged" in loc["detail"]
 
 
-def test_locate_cold_custom_failing_with_the_other_tiers_green_is_a_stale_test():
+def test_a_custom_red_with_the_other_tiers_green_is_not_inferred_stale():
+    # issue 17: a regression only the custom suite catches looks exactly like this; without a
+    # run of the suite against the upgrade base nothing says the test is stale
     loc = c.locate(decision_for("genuine"), {"kind": "cold", "tier": "custom", "tiers": TIERS_GREEN_BUT_CUSTOM})
-    assert loc["where"] == "stale-test"
-    assert "install, upgrade passed" in loc["detail"]
+    assert loc["where"] == "test-or-app" and loc["where"] != "stale-test"
+    assert "stale test or app regression" in loc["detail"]
+    assert loc["confidence"]["level"] == "undecided"
+    assert any(e.startswith("would decide it:") for e in loc["evidence"])
     tiers = [dict(t, outcome="fail") if t["name"] == "upgrade" else t for t in TIERS_GREEN_BUT_CUSTOM]
     assert c.locate(decision_for("genuine"), {"tier": "custom", "tiers": tiers})["where"] == "recipe"
+
+
+# A made-up recipe (not one of the bench six): a ledger app whose head 2.4.0 changed its CSV
+# export; the custom suite's test_export_totals fails on the head.
+LEDGER_TIERS = [
+    {"name": "install", "outcome": "pass"}, {"name": "upgrade", "outcome": "pass"},
+    {"name": "backup_restore", "outcome": "pass"}, {"name": "custom", "outcome": "fail"},
+    {"name": "lint", "outcome": "skipped"}]
+
+
+@pytest.mark.parametrize("base, where, level, words", [
+    # the same suite commit green on the base: behaviour changed, not decided which side is wrong
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "pass"}, "test-or-app", "undecided",
+     "behaviour changed between 2.3.1 and 2.4.0: stale test or app regression"),
+    # red on both with the same fingerprint: the suite is at fault
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "fail", "fingerprint": "custom:a"}, "stale-test", "medium",
+     "the suite fails the same way on base 2.3.1 and on 2.4.0"),
+    # red on both, differently: not decided
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "fail", "fingerprint": "custom:b"}, "test-or-app",
+     "undecided", "fails on both releases but differently"),
+    # the base run gave no answer
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "infra"}, "test-or-app", "undecided",
+     "did not give an answer (infra)"),
+    ({"version": "2.3.1", "head": "2.4.0"}, "test-or-app", "undecided", "not run against base 2.3.1"),
+    ({}, "test-or-app", "undecided", "no earlier release"),
+])
+def test_the_custom_suite_on_the_base_release_decides(base, where, level, words):
+    loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
+                                                        "base": base})
+    assert loc["where"] == where
+    assert loc["confidence"]["level"] == level
+    assert words in loc["detail"] or words in loc["confidence"]["why"]
 
 
 def test_locate_cold_genuine_flaky_and_unknown():
@@ -562,3 +598,36 @@ def test_when_the_watcher_saw_the_rollback_does_not_split_a_fingerprint():
          "termination of task muagc0dy2ay2a94yh4gwsdr23; evidence: /tmp/r/runs/gitea-20261127194850-a0bea4/x")
     assert c.fingerprint("promote", a) == c.fingerprint("promote", b)
     assert c.fingerprint("promote", a) != c.fingerprint("promote", "crashloop: 3 tasks of app failed within 120 s")
+
+
+@pytest.mark.parametrize("decision, ctx, needed", [
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, True),
+    # the upgrade not applicable (oldest release) or skipped does not stand in the way
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": TIERS_GREEN_BUT_CUSTOM}, True),
+    (decision_for("flaky", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("load-flake", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "custom:a"), {"kind": "promote", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "backup_restore:a"), {"kind": "cold", "tier": "backup_restore",
+                                                    "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": [
+        dict(t, outcome="fail") if t["name"] == "backup_restore" else t for t in LEDGER_TIERS]}, False),
+])
+def test_custom_base_needed(decision, ctx, needed):
+    assert c.custom_base_needed(decision, ctx) is needed
+
+
+@pytest.mark.parametrize("record, outcome, fp", [
+    ({"outcome": "pass", "run_id": "b1"}, "pass", None),
+    ({"outcome": "fail", "failure": {"tier": "custom", "fingerprint": "custom:a", "error": "E"}}, "fail", "custom:a"),
+    # the base release did not install: no answer about the suite
+    ({"outcome": "fail", "failure": {"tier": "install", "fingerprint": "install:x"}}, "fail in install", None),
+    ({"outcome": "infra", "failure": {"tier": "install"}}, "infra in install", None),
+    ({"outcome": "interrupted"}, "interrupted", None),
+])
+def test_base_evidence(record, outcome, fp):
+    got = c.base_evidence(record, "2.3.1", "2.4.0")
+    assert got["outcome"] == outcome and got["fingerprint"] == fp
+    assert got["version"] == "2.3.1" and got["head"] == "2.4.0"
+    loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
+                                                        "base": got})
+    assert loc["where"] == ("stale-test" if fp == "custom:a" else "test-or-app")
