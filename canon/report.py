@@ -128,6 +128,9 @@ def cold_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
             return "incomplete: %s skipped (%s)" % (skipped.get("name") or "?", one_line(reason, limit))
         return "incomplete"
     if outcome == "interrupted":
+        stop = cold.get("interrupted") or {}   # what the run's guardian recorded, when it did
+        if stop.get("why"):
+            return "cold: interrupted%s (%s)" % (" in %s" % stop["tier"] if stop.get("tier") else "", stop["why"])
         return "cold: interrupted"
     if outcome in COLD_GREEN or outcome == "not-run":
         return None

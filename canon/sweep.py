@@ -97,6 +97,16 @@ def cold_record(job, results_dir: str, server) -> dict:
     if job.run_ids:
         rec["run_id"] = job.run_ids[-1]
         rec["domains"] = dict(job.domains.get(rec["run_id"]) or {})
+        if not doc:
+            # the playbook died before its result: the run's guardian (or a janitor) wrote one
+            on_disk = read_json(os.path.join(results_dir, rec["run_id"], "result.json"), None)
+            if isinstance(on_disk, dict) and on_disk.get("interrupted"):
+                rec["interrupted"] = on_disk["interrupted"]
+                if on_disk.get("outcome") == "interrupted":
+                    rec.update(outcome="interrupted", result=os.path.join(results_dir, rec["run_id"], "result.json"),
+                               teardown=on_disk.get("teardown"))
+                    return rec
+                doc = on_disk  # stopped during its teardown: its own verdict stands
     if doc:
         rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),

@@ -121,6 +121,50 @@ def result_document(run: dict, tiers: list, extra: dict | None = None) -> dict:
     return doc
 
 
+INTERRUPTED_WHY = {
+    "controller-died": "the controller (ansible-playbook) died before the run's own teardown",
+    "lease-expired": "no process of the run was seen for the lease (the controller over SSH is gone)",
+    "deadline": "the run passed its deadline and was stopped",
+    "janitor": "the controller and the run's guardian were both gone; the next run's janitor reaped it",
+}
+
+
+def interrupted_document(record: dict, why: str, at: str, tier: str | None, teardown: dict,
+                         existing: dict | None = None) -> dict:
+    """The record an interrupted run leaves (``result.json``), written by whoever tore it down
+    (the guardian, or the janitor): outcome ``interrupted``, what stopped it, the tier it was in
+    and what the teardown removed. When the run had written its own result already (it was
+    stopped during its teardown) that result's tiers and outcome stand; the interruption is
+    added to it."""
+    interruption = {"why": why, "what": INTERRUPTED_WHY.get(why, why), "at": at, "tier": tier or None}
+    teardown = {"removed": (teardown or {}).get("removed") or {}, "locks": (teardown or {}).get("locks") or [],
+                "by": "janitor" if why == "janitor" else "guardian"}
+    if existing and existing.get("tiers") is not None and existing.get("run_id") == record.get("run_id"):
+        doc = dict(existing)
+        doc["interrupted"] = interruption
+        doc["teardown"] = dict(teardown, clean=True)
+        return doc
+    doc = {
+        "schema": "coopcloud.canon/result",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": record.get("run_id"),
+        "recipe": record.get("recipe"),
+        "server": record.get("server"),
+        "domains": record.get("domains", {}),
+        "versions": {},
+        "started": record.get("started"),
+        "finished": at,
+        "duration": None,
+        "tiers": [],
+        "outcome": "interrupted",
+        "level": level([]),
+        "interrupted": interruption,
+        "teardown": dict(teardown, clean=True),
+    }
+    doc["level_text"] = "INTERRUPTED%s: %s" % (" in %s" % tier if tier else "", interruption["what"])
+    return doc
+
+
 def table(doc: dict) -> list:
     """A short per-tier table, one string per line; a long detail wraps onto continuation lines
     (at word boundaries, never cut: the decision is read here)."""

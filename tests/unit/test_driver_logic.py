@@ -64,3 +64,27 @@ def test_bad_names_are_refused_before_anything_runs(argv, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("canon: ") and ("is not valid" in err or "is not a recipe release tag" in err)
     assert not (tmp_path / "results").exists()
+
+
+def _killed_job(run_id):
+    from types import SimpleNamespace
+    return SimpleNamespace(results=[], run_ids=[run_id], domains={run_id: {"base": "a.test"}}, status="failed",
+                           failures=[{"msg": "the playbook was killed"}], started=1.0, finished=2.0, duration=1.0)
+
+
+def test_a_run_the_guardian_recorded_as_interrupted_reads_interrupted(tmp_path):
+    from canon.sweep import cold_record
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder, _ledger
+    run_id = "ledgerapp-20261206200000-abc123"
+    doc = _ladder.interrupted_document({"run_id": run_id, "recipe": "ledgerapp"}, "controller-died", "t",
+                                       "upgrade", {"removed": {}})
+    _ledger.write_json_atomic(str(tmp_path / run_id / "result.json"), doc)
+    rec = cold_record(_killed_job(run_id), str(tmp_path), None)
+    assert rec["outcome"] == "interrupted" and rec["interrupted"]["tier"] == "upgrade"
+
+
+def test_a_killed_run_without_a_record_is_still_a_harness_failure(tmp_path, monkeypatch):
+    import canon.sweep as sweep
+    monkeypatch.setattr(sweep, "engine_problem", lambda server: None)
+    rec = sweep.cold_record(_killed_job("ledgerapp-20261206200000-abc123"), str(tmp_path), None)
+    assert rec["outcome"] == "fail" and rec["failure"]["tier"] == "harness"

@@ -567,3 +567,14 @@ def test_a_fallback_that_saved_the_canonical_is_still_a_red_promote():
 def test_root_cause_states_the_location_confidence(location, text):
     from canon.report import root_cause_text
     assert root_cause_text({"location": location}) == text
+
+
+@pytest.mark.parametrize("cold, text", [
+    ({"outcome": "interrupted", "interrupted": {"why": "controller-died", "tier": "upgrade"}},
+     "cold: interrupted in upgrade (controller-died)"),
+    ({"outcome": "interrupted", "interrupted": {"why": "janitor", "tier": None}}, "cold: interrupted (janitor)"),
+    ({"outcome": "interrupted"}, "cold: interrupted"),
+])
+def test_an_interrupted_run_says_where_and_why(cold, text):
+    from canon.report import cold_failure
+    assert cold_failure({"cold": cold}) == text
