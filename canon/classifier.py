@@ -29,6 +29,44 @@ class ClassifyError(Exception):
     pass
 
 
+def entry_from_result(doc: dict, path: str) -> dict:
+    """A single run's ``result.json`` (``isolate.yml`` or ``canon isolate``) as the sweep entry
+    the classifier reads: its cold record, no promote. The run is taken as an isolated one."""
+    cold = {"outcome": doc.get("outcome"), "run_id": doc.get("run_id"), "result": path,
+            "tiers": doc.get("tiers") or [], "versions": doc.get("versions") or {}, "domains": doc.get("domains") or {},
+            "level": doc.get("level"), "failure": None, "infra": doc.get("infra")}
+    failed = next((t for t in cold["tiers"] if t.get("outcome") in ("fail", "infra", "harness-error")), None)
+    if failed:
+        error = str(failed.get("error") or failed.get("reason") or "")
+        cold["failure"] = {"tier": failed["name"], "error": error[:2000], "task": failed.get("task") or "",
+                           "fingerprint": fingerprint(failed["name"], error)}
+    if cold["outcome"] == "harness-error":
+        cold.update(outcome="infra", infra="harness-error")
+    return {"recipe": doc.get("recipe"), "server": doc.get("server"), "cold": cold,
+            "promote": {"outcome": "not-run"}, "version": (doc.get("versions") or {}).get("head")}
+
+
+def classify_target(folder: str, recipe: str) -> tuple:
+    """What ``canon classify --from FOLDER`` classifies: ``(entry, sweep_loaded, out_dir)``.
+    FOLDER is a sweep's results folder (``sweep.json``) or a single run's (``result.json``);
+    a relative FOLDER is the caller's (made absolute here, before any path reaches Ansible, which
+    would resolve it from the playbook's folder). The re-runs' evidence goes inside FOLDER."""
+    folder = os.path.abspath(folder)
+    sweep = read_json(os.path.join(folder, "sweep.json"), None)
+    if isinstance(sweep, dict):
+        entry = next((r for r in sweep.get("recipes") or [] if r.get("recipe") == recipe), None)
+        if entry is None:
+            raise ClassifyError("%s was not in sweep %s" % (recipe, sweep.get("sweep_id") or folder))
+        return entry, bool((sweep.get("load") or {}).get("spec")), folder
+    result = read_json(os.path.join(folder, "result.json"), None)
+    if isinstance(result, dict):
+        if result.get("recipe") != recipe:
+            raise ClassifyError("run %s in %s is of %s, not %s" % (result.get("run_id"), folder, result.get("recipe"),
+                                                                   recipe))
+        return entry_from_result(result, os.path.join(folder, "result.json")), False, folder
+    raise ClassifyError("no sweep.json or result.json in %s (name a sweep's results folder or a run's)" % folder)
+
+
 def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict:
     """A sweep or re-run record (cold or promote) as an observation for ``decide``."""
     outcome = record.get("outcome")
@@ -83,7 +121,8 @@ class Classifier:
     def __init__(self, server, inventory: str, recipe: str, out_dir: str, sweep_entry: dict, sweep_loaded: bool,
                  load_spec: dict, probe_image: str, budget: int = 10, deadline: int = 1800, kind: str | None = None,
                  progress=None, stop=None):
-        self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, out_dir
+        # absolute before it reaches Ansible, which resolves a relative path from the playbook's folder
+        self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, os.path.abspath(out_dir)
         self.entry, self.sweep_loaded = sweep_entry, sweep_loaded
         self.load_spec, self.probe_image, self.budget, self.deadline = load_spec, probe_image, int(budget), int(deadline)
         self.progress, self.stop = progress, stop
@@ -96,7 +135,7 @@ class Classifier:
             raise ClassifyError("%s: nothing to classify: its cold run was %s" % (recipe, cold.get("outcome")))
         if kind == "promote" and promote.get("outcome") not in ("failed", "refused", "promoted-by-fallback", "infra"):
             raise ClassifyError("%s: nothing to classify: its promote was %s" % (recipe, promote.get("outcome")))
-        self.runs_dir = os.path.join(out_dir, "runs")
+        self.runs_dir = os.path.join(self.out_dir, "runs")
         origin = cold if kind == "cold" else promote
         self.observations = [observation("loaded" if sweep_loaded else "isolated", kind, origin, origin=True)]
         self.records = []

@@ -314,21 +314,17 @@ def cmd_isolate(args, progress) -> int:
 
 
 def cmd_classify(args, progress) -> int:
-    from canon.classifier import ClassifyError, Classifier
+    from canon.classifier import ClassifyError, Classifier, classify_target
     server = pick_server(args)
-    path = os.path.join(args.sweep, "sweep.json")
-    if not os.path.exists(path):
-        raise Refused("no sweep at %s (run canon sweep first, or name its results folder)" % args.sweep)
-    sweep = json.load(open(path))
-    entry = next((r for r in sweep["recipes"] if r["recipe"] == args.recipe), None)
-    if entry is None:
-        raise Refused("%s was not in sweep %s" % (args.recipe, sweep["sweep_id"]))
+    try:  # a sweep's folder or a single run's; relative to the caller's working directory
+        entry, loaded, args.sweep = classify_target(args.sweep, args.recipe)
+    except ClassifyError as exc:
+        raise Refused(str(exc))
     if not args.server and entry.get("server") and entry["server"] != server.name:
         # a sharded sweep: re-run the failure on the server it ran on
         args.server = [entry["server"]]
         server = pick_server(args)
     spec = parse_spec(args.load or ["cpu=6"])
-    loaded = bool((sweep.get("load") or {}).get("spec"))
     stop = threading.Event()
     on_signals(stop, progress)
     with ServerLock(server, "a classification of %s" % args.recipe, args.wait):
@@ -432,7 +428,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classify", parents=[common], help="tell genuine from load-flake from flaky, with the runs behind it")
     c.add_argument("recipe")
-    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder")
+    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder, or a single run's")
     c.add_argument("--budget", type=int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")

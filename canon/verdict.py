@@ -60,6 +60,10 @@ _NORMALISE_RULES = (
     (re.compile(r"\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
     # absolute paths under /tmp or /var (they hold run ids, domains, random names)
     (re.compile(r"(?<![\w./-])/(?:tmp|var)(?![\w.-])[^\s'\"`,:;()\[\]{}<>|=]*"), "<path>"),
+    # any path, absolute or relative, with a run or sweep id in it (results/<sweep>/runs/<run>/...):
+    # where the results folder sits and how the caller named it must not change the fingerprint
+    (re.compile(r"(?<![\w./-])(?:\.{1,2}/|/)?(?:[\w.+-]+/)*[\w.+-]*\d{14}-[0-9a-f]{6}(?:/[\w.+-]+)*/?"
+                r"(?![\w.-])"), lambda m: "<path>" if "/" in m.group(0) else m.group(0)),
     # harness run ids: <name>-<YYYYmmddHHMMSS>-<6 hex>, with whatever hyphenated prefix
     (re.compile(r"(?<![\w.-])[a-z0-9][a-z0-9-]*-\d{14}-[0-9a-f]{6}(?![\w-])"), "<run>"),
     # IPv4, optionally with a port

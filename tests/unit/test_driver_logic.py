@@ -88,3 +88,76 @@ def test_a_killed_run_without_a_record_is_still_a_harness_failure(tmp_path, monk
     monkeypatch.setattr(sweep, "engine_problem", lambda server: None)
     rec = sweep.cold_record(_killed_job("ledgerapp-20261206200000-abc123"), str(tmp_path), None)
     assert rec["outcome"] == "fail" and rec["failure"]["tier"] == "harness"
+
+
+# -- canon classify --from: a sweep's folder or a single run's (issue 17 item 4) -------------
+
+def _write(path, doc):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import write_json_atomic
+    write_json_atomic(str(path), doc)
+
+
+RUN_DOC = {"run_id": "ledgerapp-20261206200000-abc123", "recipe": "ledgerapp", "server": "default",
+           "outcome": "fail", "versions": {"head": "2.4.0", "upgrade_base": "2.3.1"},
+           "tiers": [{"name": "install", "outcome": "pass"}, {"name": "custom", "outcome": "fail",
+                                                              "error": "custom tests failed: totals differ"}]}
+
+
+def test_a_relative_folder_is_the_callers_and_made_absolute(tmp_path, monkeypatch):
+    from canon.classifier import classify_target
+    sweep = tmp_path / "results" / "sweep-20261206200000-abc123"
+    _write(sweep / "sweep.json", {"sweep_id": "s", "load": {"spec": {"cpu": 6}},
+                                  "recipes": [{"recipe": "ledgerapp", "cold": {"outcome": "fail"}}]})
+    monkeypatch.chdir(tmp_path)
+    entry, loaded, out = classify_target("results/sweep-20261206200000-abc123", "ledgerapp")
+    assert out == str(sweep) and out.startswith("/") and loaded is True and entry["recipe"] == "ledgerapp"
+
+
+def test_a_single_runs_folder_is_classified_as_an_isolated_run(tmp_path, monkeypatch):
+    from canon.classifier import classify_target
+    run = tmp_path / "results" / RUN_DOC["run_id"]
+    _write(run / "result.json", RUN_DOC)
+    monkeypatch.chdir(tmp_path / "results")
+    entry, loaded, out = classify_target(RUN_DOC["run_id"], "ledgerapp")
+    assert out == str(run) and loaded is False
+    assert entry["cold"]["outcome"] == "fail" and entry["cold"]["failure"]["tier"] == "custom"
+    assert entry["version"] == "2.4.0" and entry["cold"]["versions"]["upgrade_base"] == "2.3.1"
+    assert entry["promote"] == {"outcome": "not-run"}
+    # the Classifier takes it: the re-runs' evidence lands inside the run's folder
+    clf = Classifier(None, "inv", "ledgerapp", RUN_DOC["run_id"], entry, loaded, {}, "img")
+    assert clf.runs_dir == str(run / "runs") and clf.kind == "cold"
+    assert clf.observations[0]["arm"] == "isolated"
+
+
+@pytest.mark.parametrize("files, recipe, words", [
+    ({}, "ledgerapp", "no sweep.json or result.json"),
+    ({"result.json": RUN_DOC}, "gitea", "is of ledgerapp, not gitea"),
+    ({"sweep.json": {"sweep_id": "s1", "recipes": []}}, "ledgerapp", "ledgerapp was not in sweep s1"),
+])
+def test_what_cannot_be_classified_is_refused(tmp_path, files, recipe, words):
+    from canon.classifier import ClassifyError, classify_target
+    for name, doc in files.items():
+        _write(tmp_path / name, doc)
+    with pytest.raises(ClassifyError, match=words):
+        classify_target(str(tmp_path), recipe)
+
+
+def test_a_harness_error_run_is_infra_to_the_classifier():
+    from canon.classifier import entry_from_result
+    doc = dict(RUN_DOC, outcome="harness-error", tiers=[
+        {"name": "install", "outcome": "pass"},
+        {"name": "upgrade", "outcome": "harness-error", "task": "t", "error": "harness error (template)"}])
+    entry = entry_from_result(doc, "/r/result.json")
+    assert entry["cold"]["outcome"] == "infra" and entry["cold"]["infra"] == "harness-error"
+    assert observation("isolated", "cold", entry["cold"], origin=True)["outcome"] == "infra"
+
+
+def test_relative_and_absolute_paths_give_one_fingerprint():
+    from canon.verdict import fingerprint as fp
+    rel = "cannot read results/sweep-20261206200000-abc123/runs/ledgerapp-20261206200101-0a1b2c/evidence/x.log"
+    absolute = ("cannot read /work/main/results/sweep-20261206200000-abc123/runs/"
+                "ledgerapp-20261206200101-0a1b2c/evidence/x.log")
+    other = "cannot read results/sweep-20261206200000-abc123/runs/ledgerapp-20261206200101-0a1b2c/evidence/y.log"
+    assert fp("custom", rel) == fp("custom", absolute)
+    assert fp("custom", rel) == fp("custom", other)   # the path as a whole is the run's, not the failure's
+    assert fp("custom", rel) != fp("custom", "cannot read the totals")
