@@ -147,9 +147,10 @@ def load_profile(path: str | None) -> dict:
     return recipes
 
 
-def probe_image() -> str:
-    with open(os.path.join(ROOT, "inventory", "bench", "group_vars", "bench.yml")) as fh:
-        return (yaml.safe_load(fh) or {}).get("canon_probe_image", "busybox:stable")
+def probe_image(server) -> str:
+    """The load arm's and probes' image: the server's ``canon_probe_image`` from the inventory
+    in use (never the bench's file, whichever inventory was named)."""
+    return str((server.vars or {}).get("canon_probe_image") or "busybox:stable")
 
 
 def render(sweep_dir: str):
@@ -233,7 +234,7 @@ def cmd_sweep(args, progress) -> int:
             if isolating:
                 raise Refused("server %s is in an isolation run (%s)" % (s.name, ", ".join(isolating)))
             reap_orphans(s)
-        loads = [LoadArm(s, spec, probe_image(), deploy_runner=None) for s in servers] if any(spec.values()) else []
+        loads = [LoadArm(s, spec, probe_image(s), deploy_runner=None) for s in servers] if any(spec.values()) else []
         sweep.load_arms, sweep.load_arm = loads, (loads[0] if loads else None)
         sweep.stop = stop
         on_signals(stop, progress)
@@ -329,7 +330,7 @@ def cmd_classify(args, progress) -> int:
     on_signals(stop, progress)
     with ServerLock(server, "a classification of %s" % args.recipe, args.wait):
         try:
-            clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(),
+            clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(server),
                              budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop)
         except ClassifyError as exc:
             raise Refused(str(exc))
@@ -384,7 +385,7 @@ def cmd_redfix(args, progress) -> int:
         if not args.no_forge:
             from canon.forge_ci import BenchForge
             ci = BenchForge.from_inventory(server, args.inventory, args.results)
-        job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(), cap=args.cap or server.cap,
+        job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(server), cap=args.cap or server.cap,
                      budget=args.budget, deadline=args.deadline, progress=progress, stop=stop, ci=ci)
         doc = job.run()
     print(open(os.path.join(job.dir, "M2.md")).read())

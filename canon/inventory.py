@@ -30,6 +30,7 @@ NEEDED = {
     "canon_forge_git_root": "",
     "canon_abra_bin": "abra",
     "canon_proxy_url": "",
+    "canon_probe_image": "busybox:stable",
 }
 
 

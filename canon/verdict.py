@@ -73,8 +73,9 @@ _NORMALISE_RULES = (
     # stack names: the domain with dots turned into underscores; what follows the TLD
     # (``_app``, ``_db_password_v1``) is the service/secret part and stays
     (re.compile(r"(?<![\w-])(?!test_)[a-z0-9-]+(?:_[a-z0-9-]+)+_%s(?=_|(?![\w-]))" % _STACK_TLD), "<stack>"),
-    # tokens around ``_bench_`` whose TLD is not in the list: the whole token
-    (re.compile(r"(?<![\w-])[a-z0-9-]+(?:_[a-z0-9-]+)*_bench_[a-z0-9_-]+"), "<stack>"),
+    # a harness app's stack whose TLD is not in the list: it starts with the harness's app label
+    # (<recipe[:4]>-<6 hex>, _names) and goes on in underscores; the whole token
+    (re.compile(r"(?<![\w-])[a-z][a-z0-9]{0,11}-[0-9a-f]{6}(?:_[a-z0-9-]+)+"), "<stack>"),
     # the harness's short app labels: <recipe[:4]>-<6 hex>
     (re.compile(r"(?<![\w.-])[a-z][a-z0-9]{0,11}-[0-9a-f]{6}(?![\w.-])"), "<host>"),
     # swarm object ids (tasks, nodes, services): 25 lowercase letters and digits

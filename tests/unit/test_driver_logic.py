@@ -161,3 +161,18 @@ def test_relative_and_absolute_paths_give_one_fingerprint():
     assert fp("custom", rel) == fp("custom", absolute)
     assert fp("custom", rel) == fp("custom", other)   # the path as a whole is the run's, not the failure's
     assert fp("custom", rel) != fp("custom", "cannot read the totals")
+
+
+@pytest.mark.parametrize("inventory, proxy, image", [
+    ("inventory/bench/hosts.yml", "http://127.0.0.1:8480", "canon-bench/busybox:1.36"),
+    ("inventory/example/hosts.yml", "", "busybox:stable"),
+])
+def test_proxy_and_probe_image_come_from_the_inventory_in_use(inventory, proxy, image):
+    import os
+    from canon import ROOT
+    from canon.cli import probe_image
+    from canon.inventory import load_servers
+    from canon.sweep import proxy_urls
+    server = load_servers(os.path.join(ROOT, inventory))[0]
+    assert proxy_urls(server) == ([proxy] if proxy else [])
+    assert probe_image(server) == image
