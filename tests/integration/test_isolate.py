@@ -26,10 +26,11 @@ def test_custom_html_is_green_on_every_tier_and_leaves_nothing(results_dir):
     assert [(t["name"], t["outcome"]) for t in doc["tiers"]] == [
         ("preflight", "pass"), ("install", "pass"), ("upgrade", "pass"), ("backup_restore", "pass"),
         ("custom", "pass"), ("lint", "pass")]
-    assert doc["level"] == {"level": 5, "name": "lint", "stopped_at": None, "of": 5}
+    assert doc["level"] == {"level": 5, "name": "lint", "stopped_at": None, "of": 5, "applicable": 5, "passed": 5,
+                            "not_applicable": []}
     assert doc["versions"]["head"] != doc["versions"]["upgrade_base"]
     assert all(t["duration"] >= 0 for t in doc["tiers"])
-    assert "PASS, level 5/5" in pb.stdout
+    assert "PASS, 5 of 5 applicable rungs" in pb.stdout
     # The evidence bundle holds every abra call's output and the swarm's view of the app.
     bundle = os.path.join(results_dir, doc["run_id"], "evidence")
     commands = os.listdir(os.path.join(bundle, "commands"))
