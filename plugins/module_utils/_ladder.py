@@ -165,6 +165,37 @@ def interrupted_document(record: dict, why: str, at: str, tier: str | None, tear
     return doc
 
 
+INFRA_KINDS = ("infra", "harness-error")
+
+
+def runs_verdict(outcomes: list) -> dict:
+    """The verdict over a playbook's runs (``isolate.yml -e runs=N``), as ``canon isolate`` gives
+    it: ``pass`` when every run passed; ``infra`` when any run could not say anything about the
+    recipe (the server failed, or the harness's own task broke); else ``red``. ``msg`` names
+    each run that did not pass, INFRA and HARNESS ERROR in those words."""
+    outcomes = [o for o in outcomes or [] if isinstance(o, dict)]
+    bad = [o for o in outcomes if o.get("outcome") != "pass"]
+    if outcomes and not bad:
+        return {"status": "pass", "msg": "%d run(s) passed: %s" % (
+            len(outcomes), ", ".join(str(o.get("results") or o.get("run_id")) for o in outcomes))}
+    words = []
+    for o in bad:
+        where = o.get("results") or o.get("run_id") or "?"
+        if o.get("outcome") == "infra":
+            words.append("INFRA (%s): the server could not take the run, not the recipe's failure (%s)"
+                         % (o.get("infra") or "unrecognised", where))
+        elif o.get("outcome") == "harness-error":
+            he = o.get("harness_error") or {}
+            words.append("HARNESS ERROR in %s task '%s': not the recipe's failure (%s)"
+                         % (he.get("tier") or "?", he.get("task") or "", where))
+        else:
+            words.append("%s (%s)" % (o.get("level_text") or str(o.get("outcome") or "no result").upper(), where))
+    status = "infra" if any(o.get("outcome") in INFRA_KINDS for o in bad) else "red"
+    if not outcomes:
+        words = ["no run recorded an outcome"]
+    return {"status": status, "msg": "%d of %d run(s) did not pass: %s" % (len(bad), len(outcomes), "; ".join(words))}
+
+
 def table(doc: dict) -> list:
     """A short per-tier table, one string per line; a long detail wraps onto continuation lines
     (at word boundaries, never cut: the decision is read here)."""

@@ -127,3 +127,22 @@ def test_table_wraps_a_long_detail_and_never_cuts_a_word():
     lines = _ladder.table(doc)[1:-1]
     assert len(lines) > 1 and all(len(line) <= 120 for line in lines)
     assert " ".join(" ".join(line.split()[3:] if i == 0 else line.split()) for i, line in enumerate(lines)) == long
+
+
+@pytest.mark.parametrize("outcomes, status, words", [
+    ([{"outcome": "pass", "results": "/r/a"}, {"outcome": "pass", "results": "/r/b"}], "pass",
+     "2 run(s) passed: /r/a, /r/b"),
+    ([{"outcome": "fail", "results": "/r/a", "level_text": "FAIL, 1 of 5 applicable rungs, stopped at upgrade"}],
+     "red", "1 of 1 run(s) did not pass: FAIL, 1 of 5 applicable rungs, stopped at upgrade (/r/a)"),
+    ([{"outcome": "pass", "results": "/r/a"}, {"outcome": "infra", "infra": "image-unavailable", "results": "/r/b"}],
+     "infra", "INFRA (image-unavailable): the server could not take the run"),
+    # canon's rule: any run that could not say anything makes the whole INFRA
+    ([{"outcome": "fail", "results": "/r/a"}, {"outcome": "harness-error", "results": "/r/b",
+                                              "harness_error": {"tier": "upgrade", "task": "upgrade - deploy"}}],
+     "infra", "HARNESS ERROR in upgrade task 'upgrade - deploy': not the recipe's failure (/r/b)"),
+    ([{"outcome": "incomplete", "results": "/r/a"}], "red", "INCOMPLETE (/r/a)"),
+    ([], "red", "no run recorded an outcome"),
+])
+def test_runs_verdict(outcomes, status, words):
+    got = _ladder.runs_verdict(outcomes)
+    assert got["status"] == status and words in got["msg"]
