@@ -22,6 +22,7 @@ from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_rec
 
 from canon.verdict import (
     base_evidence, classification_document, custom_base_needed, decide, fingerprint, locate)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 
 
@@ -38,7 +39,7 @@ def entry_from_result(doc: dict, path: str) -> dict:
     failed = next((t for t in cold["tiers"] if t.get("outcome") in ("fail", "infra", "harness-error")), None)
     if failed:
         error = str(failed.get("error") or failed.get("reason") or "")
-        cold["failure"] = {"tier": failed["name"], "error": error[:2000], "task": failed.get("task") or "",
+        cold["failure"] = {"tier": failed["name"], "error": clip_words(error, 2000), "task": failed.get("task") or "",
                            "fingerprint": fingerprint(failed["name"], error)}
     if cold["outcome"] == "harness-error":
         cold.update(outcome="infra", infra="harness-error")

@@ -305,7 +305,7 @@ def cmd_isolate(args, progress) -> int:
             outcomes.append(rec)
             f = rec.get("failure") or {}
             print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
-                                             (" (%s: %s)" % (f.get("tier"), f.get("error", "")[:80])) if f else "",
+                                             (" (%s: %s)" % (f.get("tier"), (f.get("error") or "").strip().split("\n")[0])) if f else "",
                                              os.path.dirname(rec["result"] or "") or ""))
     if stop.is_set():
         return EXIT_INTERRUPTED

@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 
 from canon.timeline import _number, timeline_svg
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
+
 SWEEP_SCHEMA = "coopcloud.canon/sweep"
 CLASSIFICATION_SCHEMA = "coopcloud.canon/classification"
 SCHEMA_VERSION = 1
@@ -77,7 +79,7 @@ def one_line(text, limit: int | None = CELL_LIMIT) -> str:
     """``text`` on one line (whitespace runs become one space), cut at ``limit`` characters with …"""
     line = " ".join(clean_text(text).split())
     if limit is not None and len(line) > limit:
-        line = line[: limit - 1].rstrip() + "…"
+        line = clip_words(line, limit)   # at a word boundary: the decision is read here
     return line
 
 

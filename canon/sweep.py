@@ -23,6 +23,7 @@ from canon.shard import shard
 
 from canon.verdict import (
     fingerprint, infra_signature, systemic_events)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     Ledger, now_iso, read_json, write_json_atomic)
 
@@ -116,7 +117,7 @@ def cold_record(job, results_dir: str, server) -> dict:
                       None)
         if failed:
             error = str(failed.get("error") or failed.get("reason") or "")
-            rec["failure"] = {"tier": failed["name"], "error": error[:2000], "task": failed.get("task") or "",
+            rec["failure"] = {"tier": failed["name"], "error": clip_words(error, 2000), "task": failed.get("task") or "",
                               "fingerprint": fingerprint(failed["name"], error)}
             # the lifecycle decided infra and harness errors already (the tier_failure filter,
             # the same _infra rules); a result written before that decision existed is read here
@@ -132,7 +133,7 @@ def cold_record(job, results_dir: str, server) -> dict:
         # No result at all: the harness could not even start the run.
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a result" % job.status
         sig = infra_signature(msg, proxy_urls(server)) or engine_problem(server)
-        rec["failure"] = {"tier": "harness", "error": msg[:2000], "fingerprint": fingerprint("harness", msg)}
+        rec["failure"] = {"tier": "harness", "error": clip_words(msg, 2000), "fingerprint": fingerprint("harness", msg)}
         rec["outcome"] = "infra" if sig else "fail"
         rec["infra"] = sig
     elif job.status == "timeout":
@@ -159,7 +160,7 @@ def promote_record(job, results_dir: str, server=None) -> dict:
         rec["outcome"] = "interrupted"
     elif not promo:
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a record" % job.status
-        rec.update(outcome="infra" if infra_signature(msg, proxy_urls(server)) else "failed", detail=msg[:2000])
+        rec.update(outcome="infra" if infra_signature(msg, proxy_urls(server)) else "failed", detail=clip_words(msg, 2000))
     sig = infra_signature(rec.get("detail") or "", proxy_urls(server))
     if rec["outcome"] in PROMOTE_RED and sig:
         rec.update(outcome="infra", infra=sig)

@@ -31,6 +31,19 @@ DETAIL_WIDTH = 90
 LADDER = TIERS
 
 
+def clip_words(text, limit: int, mark: str = "…") -> str:
+    """``text`` at most ``limit`` characters, cut at a word boundary (never mid-word) with
+    ``mark`` when it was cut. A single word longer than the limit is cut, marked, as a last resort."""
+    text = "" if text is None else str(text)
+    if limit is None or len(text) <= limit:
+        return text
+    room = max(0, limit - len(mark))
+    cut = text[:room + 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    head = text[:space] if space > 0 else text[:room]
+    return head.rstrip() + mark
+
+
 def _intended_na(t: dict | None) -> bool:
     return bool(t) and t["outcome"] == "not-applicable" and t.get("intended", True)
 

@@ -146,3 +146,18 @@ def test_table_wraps_a_long_detail_and_never_cuts_a_word():
 def test_runs_verdict(outcomes, status, words):
     got = _ladder.runs_verdict(outcomes)
     assert got["status"] == status and words in got["msg"]
+
+
+@pytest.mark.parametrize("text, limit, want", [
+    ("the restore did not bring back the state", 100, "the restore did not bring back the state"),
+    ("the restore did not bring back the state", 20, "the restore did not…"),
+    ("the restore did not bring back the state", 21, "the restore did not…"),
+    ("averyveryverylongsingletoken here", 10, "averyvery…"),
+    ("", 5, ""),
+    (None, 5, ""),
+])
+def test_clip_words_never_cuts_mid_word(text, limit, want):
+    got = _ladder.clip_words(text, limit)
+    assert got == want and len(got) <= limit
+    if got.endswith("…") and " " in got:
+        assert (text or "").startswith(got[:-1]) and (text or "")[len(got) - 1] == " "
