@@ -112,7 +112,7 @@ def cold_record(job, results_dir: str, server) -> dict:
         rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),
                    domains=doc.get("domains", {}),
-                   level=doc.get("level"))
+                   level=doc.get("level"), level_text=doc.get("level_text"))
         failed = next((t for t in doc.get("tiers", []) if t.get("outcome") in ("fail", "infra", "harness-error")),
                       None)
         if failed:
