@@ -200,7 +200,8 @@ def comment_body(job: dict, answer: dict) -> str:
         doc = run.get("doc")
         lines.append("%s %s, run `%s`: **%s**%s" % (
             run["recipe"], run.get("version") or "(latest release)", run.get("run_id") or "-",
-            run["outcome"], (" (level %s/%s)" % (doc["level"]["level"], doc["level"]["of"]))
+            run["outcome"], (" (%s)" % doc["level_text"]) if doc and doc.get("level_text")
+            else (" (level %s/%s)" % (doc["level"]["level"], doc["level"]["of"]))   # a result from before level_text
             if doc and isinstance(doc.get("level"), dict) else ""))
         lines += ["", tier_table(doc), ""]
         if run.get("result"):

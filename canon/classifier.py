@@ -1,7 +1,7 @@
 """``canon classify``: re-run a failure in two arms until the verdict is clear.
 
 The logic (verdicts, the exact test, the stopping rule, where the defect lives) is pure and
-lives in the collection (``module_utils/_classify.py``); this module only runs the arms:
+lives in ``canon/verdict.py``; this module only runs the arms:
 
 * ``isolated``: the recipe alone on the server (no other harness run may be live);
 * ``loaded``: the same run while the load arm runs beside it.
@@ -20,13 +20,52 @@ from canon.load import LoadArm, fingerprint as load_fingerprint, Sampler
 from canon.runner import Job
 from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_record, recipe_commit
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
-    classification_document, decide, fingerprint, locate)
+from canon.verdict import (
+    base_evidence, classification_document, custom_base_needed, decide, fingerprint, locate)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 
 
 class ClassifyError(Exception):
     pass
+
+
+def entry_from_result(doc: dict, path: str) -> dict:
+    """A single run's ``result.json`` (``isolate.yml`` or ``canon isolate``) as the sweep entry
+    the classifier reads: its cold record, no promote. The run is taken as an isolated one."""
+    cold = {"outcome": doc.get("outcome"), "run_id": doc.get("run_id"), "result": path,
+            "tiers": doc.get("tiers") or [], "versions": doc.get("versions") or {}, "domains": doc.get("domains") or {},
+            "level": doc.get("level"), "failure": None, "infra": doc.get("infra")}
+    failed = next((t for t in cold["tiers"] if t.get("outcome") in ("fail", "infra", "harness-error")), None)
+    if failed:
+        error = str(failed.get("error") or failed.get("reason") or "")
+        cold["failure"] = {"tier": failed["name"], "error": clip_words(error, 2000), "task": failed.get("task") or "",
+                           "fingerprint": fingerprint(failed["name"], error)}
+    if cold["outcome"] == "harness-error":
+        cold.update(outcome="infra", infra="harness-error")
+    return {"recipe": doc.get("recipe"), "server": doc.get("server"), "cold": cold,
+            "promote": {"outcome": "not-run"}, "version": (doc.get("versions") or {}).get("head")}
+
+
+def classify_target(folder: str, recipe: str) -> tuple:
+    """What ``canon classify --from FOLDER`` classifies: ``(entry, sweep_loaded, out_dir)``.
+    FOLDER is a sweep's results folder (``sweep.json``) or a single run's (``result.json``);
+    a relative FOLDER is the caller's (made absolute here, before any path reaches Ansible, which
+    would resolve it from the playbook's folder). The re-runs' evidence goes inside FOLDER."""
+    folder = os.path.abspath(folder)
+    sweep = read_json(os.path.join(folder, "sweep.json"), None)
+    if isinstance(sweep, dict):
+        entry = next((r for r in sweep.get("recipes") or [] if r.get("recipe") == recipe), None)
+        if entry is None:
+            raise ClassifyError("%s was not in sweep %s" % (recipe, sweep.get("sweep_id") or folder))
+        return entry, bool((sweep.get("load") or {}).get("spec")), folder
+    result = read_json(os.path.join(folder, "result.json"), None)
+    if isinstance(result, dict):
+        if result.get("recipe") != recipe:
+            raise ClassifyError("run %s in %s is of %s, not %s" % (result.get("run_id"), folder, result.get("recipe"),
+                                                                   recipe))
+        return entry_from_result(result, os.path.join(folder, "result.json")), False, folder
+    raise ClassifyError("no sweep.json or result.json in %s (name a sweep's results folder or a run's)" % folder)
 
 
 def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict:
@@ -83,7 +122,8 @@ class Classifier:
     def __init__(self, server, inventory: str, recipe: str, out_dir: str, sweep_entry: dict, sweep_loaded: bool,
                  load_spec: dict, probe_image: str, budget: int = 10, deadline: int = 1800, kind: str | None = None,
                  progress=None, stop=None):
-        self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, out_dir
+        # absolute before it reaches Ansible, which resolves a relative path from the playbook's folder
+        self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, os.path.abspath(out_dir)
         self.entry, self.sweep_loaded = sweep_entry, sweep_loaded
         self.load_spec, self.probe_image, self.budget, self.deadline = load_spec, probe_image, int(budget), int(deadline)
         self.progress, self.stop = progress, stop
@@ -96,7 +136,7 @@ class Classifier:
             raise ClassifyError("%s: nothing to classify: its cold run was %s" % (recipe, cold.get("outcome")))
         if kind == "promote" and promote.get("outcome") not in ("failed", "refused", "promoted-by-fallback", "infra"):
             raise ClassifyError("%s: nothing to classify: its promote was %s" % (recipe, promote.get("outcome")))
-        self.runs_dir = os.path.join(out_dir, "runs")
+        self.runs_dir = os.path.join(self.out_dir, "runs")
         origin = cold if kind == "cold" else promote
         self.observations = [observation("loaded" if sweep_loaded else "isolated", kind, origin, origin=True)]
         self.records = []
@@ -161,7 +201,27 @@ class Classifier:
                                         "version": self.entry.get("version") or "",
                                         "warm_drift": self.entry.get("warm_drift", True)},
                         "classify-%s-promote-%s-%d" % (self.recipe, arm, n)).run()
-        return promote_record(res, self.runs_dir)
+        return promote_record(res, self.runs_dir, self.server)
+
+    def base_run(self) -> dict:
+        """The same suite commit (this checkout's suites) against the upgrade base release,
+        alone on the server: install then custom. What tells a stale test from a regression
+        only the suite catches (canon.verdict._locate_custom)."""
+        versions = (self.entry.get("cold") or {}).get("versions") or {}
+        head = versions.get("head") or self.entry.get("version")
+        base = versions.get("upgrade_base") or versions.get("previous")
+        if not base or base == head:
+            return {"version": None, "head": head}
+        if self.progress:
+            self.progress("%s: the custom suite against the upgrade base %s" % (self.recipe, base))
+        self._assert_alone()
+        extravars = {"recipe": self.recipe, "version": base, "canon_exclusive": True,
+                     "canon_tier_order": ["install", "custom"],
+                     "canon_settings_overrides": self.entry.get("settings") or {}}
+        record = cold_record(self._job("isolate.yml", extravars, "classify-%s-base" % self.recipe).run(),
+                             self.runs_dir, self.server)
+        self.records.append(record)
+        return base_evidence(record, base, head)
 
     def run_arm(self, arm: str, n: int) -> dict:
         if arm == "isolated":
@@ -194,6 +254,11 @@ class Classifier:
             decision = decide(self.observations, budget=self.budget)
         promote = self.entry.get("promote") or {}
         context = location_context(self.kind, self.entry.get("cold") or {}, promote, self.entry.get("warm_drift", True))
+        if custom_base_needed(decision, context) and not (self.stop and self.stop.is_set()):
+            try:
+                context["base"] = self.base_run()
+            except ClassifyError as exc:  # the server is busy: say so instead of guessing
+                context["base"] = {"version": None, "head": self.entry.get("version"), "outcome": str(exc)}
         location = locate(decision, context)
         doc = classification_document(
             self.recipe, self.kind, self.observations, decision, location,
@@ -201,5 +266,7 @@ class Classifier:
             harness_commit=harness_commit(), server=self.server.name, started=started, finished=time.time())
         doc["interrupted"] = bool(self.stop and self.stop.is_set())
         doc["version"] = self.entry.get("version")
+        if "base" in context:
+            doc["base_release"] = context["base"]
         write_json_atomic(os.path.join(self.out_dir, "classify", self.recipe + ".json"), doc)
         return doc

@@ -137,9 +137,10 @@ def load_profile(path: str | None, known: list | None = None) -> dict:
     return recipes
 
 
-def probe_image() -> str:
-    with open(os.path.join(ROOT, "inventory", "bench", "group_vars", "bench.yml")) as fh:
-        return (yaml.safe_load(fh) or {}).get("canon_probe_image", "busybox:stable")
+def probe_image(server) -> str:
+    """The load arm's and probes' image: the server's ``canon_probe_image`` from the inventory
+    in use (never the bench's file, whichever inventory was named)."""
+    return str((server.vars or {}).get("canon_probe_image") or "busybox:stable")
 
 
 def render(sweep_dir: str):
@@ -223,7 +224,7 @@ def cmd_sweep(args, progress) -> int:
             if isolating:
                 raise Refused("server %s is in an isolation run (%s)" % (s.name, ", ".join(isolating)))
             reap_orphans(s)
-        loads = [LoadArm(s, spec, probe_image(), deploy_runner=None) for s in servers] if any(spec.values()) else []
+        loads = [LoadArm(s, spec, probe_image(s), deploy_runner=None) for s in servers] if any(spec.values()) else []
         sweep.load_arms, sweep.load_arm = loads, (loads[0] if loads else None)
         sweep.stop = stop
         on_signals(stop, progress)
@@ -298,7 +299,7 @@ def cmd_isolate(args, progress) -> int:
             outcomes.append(rec)
             f = rec.get("failure") or {}
             print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
-                                             (" (%s: %s)" % (f.get("tier"), shorten(f.get("error", ""), 160))) if f else "",
+                                             (" (%s: %s)" % (f.get("tier"), shorten((f.get("error") or "").strip().split("\n")[0], 160))) if f else "",
                                              os.path.dirname(rec["result"] or "") or ""))
     if stop.is_set():
         return EXIT_INTERRUPTED
@@ -308,26 +309,22 @@ def cmd_isolate(args, progress) -> int:
 
 
 def cmd_classify(args, progress) -> int:
-    from canon.classifier import ClassifyError, Classifier
+    from canon.classifier import ClassifyError, Classifier, classify_target
     server = pick_server(args)
-    path = os.path.join(args.sweep, "sweep.json")
-    if not os.path.exists(path):
-        raise Refused("no sweep at %s (run canon sweep first, or name its results folder)" % args.sweep)
-    sweep = json.load(open(path))
-    entry = next((r for r in sweep["recipes"] if r["recipe"] == args.recipe), None)
-    if entry is None:
-        raise Refused("%s was not in sweep %s" % (args.recipe, sweep["sweep_id"]))
+    try:  # a sweep's folder or a single run's; relative to the caller's working directory
+        entry, loaded, args.sweep = classify_target(args.sweep, args.recipe)
+    except ClassifyError as exc:
+        raise Refused(str(exc))
     if not args.server and entry.get("server") and entry["server"] != server.name:
         # a sharded sweep: re-run the failure on the server it ran on
         args.server = [entry["server"]]
         server = pick_server(args)
     spec = parse_spec(args.load or ["cpu=6"])
-    loaded = bool((sweep.get("load") or {}).get("spec"))
     stop = threading.Event()
     on_signals(stop, progress)
     with ServerLock(server, "a classification of %s" % args.recipe, args.wait):
         try:
-            clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(),
+            clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(server),
                              budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop)
         except ClassifyError as exc:
             raise Refused(str(exc))
@@ -335,7 +332,9 @@ def cmd_classify(args, progress) -> int:
     c = doc["confidence"]
     print("%s (%s): %s%s — %s" % (args.recipe, doc["kind"], doc["verdict"], "" if doc["clear"] else " (not clear)",
                                   doc["reason"]))
-    print("  where: %s — %s" % (doc["location"]["where"], doc["location"].get("detail", "")))
+    level = (doc["location"].get("confidence") or {}).get("level")
+    print("  where: %s%s — %s" % (doc["location"]["where"], " (confidence: %s)" % level if level else "",
+                                  doc["location"].get("detail", "")))
     for ev in doc["location"].get("evidence", []):
         print("    evidence: %s" % ev)
     print("  confidence: p=%.3g (%s); isolated clean %s of %s needed; runs used %d of %d" % (
@@ -380,7 +379,7 @@ def cmd_redfix(args, progress) -> int:
         if not args.no_forge:
             from canon.forge_ci import BenchForge
             ci = BenchForge.from_inventory(server, args.inventory, args.results)
-        job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(), cap=args.cap or server.cap,
+        job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(server), cap=args.cap or server.cap,
                      budget=args.budget, deadline=args.deadline, progress=progress, stop=stop, ci=ci)
         doc = job.run()
     print(open(os.path.join(job.dir, "M2.md")).read())
@@ -520,7 +519,7 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("classify", parents=[target()], help="tell genuine from load-flake from flaky, with the runs behind it")
     c.add_argument("recipe", help="the recipe whose failure in the sweep is classified")
-    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder (its runs are written there)")
+    c.add_argument("--from", dest="sweep", required=True, help="the sweep's results folder, or a single run's (its re-runs are written there)")
     c.add_argument("--budget", type=positive_int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")

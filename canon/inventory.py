@@ -30,6 +30,8 @@ NEEDED = {
     "canon_forge_owner": "",
     "canon_forge_git_root": "",
     "canon_abra_bin": "abra",
+    "canon_proxy_url": "",
+    "canon_probe_image": "busybox:stable",
 }
 
 

@@ -15,6 +15,8 @@ import sys
 import threading
 import time
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
+
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 REASON_LIMIT = 160  # characters of a tier's error on its progress line; the reports keep it whole
 
@@ -27,17 +29,9 @@ def clock(seconds: float) -> str:
 
 
 def shorten(text, limit: int) -> str:
-    """``text`` on one line, cut at a word boundary with ``…`` when longer than ``limit``.
-
-    A word longer than the whole limit is cut inside it (nothing else would fit)."""
-    line = " ".join(str(text or "").split())
-    if len(line) <= limit:
-        return line
-    cut = line[: limit - 1]
-    space = cut.rfind(" ")
-    if space > limit // 2:
-        cut = cut[:space]
-    return cut.rstrip(" ,;:|-") + "…"
+    """``text`` on one line, cut at a word boundary with ``…`` when longer than ``limit``
+    (:func:`_ladder.clip_words`, the rule the result documents follow too)."""
+    return clip_words(" ".join(str(text or "").split()), limit)
 
 
 def tier_line(recipe: str, tier: dict) -> str:

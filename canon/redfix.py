@@ -25,7 +25,7 @@ from canon.progress import shorten
 from canon.report import markdown_table, relative_documents, write_all
 from canon.sweep import PROMOTE_RED, Sweep
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._classify import runs_needed
+from canon.verdict import runs_needed
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, write_json_atomic
 
 SCHEMA = "coopcloud.canon/redfix"

@@ -198,6 +198,9 @@ def cold_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
             return "incomplete: %s skipped (%s)" % (skipped.get("name") or "?", one_line(reason, limit))
         return "incomplete"
     if outcome == "interrupted":
+        stop = cold.get("interrupted") or {}   # what the run's guardian recorded, when it did
+        if stop.get("why"):
+            return "cold: interrupted%s (%s)" % (" in %s" % stop["tier"] if stop.get("tier") else "", stop["why"])
         return "cold: interrupted"
     if outcome in COLD_GREEN or outcome == "not-run":
         return None
@@ -338,6 +341,9 @@ def root_cause_text(classification: dict, limit: int | None = CELL_LIMIT) -> str
     """The ``root cause`` cell: where the cause lies and what it is."""
     location = classification.get("location") or {}
     where, detail = location.get("where"), one_line(location.get("detail"), limit)
+    level = (location.get("confidence") or {}).get("level")
+    if where and level:  # a location inferred from a tier pattern says how sure it is
+        where = "%s (confidence: %s)" % (where, level)
     if where and detail:
         return "%s: %s" % (where, detail)
     return str(where or detail or DASH)

@@ -21,8 +21,9 @@ from canon.load import Sampler, fingerprint as load_fingerprint
 from canon.runner import Job
 from canon.shard import shard
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._classify import (
+from canon.verdict import (
     fingerprint, infra_signature, systemic_events)
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
     Ledger, now_iso, read_json, write_json_atomic)
 
@@ -53,6 +54,13 @@ def recipe_commit(server, recipe: str, version: str | None) -> str | None:
         return None
     res = subprocess.run(["git", "-C", repo, "rev-parse", "%s^{commit}" % version], capture_output=True, text=True)
     return res.stdout.strip() or None
+
+
+def proxy_urls(server) -> list:
+    """The reverse proxy this server's apps are reached through (``canon_proxy_url``), so that a
+    refused connection to it reads as ``proxy-down``; none when apps are reached directly."""
+    url = str((getattr(server, "vars", None) or {}).get("canon_proxy_url") or "")
+    return [url] if url else []
 
 
 def engine_problem(server) -> str | None:
@@ -90,26 +98,42 @@ def cold_record(job, results_dir: str, server) -> dict:
     if job.run_ids:
         rec["run_id"] = job.run_ids[-1]
         rec["domains"] = dict(job.domains.get(rec["run_id"]) or {})
+        if not doc:
+            # the playbook died before its result: the run's guardian (or a janitor) wrote one
+            on_disk = read_json(os.path.join(results_dir, rec["run_id"], "result.json"), None)
+            if isinstance(on_disk, dict) and on_disk.get("interrupted"):
+                rec["interrupted"] = on_disk["interrupted"]
+                if on_disk.get("outcome") == "interrupted":
+                    rec.update(outcome="interrupted", result=os.path.join(results_dir, rec["run_id"], "result.json"),
+                               teardown=on_disk.get("teardown"))
+                    return rec
+                doc = on_disk  # stopped during its teardown: its own verdict stands
     if doc:
         rec.update(run_id=doc["run_id"], result=os.path.join(results_dir, doc["run_id"], "result.json"),
                    outcome=doc["outcome"], tiers=doc.get("tiers", []), versions=doc.get("versions", {}),
                    domains=doc.get("domains", {}),
-                   level=doc.get("level"))
-        failed = next((t for t in doc.get("tiers", []) if t.get("outcome") == "fail"), None)
+                   level=doc.get("level"), level_text=doc.get("level_text"))
+        failed = next((t for t in doc.get("tiers", []) if t.get("outcome") in ("fail", "infra", "harness-error")),
+                      None)
         if failed:
             error = str(failed.get("error") or failed.get("reason") or "")
-            rec["failure"] = {"tier": failed["name"], "error": error[:2000],
+            rec["failure"] = {"tier": failed["name"], "error": clip_words(error, 2000), "task": failed.get("task") or "",
                               "fingerprint": fingerprint(failed["name"], error)}
-            sig = infra_signature(error)
-            if sig:
-                rec.update(outcome="infra", infra=sig)
+            # the lifecycle decided infra and harness errors already (the tier_failure filter,
+            # the same _infra rules); a result written before that decision existed is read here
+            if failed.get("outcome") == "harness-error":
+                rec.update(outcome="infra", infra="harness-error")
+            else:
+                sig = failed.get("infra") or infra_signature(error, proxy_urls(server))
+                if sig:
+                    rec.update(outcome="infra", infra=sig)
     if job.status == "canceled":
         rec["outcome"] = "interrupted"
     elif not doc:
         # No result at all: the harness could not even start the run.
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a result" % job.status
-        sig = infra_signature(msg) or engine_problem(server)
-        rec["failure"] = {"tier": "harness", "error": msg[:2000], "fingerprint": fingerprint("harness", msg)}
+        sig = infra_signature(msg, proxy_urls(server)) or engine_problem(server)
+        rec["failure"] = {"tier": "harness", "error": clip_words(msg, 2000), "fingerprint": fingerprint("harness", msg)}
         rec["outcome"] = "infra" if sig else "fail"
         rec["infra"] = sig
     elif job.status == "timeout":
@@ -119,7 +143,7 @@ def cold_record(job, results_dir: str, server) -> dict:
     return rec
 
 
-def promote_record(job, results_dir: str) -> dict:
+def promote_record(job, results_dir: str, server=None) -> dict:
     promo = job.promotions[-1] if job.promotions else None
     rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
            "finished_epoch": job.finished, "duration": job.duration, "detail": ""}
@@ -138,8 +162,8 @@ def promote_record(job, results_dir: str) -> dict:
         rec["outcome"] = "interrupted"
     elif not promo:
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a record" % job.status
-        rec.update(outcome="infra" if infra_signature(msg) else "failed", detail=msg[:2000])
-    sig = infra_signature(rec.get("detail") or "")
+        rec.update(outcome="infra" if infra_signature(msg, proxy_urls(server)) else "failed", detail=clip_words(msg, 2000))
+    sig = infra_signature(rec.get("detail") or "", proxy_urls(server))
     if rec["outcome"] in PROMOTE_RED and sig:
         rec.update(outcome="infra", infra=sig)
     return rec
@@ -343,7 +367,7 @@ class Sweep:
                              {"recipe": recipe, "cold_result": cold["result"], "version": entry["version"],
                               "warm_drift": plan.get("warm_drift", True)})
             pres = pjob.run()
-            entry["promote"] = promote_record(pres, self.runs_dir)
+            entry["promote"] = promote_record(pres, self.runs_dir, server)
             entry["promote"]["load"] = load_fingerprint(samples, pres.started, pres.finished)
             if entry["promote"]["outcome"] == "interrupted":
                 entry["status"] = "interrupted"

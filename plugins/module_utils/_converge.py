@@ -487,7 +487,7 @@ class Watcher:
         """When every task that should run but does not is still in swarm's ``new`` state, the
         swarm's allocator never took them (a stuck allocator, or no addresses left): nothing a
         recipe does keeps a task there, so the verdict says so and classification reads it as the
-        bench's failure (``_classify.INFRA_SIGNATURES``: ``allocator-stuck``)."""
+        bench's failure (``canon/verdict.INFRA_SIGNATURES``: ``allocator-stuck``)."""
         waiting = [t for t in obs.tasks if t.desired_state == "running" and t.state != "running"]
         if not waiting or any(t.state != "new" for t in waiting):
             return ""

@@ -22,6 +22,7 @@ controller once started.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -29,8 +30,10 @@ import subprocess
 import sys
 import time
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import interrupted_document
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import (
-    GUARDIAN_MARK, STATUS_RUNNING, STATUS_TORN_DOWN, Ledger, now_iso, pid_alive)
+    GUARDIAN_MARK, STATUS_RUNNING, STATUS_TORN_DOWN, Ledger, now_iso, pid_alive, read_json, write_json_atomic)
 from ansible_collections.coopcloud.canon.plugins.module_utils._run_processes import (
     RUN_ENV, ancestry, kill_run_processes, run_processes)
 from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import teardown_run
@@ -106,9 +109,39 @@ def main(argv=None) -> int:
     ledger.update(run_id, interrupted=why, interrupted_at=now_iso(), stray_processes=left)
     if record.get("keep_on_failure"):
         ledger.update(run_id, status="kept")
+        record_interruption(ledger, record, why, {"removed": {}, "locks": []})
         return 0
-    teardown_run(ledger, run_id, final_status=STATUS_TORN_DOWN)
+    redact = load_redactor(os.path.join(ledger.run_dir(run_id), "redact"))  # teardown forgets the run dir
+    removed = teardown_run(ledger, run_id, final_status=STATUS_TORN_DOWN)
+    record_interruption(ledger, record, why, removed, redact)
     return 0
+
+
+TIER_MARK = "tier"   # <results>/<run id>/tier: the tier the lifecycle is in (roles/lifecycle/tasks/tier.yml)
+
+
+def record_interruption(ledger: Ledger, record: dict, why: str, teardown: dict, redact=None) -> str | None:
+    """Write the interrupted run's ``result.json`` into its results folder (the ledger's
+    ``results_dir``, given by the lifecycle to canon_run), so the run does not vanish from every
+    record once the teardown forgot it. Returns the path, or None when the run has no results
+    folder on this host (a claim without ``results_dir``)."""
+    results = record.get("results_dir")
+    run_id = record.get("run_id")
+    if not results or not run_id:
+        return None
+    folder = os.path.join(results, run_id)
+    try:
+        with open(os.path.join(folder, TIER_MARK), encoding="utf-8") as fh:
+            tier = fh.read().strip() or None
+    except OSError:
+        tier = None
+    path = os.path.join(folder, "result.json")
+    doc = interrupted_document(record, why, now_iso(), tier, teardown, read_json(path, None))
+    if redact is not None:
+        doc = json.loads(redact(json.dumps(doc)))
+    os.makedirs(folder, exist_ok=True)
+    write_json_atomic(path, doc)
+    return path
 
 
 def payload_root(module_file: str) -> str:

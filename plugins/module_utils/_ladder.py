@@ -10,39 +10,93 @@ Outcomes have honest names and are never collapsed into green:
 ``not-applicable``  declared not applicable by the recipe, with the reason (intended)
 ``skipped``         not run, not intended: a missing prerequisite (no older release to upgrade
                     from) or blocked by an earlier failed rung
+``infra``           the server could not take the run (engine down, image unavailable, ...):
+                    not the recipe's failure (``_infra.infra_signature``)
+``harness-error``   the harness's own task broke (templating error, module traceback, missing
+                    tool): not the recipe's failure either; the tier names the task and error
 """
 
 from __future__ import annotations
 
+import textwrap
+
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import TIERS
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("pass", "fail", "not-applicable", "skipped")
+OUTCOMES = ("pass", "fail", "not-applicable", "skipped", "infra", "harness-error")
+# A run's outcome: the tiers' outcomes folded, in this order of precedence (see overall).
+RUN_OUTCOMES = ("infra", "fail", "harness-error", "incomplete", "pass")
+DETAIL_WIDTH = 90
 # The ladder: climbing stops at the first rung that failed or could not be verified.
 LADDER = TIERS
 
 
-def level(tiers: list) -> dict:
-    """``{"level": n, "name": last rung reached, "stopped_at": tier or None}``.
+def clip_words(text, limit: int, mark: str = "…") -> str:
+    """``text`` at most ``limit`` characters, cut at a word boundary (never mid-word) with
+    ``mark`` when it was cut. A single word longer than the limit is cut, marked, as a last resort."""
+    text = "" if text is None else str(text)
+    if limit is None or len(text) <= limit:
+        return text
+    room = max(0, limit - len(mark))
+    cut = text[:room + 1]
+    space = max(cut.rfind(" "), cut.rfind("\n"), cut.rfind("\t"))
+    head = text[:space] if space > 0 else text[:room]
+    return head.rstrip() + mark
 
-    Rung n is reached when tiers 1..n each passed or were intentionally not applicable.
+
+def _intended_na(t: dict | None) -> bool:
+    return bool(t) and t["outcome"] == "not-applicable" and t.get("intended", True)
+
+
+def level(tiers: list) -> dict:
+    """``{"level": n, "name": last rung reached, "stopped_at": tier or None, "of": rungs,
+    "applicable": rungs not declared not applicable, "passed": rungs that passed,
+    "not_applicable": [{"tier", "reason"}]}``.
+
+    Rung n is reached when tiers 1..n each passed or were intentionally not applicable. A rung
+    that was not applicable is not a rung passed: ``passed`` of ``applicable`` is the honest
+    count, ``level`` of ``of`` the position on the ladder.
     """
     by_name = {t["name"]: t for t in tiers}
     reached, name, stopped = 0, "none", None
     for i, tier in enumerate(LADDER, 1):
         t = by_name.get(tier)
-        if t and (t["outcome"] == "pass" or (t["outcome"] == "not-applicable" and t.get("intended", True))):
+        if t and (t["outcome"] == "pass" or _intended_na(t)):
             reached, name = i, tier
             continue
         stopped = tier
         break
-    return {"level": reached, "name": name, "stopped_at": stopped, "of": len(LADDER)}
+    na = [{"tier": tier, "reason": str(by_name[tier].get("reason") or by_name[tier].get("detail") or "")}
+          for tier in LADDER if _intended_na(by_name.get(tier))]
+    passed = sum(1 for tier in LADDER if (by_name.get(tier) or {}).get("outcome") == "pass")
+    return {"level": reached, "name": name, "stopped_at": stopped, "of": len(LADDER),
+            "applicable": len(LADDER) - len(na), "passed": passed, "not_applicable": na}
+
+
+def level_text(outcome: str, lv: dict) -> str:
+    """``PASS, 3 of 3 applicable rungs (upgrade n/a: <reason>; custom n/a: <reason>)``: what
+    was verified, never counting a rung that was not applicable as passed; reasons whole."""
+    applicable = lv.get("applicable", lv.get("of", len(LADDER)))
+    passed = lv.get("passed", lv.get("level", 0))
+    text = "%s, %d of %d applicable rungs" % (outcome.upper(), passed, applicable)
+    if lv.get("stopped_at") and outcome != "pass":
+        text += ", stopped at %s" % lv["stopped_at"]
+    na = ["%s n/a: %s" % (n["tier"], n["reason"]) if n.get("reason") else "%s n/a" % n["tier"]
+          for n in lv.get("not_applicable") or []]
+    return text + (" (%s)" % "; ".join(na) if na else "")
 
 
 def overall(tiers: list) -> str:
+    """The run's outcome. ``infra`` first: when the server could not take the run nothing else
+    it showed is evidence; then a recipe ``fail``; then ``harness-error`` (the harness broke,
+    the recipe was not shown red); then ``incomplete`` and ``pass``."""
     outcomes = [t["outcome"] for t in tiers]
+    if "infra" in outcomes:
+        return "infra"
     if "fail" in outcomes:
         return "fail"
+    if "harness-error" in outcomes:
+        return "harness-error"
     if any(t["outcome"] == "skipped" for t in tiers):
         return "incomplete"
     if not any(o == "pass" for o in outcomes):
@@ -69,20 +123,113 @@ def result_document(run: dict, tiers: list, extra: dict | None = None) -> dict:
         "outcome": overall(tiers),
         "level": level(tiers),
     }
+    doc["level_text"] = level_text(doc["outcome"], doc["level"])
+    cause = next((t for t in tiers if t["outcome"] == doc["outcome"]), None)
+    if doc["outcome"] == "infra":
+        doc["infra"] = (cause or {}).get("infra") or "unrecognised"
+    elif doc["outcome"] == "harness-error":
+        doc["harness_error"] = {"tier": cause["name"], "task": cause.get("task") or "",
+                                "kind": cause.get("harness_error") or "", "error": cause.get("error") or ""}
     doc.update(extra or {})
     return doc
 
 
+INTERRUPTED_WHY = {
+    "controller-died": "the controller (ansible-playbook) died before the run's own teardown",
+    "lease-expired": "no process of the run was seen for the lease (the controller over SSH is gone)",
+    "deadline": "the run passed its deadline and was stopped",
+    "janitor": "the controller and the run's guardian were both gone; the next run's janitor reaped it",
+}
+
+
+def interrupted_document(record: dict, why: str, at: str, tier: str | None, teardown: dict,
+                         existing: dict | None = None) -> dict:
+    """The record an interrupted run leaves (``result.json``), written by whoever tore it down
+    (the guardian, or the janitor): outcome ``interrupted``, what stopped it, the tier it was in
+    and what the teardown removed. When the run had written its own result already (it was
+    stopped during its teardown) that result's tiers and outcome stand; the interruption is
+    added to it."""
+    interruption = {"why": why, "what": INTERRUPTED_WHY.get(why, why), "at": at, "tier": tier or None}
+    teardown = {"removed": (teardown or {}).get("removed") or {}, "locks": (teardown or {}).get("locks") or [],
+                "by": "janitor" if why == "janitor" else "guardian"}
+    if existing and existing.get("tiers") is not None and existing.get("run_id") == record.get("run_id"):
+        doc = dict(existing)
+        doc["interrupted"] = interruption
+        doc["teardown"] = dict(teardown, clean=True)
+        return doc
+    doc = {
+        "schema": "coopcloud.canon/result",
+        "schema_version": SCHEMA_VERSION,
+        "run_id": record.get("run_id"),
+        "recipe": record.get("recipe"),
+        "server": record.get("server"),
+        "domains": record.get("domains", {}),
+        "versions": {},
+        "started": record.get("started"),
+        "finished": at,
+        "duration": None,
+        "tiers": [],
+        "outcome": "interrupted",
+        "level": level([]),
+        "interrupted": interruption,
+        "teardown": dict(teardown, clean=True),
+    }
+    doc["level_text"] = "INTERRUPTED%s: %s" % (" in %s" % tier if tier else "", interruption["what"])
+    return doc
+
+
+INFRA_KINDS = ("infra", "harness-error")
+
+
+def runs_verdict(outcomes: list) -> dict:
+    """The verdict over a playbook's runs (``isolate.yml -e runs=N``), as ``canon isolate`` gives
+    it: ``pass`` when every run passed; ``infra`` when any run could not say anything about the
+    recipe (the server failed, or the harness's own task broke); else ``red``. ``msg`` names
+    each run that did not pass, INFRA and HARNESS ERROR in those words."""
+    outcomes = [o for o in outcomes or [] if isinstance(o, dict)]
+    bad = [o for o in outcomes if o.get("outcome") != "pass"]
+    if outcomes and not bad:
+        return {"status": "pass", "msg": "%d run(s) passed: %s" % (
+            len(outcomes), ", ".join(str(o.get("results") or o.get("run_id")) for o in outcomes))}
+    words = []
+    for o in bad:
+        where = o.get("results") or o.get("run_id") or "?"
+        if o.get("outcome") == "infra":
+            words.append("INFRA (%s): the server could not take the run, not the recipe's failure (%s)"
+                         % (o.get("infra") or "unrecognised", where))
+        elif o.get("outcome") == "harness-error":
+            he = o.get("harness_error") or {}
+            words.append("HARNESS ERROR in %s task '%s': not the recipe's failure (%s)"
+                         % (he.get("tier") or "?", he.get("task") or "", where))
+        else:
+            words.append("%s (%s)" % (o.get("level_text") or str(o.get("outcome") or "no result").upper(), where))
+    status = "infra" if any(o.get("outcome") in INFRA_KINDS for o in bad) else "red"
+    if not outcomes:
+        words = ["no run recorded an outcome"]
+    return {"status": status, "msg": "%d of %d run(s) did not pass: %s" % (len(bad), len(outcomes), "; ".join(words))}
+
+
 def table(doc: dict) -> list:
-    """A short per-tier table, one string per line."""
+    """A short per-tier table, one string per line; a long detail wraps onto continuation lines
+    (at word boundaries, never cut: the decision is read here)."""
     rows = [("tier", "outcome", "seconds", "detail")]
     for t in doc["tiers"]:
         detail = t.get("error") or t.get("reason") or t.get("detail") or ""
         rows.append((t["name"], t["outcome"], "%.1f" % float(t.get("duration", 0) or 0),
-                     detail.replace("\n", " ")[:90]))
+                     " ".join(str(detail).split())))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["%-*s  %-*s  %*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], r[3]) for r in rows]
+    lines = []
+    for r in rows:
+        wrapped = textwrap.wrap(r[3], DETAIL_WIDTH, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append("%-*s  %-*s  %*s  %s" % (widths[0], r[0], widths[1], r[1], widths[2], r[2], wrapped[0]))
+        indent = " " * (widths[0] + widths[1] + widths[2] + 6)
+        lines.extend(indent + more for more in wrapped[1:])
     lv = doc["level"]
-    lines.append("%s %s: %s, level %d/%d (%s)" % (
-        doc["recipe"], doc["run_id"], doc["outcome"].upper(), lv["level"], lv["of"], lv["name"]))
+    verdict = doc.get("level_text") or level_text(doc["outcome"], lv)
+    if doc["outcome"] == "infra":
+        verdict += "; INFRA (%s): the server could not take the run, not the recipe's failure" % doc.get("infra")
+    elif doc["outcome"] == "harness-error":
+        he = doc.get("harness_error") or {}
+        verdict += "; HARNESS ERROR in %s task %r: not the recipe's failure" % (he.get("tier"), he.get("task"))
+    lines.append("%s %s: %s" % (doc["recipe"], doc["run_id"], verdict))
     return lines

@@ -11,7 +11,8 @@ import secrets as _secrets
 import shutil
 import time
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import spawn
+from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor
+from ansible_collections.coopcloud.canon.plugins.module_utils._guardian import record_interruption, spawn
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_RUNNING, Ledger, now_iso
 from ansible_collections.coopcloud.canon.plugins.module_utils._run_processes import controller_pid
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
@@ -81,6 +82,25 @@ def check_inputs(params: dict) -> None:
         raise RunRefused("server %s is not registered in %s (run: abra server add %s)" % (server, shared, server))
 
 
+def reap_dead_runs(ledger: Ledger, protected=()) -> list:
+    """The janitor: tear down the runs whose controller and guardian are both gone, and write
+    each one's interrupted result (its guardian died with it: nobody else will say what became
+    of it). Returns the run ids reaped."""
+    reaped = []
+    dead, _live = reapable_runs(ledger)
+    for rid in dead:
+        rec = ledger.get(rid) or {}
+        if rec.get("status") == STATUS_RUNNING:
+            redact = load_redactor(os.path.join(ledger.run_dir(rid), "redact"))
+            try:
+                removed = teardown_run(ledger, rid, protected=list(protected), kill_strays=True)
+            except RuntimeError as exc:   # a dead run's process survived SIGKILL
+                raise RunRefused("the janitor could not reap dead run %s: %s" % (rid, exc)) from exc
+            record_interruption(ledger, rec, "janitor", removed, redact)
+            reaped.append(rid)
+    return reaped
+
+
 def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
     """Validate everything, then record the run and start its guardian. Nothing is created on
     the swarm here; a refusal leaves nothing behind."""
@@ -95,17 +115,7 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
     protected = list(params.get("protected_domains") or [])
 
     # The janitor: runs whose guardian died with them are reaped before anything new starts.
-    reaped = []
-    if not check_mode:
-        dead, _live = reapable_runs(ledger)
-        for rid in dead:
-            rec = ledger.get(rid) or {}
-            if rec.get("status") == STATUS_RUNNING:
-                try:
-                    teardown_run(ledger, rid, protected=protected, kill_strays=True)
-                except RuntimeError as exc:   # a dead run's process survived SIGKILL
-                    raise RunRefused("the janitor could not reap dead run %s: %s" % (rid, exc)) from exc
-                reaped.append(rid)
+    reaped = [] if check_mode else reap_dead_runs(ledger, protected)
 
     exclusive = bool(params.get("exclusive", True))
     with ledger.mutex():
@@ -138,6 +148,8 @@ def start_run(params: dict, deployed_stacks, check_mode: bool = False) -> dict:
             "domains": domains, "protected": protected, "started": now_iso(), "started_epoch": time.time(),
             "keep_on_failure": bool(params.get("keep_on_failure")), "exclusive": exclusive,
             "controller_pid": None, "guardian_pid": None,
+            # where the run's result.json goes: an interrupted run's guardian writes it there
+            "results_dir": os.path.abspath(params["results_dir"]) if params.get("results_dir") else None,
         }
         if check_mode:
             return dict(record, run_dir=run_dir, redact_file=os.path.join(run_dir, "redact"), reaped=reaped)

@@ -113,6 +113,13 @@ options:
   watch_pid:
     description: The controller pid the guardian watches; found automatically (the top-most C(ansible-playbook) ancestor).
     type: int
+  results_dir:
+    description:
+      - The folder that holds the run's results folder (C(<results_dir>/<run_id>/result.json)) on this host.
+      - When the run is interrupted (its controller died, its lease expired, its deadline passed) the guardian,
+        or the next run's janitor, writes C(result.json) there with outcome C(interrupted), what stopped it,
+        the tier it was in and what its teardown removed. Without it an interrupted run leaves no result.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -190,6 +197,7 @@ def main():
         lease=dict(type="int", default=900),
         run_id=dict(type="str"),
         watch_pid=dict(type="int"),
+        results_dir=dict(type="path"),
     ), supports_check_mode=True)
     try:
         check_inputs(module.params)   # before the first command: a bad input runs nothing

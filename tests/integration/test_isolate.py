@@ -26,10 +26,11 @@ def test_custom_html_is_green_on_every_tier_and_leaves_nothing(results_dir):
     assert [(t["name"], t["outcome"]) for t in doc["tiers"]] == [
         ("preflight", "pass"), ("install", "pass"), ("upgrade", "pass"), ("backup_restore", "pass"),
         ("custom", "pass"), ("lint", "pass")]
-    assert doc["level"] == {"level": 5, "name": "lint", "stopped_at": None, "of": 5}
+    assert doc["level"] == {"level": 5, "name": "lint", "stopped_at": None, "of": 5, "applicable": 5, "passed": 5,
+                            "not_applicable": []}
     assert doc["versions"]["head"] != doc["versions"]["upgrade_base"]
     assert all(t["duration"] >= 0 for t in doc["tiers"])
-    assert "PASS, level 5/5" in pb.stdout
+    assert "PASS, 5 of 5 applicable rungs" in pb.stdout
     # The evidence bundle holds every abra call's output and the swarm's view of the app.
     bundle = os.path.join(results_dir, doc["run_id"], "evidence")
     commands = os.listdir(os.path.join(bundle, "commands"))
@@ -79,3 +80,21 @@ def test_a_hung_custom_suite_is_stopped_at_custom_timeout_and_the_tier_is_red(re
     out = subprocess.run(["pgrep", "-f", "test_hangs|%s" % suites], capture_output=True, text=True)
     assert out.stdout.strip() == "", out.stdout
     assert doc["teardown"]["clean"] is True and leftovers(doc["domains"].values()) == {}
+
+
+def test_a_harness_error_is_not_a_red_recipe(results_dir):
+    """The harness's own task breaks (an undefined variable in the probe image, issue 17): the
+    tier it broke in is harness-error, never fail; the run says HARNESS ERROR and exits 4 (the
+    host marked unreachable by canon_outcome), not a red run's 2; nothing is left behind."""
+    pb = run_playbook("isolate.yml", results_dir, recipe="custom-html", canon_tier_order=["install", "custom"],
+                      canon_probe_image="{{ canon_no_such_variable }}")
+    assert pb.rc == 4, pb.stdout[-4000:]
+    [doc] = pb.results
+    assert doc["outcome"] == "harness-error", doc["tiers"]
+    broken = [t for t in doc["tiers"] if t["outcome"] == "harness-error"]
+    assert len(broken) == 1 and not [t for t in doc["tiers"] if t["outcome"] == "fail"], doc["tiers"]
+    assert broken[0]["harness_error"] == "template" and "canon_no_such_variable" in broken[0]["error"]
+    assert broken[0]["task"] and doc["harness_error"]["task"] == broken[0]["task"]
+    assert "HARNESS ERROR in %s task" % broken[0]["name"] in pb.stdout
+    assert doc["teardown"]["clean"] is True
+    assert leftovers(doc["domains"].values()) == {}

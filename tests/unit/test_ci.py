@@ -180,3 +180,14 @@ def test_a_suites_pull_request_runs_each_changed_recipe_against_its_head(tmp_pat
     job = {"repo": "coop-cloud/canon-suites", "pr": 1, "head_sha": head, "base_ref": "main", "git_dir": str(bare)}
     assert runner.suites_runs(job, "ci-test") == [{"recipe": "discourse", "outcome": "pass"}]
     assert calls == [("discourse", None, ["install", "custom"], True, True)]
+
+
+@pytest.mark.parametrize("doc, words", [
+    (dict(RESULT, level_text="FAIL, 1 of 4 applicable rungs, stopped at backup_restore (upgrade n/a: oldest)"),
+     "**fail** (FAIL, 1 of 4 applicable rungs, stopped at backup_restore (upgrade n/a: oldest))"),
+    (RESULT, "**fail** (level 2/5)"),   # a result written before level_text existed
+])
+def test_the_verdict_comment_states_the_honest_level(doc, words):
+    body = ci.comment_body({"head_sha": "0123456789abcdef"}, {"state": "failure", "runs": [
+        {"recipe": "custom-html", "version": "1.0.1+1.36", "run_id": doc["run_id"], "outcome": "fail", "doc": doc}]})
+    assert words in body

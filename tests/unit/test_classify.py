@@ -7,7 +7,7 @@ import random
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.coopcloud.canon.plugins.module_utils import _classify as c
+from canon import verdict as c
 
 # Recorded on the bench: results/mattermost-l-20261127163926-1f07dd and mumble-20261127164430-d9af29
 MATTERMOST_ERROR = ('the restore did not bring back the state written before the backup: found '
@@ -48,6 +48,12 @@ def test_normalise_replaces_what_differs_between_runs():
         == "no answer from <host> or <host>"
     # the stack part goes, the service part after it stays
     assert c.normalise_error("service mumb-1a2b3c_bench_canon_test_app failed") == "service <stack>_app failed"
+    # a stack under a base domain whose TLD is not in the list: the harness's app label says it
+    # is one (no bench word in the rule)
+    assert c.normalise_error("service ledg-0a1b2c_ci_canon_lan2_web failed") == "service <stack> failed"
+    assert c.normalise_error("service ledg-9f8e7d_ci_canon_lan2_web failed") == "service <stack> failed"
+    # without the label it is an ordinary identifier, whatever words it holds
+    assert c.normalise_error("x_bench_foo_app") == "x_bench_foo_app"
     assert c.normalise_error("secret gite-0a1b2c_example_org_jwt_secret_v1") == "secret <stack>_jwt_secret_v<n>"
     assert c.normalise_error("container 3f2a9c1b7d8e4f60ab went away") == "container <hex> went away"
     assert c.normalise_error("task q8ncl7v1y2wbq3elw9x0a6kfo failed") == "task <hex> failed"
@@ -100,10 +106,6 @@ def test_fingerprint_is_tier_and_12_hex():
      "server-busy"),
     ("swarm_converge: wedged: no progress for 2 min (last: task web abc: new, new 2 min ago); "
      "1 task(s) stuck in swarm's new state (never allocated: web)", "allocator-stuck"),
-    ("curl: (7) Failed to connect to 127.0.0.1 port 8480 after 0 ms: Couldn't connect to server", "proxy-down"),
-    ("HTTPConnectionPool(host='127.0.0.1', port=8480): Max retries exceeded ([Errno 111] Connection refused)",
-     "proxy-down"),
-    ("dial tcp 127.0.0.1:8480: connect: connection refused", "proxy-down"),
     ("the bench proxy: connection refused", "proxy-down"),
     ("/bin/sh: 1: abra: not found", "abra-missing"),
     ("FileNotFoundError: [Errno 2] No such file or directory: 'abra'", "abra-missing"),
@@ -111,6 +113,30 @@ def test_fingerprint_is_tier_and_12_hex():
 def test_infra_signatures(text, signature):
     assert c.infra_signature(text) == signature
     assert signature in dict(c.INFRA_SIGNATURES)
+
+
+# The proxy's address comes from the inventory (canon_proxy_url), never from the code: the same
+# refused connection is proxy-down only where that address is the proxy.
+PROXY_REFUSALS = [
+    "curl: (7) Failed to connect to {host} port {port} after 0 ms: Couldn't connect to server",
+    "HTTPConnectionPool(host='{host}', port={port}): Max retries exceeded ([Errno 111] Connection refused)",
+    "dial tcp {host}:{port}: connect: connection refused",
+]
+
+
+@pytest.mark.parametrize("template", PROXY_REFUSALS)
+@pytest.mark.parametrize("proxy_url, host, port", [
+    ("http://127.0.0.1:8480", "127.0.0.1", "8480"),
+    ("http://10.213.255.2:8481/", "10.213.255.2", "8481"),
+    ("https://edge.example.org", "edge.example.org", "443"),
+])
+def test_proxy_down_is_read_from_the_configured_proxy_address(template, proxy_url, host, port):
+    text = template.format(host=host, port=port)
+    assert c.infra_signature(text, proxy_urls=[proxy_url]) == "proxy-down"
+    # the same refusal from another address is the app's (or nobody's) refusal, not the proxy's
+    assert c.infra_signature(text) is None
+    assert c.infra_signature(text, proxy_urls=["http://192.0.2.7:9000"]) is None
+    assert c.infra_signature(text, proxy_urls=[""]) is None
 
 
 def test_recipe_failures_are_not_infra():
@@ -346,12 +372,48 @@ def test_locate_gitea_like_unreconciled_drift_is_warm_machinery():
     assert loc["where"] == "warm-machinery" and "wedged" in loc["detail"]
 
 
-def test_locate_cold_custom_failing_with_the_other_tiers_green_is_a_stale_test():
+def test_a_custom_red_with_the_other_tiers_green_is_not_inferred_stale():
+    # issue 17: a regression only the custom suite catches looks exactly like this; without a
+    # run of the suite against the upgrade base nothing says the test is stale
     loc = c.locate(decision_for("genuine"), {"kind": "cold", "tier": "custom", "tiers": TIERS_GREEN_BUT_CUSTOM})
-    assert loc["where"] == "stale-test"
-    assert "install, upgrade passed" in loc["detail"]
+    assert loc["where"] == "test-or-app" and loc["where"] != "stale-test"
+    assert "stale test or app regression" in loc["detail"]
+    assert loc["confidence"]["level"] == "undecided"
+    assert any(e.startswith("would decide it:") for e in loc["evidence"])
     tiers = [dict(t, outcome="fail") if t["name"] == "upgrade" else t for t in TIERS_GREEN_BUT_CUSTOM]
     assert c.locate(decision_for("genuine"), {"tier": "custom", "tiers": tiers})["where"] == "recipe"
+
+
+# A made-up recipe (not one of the bench six): a ledger app whose head 2.4.0 changed its CSV
+# export; the custom suite's test_export_totals fails on the head.
+LEDGER_TIERS = [
+    {"name": "install", "outcome": "pass"}, {"name": "upgrade", "outcome": "pass"},
+    {"name": "backup_restore", "outcome": "pass"}, {"name": "custom", "outcome": "fail"},
+    {"name": "lint", "outcome": "skipped"}]
+
+
+@pytest.mark.parametrize("base, where, level, words", [
+    # the same suite commit green on the base: behaviour changed, not decided which side is wrong
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "pass"}, "test-or-app", "undecided",
+     "behaviour changed between 2.3.1 and 2.4.0: stale test or app regression"),
+    # red on both with the same fingerprint: the suite is at fault
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "fail", "fingerprint": "custom:a"}, "stale-test", "medium",
+     "the suite fails the same way on base 2.3.1 and on 2.4.0"),
+    # red on both, differently: not decided
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "fail", "fingerprint": "custom:b"}, "test-or-app",
+     "undecided", "fails on both releases but differently"),
+    # the base run gave no answer
+    ({"version": "2.3.1", "head": "2.4.0", "outcome": "infra"}, "test-or-app", "undecided",
+     "did not give an answer (infra)"),
+    ({"version": "2.3.1", "head": "2.4.0"}, "test-or-app", "undecided", "not run against base 2.3.1"),
+    ({}, "test-or-app", "undecided", "no earlier release"),
+])
+def test_the_custom_suite_on_the_base_release_decides(base, where, level, words):
+    loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
+                                                        "base": base})
+    assert loc["where"] == where
+    assert loc["confidence"]["level"] == level
+    assert words in loc["detail"] or words in loc["confidence"]["why"]
 
 
 def test_locate_cold_genuine_flaky_and_unknown():
@@ -542,3 +604,36 @@ def test_when_the_watcher_saw_the_rollback_does_not_split_a_fingerprint():
          "termination of task muagc0dy2ay2a94yh4gwsdr23; evidence: /tmp/r/runs/gitea-20261127194850-a0bea4/x")
     assert c.fingerprint("promote", a) == c.fingerprint("promote", b)
     assert c.fingerprint("promote", a) != c.fingerprint("promote", "crashloop: 3 tasks of app failed within 120 s")
+
+
+@pytest.mark.parametrize("decision, ctx, needed", [
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, True),
+    # the upgrade not applicable (oldest release) or skipped does not stand in the way
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": TIERS_GREEN_BUT_CUSTOM}, True),
+    (decision_for("flaky", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("load-flake", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "custom:a"), {"kind": "promote", "tier": "custom", "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "backup_restore:a"), {"kind": "cold", "tier": "backup_restore",
+                                                    "tiers": LEDGER_TIERS}, False),
+    (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": [
+        dict(t, outcome="fail") if t["name"] == "backup_restore" else t for t in LEDGER_TIERS]}, False),
+])
+def test_custom_base_needed(decision, ctx, needed):
+    assert c.custom_base_needed(decision, ctx) is needed
+
+
+@pytest.mark.parametrize("record, outcome, fp", [
+    ({"outcome": "pass", "run_id": "b1"}, "pass", None),
+    ({"outcome": "fail", "failure": {"tier": "custom", "fingerprint": "custom:a", "error": "E"}}, "fail", "custom:a"),
+    # the base release did not install: no answer about the suite
+    ({"outcome": "fail", "failure": {"tier": "install", "fingerprint": "install:x"}}, "fail in install", None),
+    ({"outcome": "infra", "failure": {"tier": "install"}}, "infra in install", None),
+    ({"outcome": "interrupted"}, "interrupted", None),
+])
+def test_base_evidence(record, outcome, fp):
+    got = c.base_evidence(record, "2.3.1", "2.4.0")
+    assert got["outcome"] == outcome and got["fingerprint"] == fp
+    assert got["version"] == "2.3.1" and got["head"] == "2.4.0"
+    loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
+                                                        "base": got})
+    assert loc["where"] == ("stale-test" if fp == "custom:a" else "test-or-app")

@@ -339,7 +339,7 @@ def never_scheduled(t):
 
 
 def test_tasks_never_allocated_are_named_in_the_verdict_and_read_as_infra():
-    from ansible_collections.coopcloud.canon.plugins.module_utils._classify import infra_signature
+    from canon.verdict import infra_signature
     got, at, _w = run(never_allocated, window=60)
     assert got.name == "wedged" and 60 <= at <= 62
     assert got.message.endswith("; 1 task(s) stuck in swarm's new state (never allocated: app)")
@@ -349,7 +349,7 @@ def test_tasks_never_allocated_are_named_in_the_verdict_and_read_as_infra():
 
 
 def test_tasks_pending_are_not_an_allocator_fault():
-    from ansible_collections.coopcloud.canon.plugins.module_utils._classify import infra_signature
+    from canon.verdict import infra_signature
     got, _at, _w = run(never_scheduled, window=60)
     assert got.name == "wedged" and "new state" not in got.message
     assert infra_signature(got.message) is None

@@ -66,3 +66,115 @@ def test_bad_names_are_refused_before_anything_runs(argv, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("canon: ") and ("is not valid" in err or "is not a recipe release tag" in err)
     assert not (tmp_path / "results").exists()
+
+
+def _killed_job(run_id):
+    from types import SimpleNamespace
+    return SimpleNamespace(results=[], run_ids=[run_id], domains={run_id: {"base": "a.test"}}, status="failed",
+                           failures=[{"msg": "the playbook was killed"}], started=1.0, finished=2.0, duration=1.0)
+
+
+def test_a_run_the_guardian_recorded_as_interrupted_reads_interrupted(tmp_path):
+    from canon.sweep import cold_record
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder, _ledger
+    run_id = "ledgerapp-20261206200000-abc123"
+    doc = _ladder.interrupted_document({"run_id": run_id, "recipe": "ledgerapp"}, "controller-died", "t",
+                                       "upgrade", {"removed": {}})
+    _ledger.write_json_atomic(str(tmp_path / run_id / "result.json"), doc)
+    rec = cold_record(_killed_job(run_id), str(tmp_path), None)
+    assert rec["outcome"] == "interrupted" and rec["interrupted"]["tier"] == "upgrade"
+
+
+def test_a_killed_run_without_a_record_is_still_a_harness_failure(tmp_path, monkeypatch):
+    import canon.sweep as sweep
+    monkeypatch.setattr(sweep, "engine_problem", lambda server: None)
+    rec = sweep.cold_record(_killed_job("ledgerapp-20261206200000-abc123"), str(tmp_path), None)
+    assert rec["outcome"] == "fail" and rec["failure"]["tier"] == "harness"
+
+
+# -- canon classify --from: a sweep's folder or a single run's (issue 17 item 4) -------------
+
+def _write(path, doc):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import write_json_atomic
+    write_json_atomic(str(path), doc)
+
+
+RUN_DOC = {"run_id": "ledgerapp-20261206200000-abc123", "recipe": "ledgerapp", "server": "default",
+           "outcome": "fail", "versions": {"head": "2.4.0", "upgrade_base": "2.3.1"},
+           "tiers": [{"name": "install", "outcome": "pass"}, {"name": "custom", "outcome": "fail",
+                                                              "error": "custom tests failed: totals differ"}]}
+
+
+def test_a_relative_folder_is_the_callers_and_made_absolute(tmp_path, monkeypatch):
+    from canon.classifier import classify_target
+    sweep = tmp_path / "results" / "sweep-20261206200000-abc123"
+    _write(sweep / "sweep.json", {"sweep_id": "s", "load": {"spec": {"cpu": 6}},
+                                  "recipes": [{"recipe": "ledgerapp", "cold": {"outcome": "fail"}}]})
+    monkeypatch.chdir(tmp_path)
+    entry, loaded, out = classify_target("results/sweep-20261206200000-abc123", "ledgerapp")
+    assert out == str(sweep) and out.startswith("/") and loaded is True and entry["recipe"] == "ledgerapp"
+
+
+def test_a_single_runs_folder_is_classified_as_an_isolated_run(tmp_path, monkeypatch):
+    from canon.classifier import classify_target
+    run = tmp_path / "results" / RUN_DOC["run_id"]
+    _write(run / "result.json", RUN_DOC)
+    monkeypatch.chdir(tmp_path / "results")
+    entry, loaded, out = classify_target(RUN_DOC["run_id"], "ledgerapp")
+    assert out == str(run) and loaded is False
+    assert entry["cold"]["outcome"] == "fail" and entry["cold"]["failure"]["tier"] == "custom"
+    assert entry["version"] == "2.4.0" and entry["cold"]["versions"]["upgrade_base"] == "2.3.1"
+    assert entry["promote"] == {"outcome": "not-run"}
+    # the Classifier takes it: the re-runs' evidence lands inside the run's folder
+    clf = Classifier(None, "inv", "ledgerapp", RUN_DOC["run_id"], entry, loaded, {}, "img")
+    assert clf.runs_dir == str(run / "runs") and clf.kind == "cold"
+    assert clf.observations[0]["arm"] == "isolated"
+
+
+@pytest.mark.parametrize("files, recipe, words", [
+    ({}, "ledgerapp", "no sweep.json or result.json"),
+    ({"result.json": RUN_DOC}, "gitea", "is of ledgerapp, not gitea"),
+    ({"sweep.json": {"sweep_id": "s1", "recipes": []}}, "ledgerapp", "ledgerapp was not in sweep s1"),
+])
+def test_what_cannot_be_classified_is_refused(tmp_path, files, recipe, words):
+    from canon.classifier import ClassifyError, classify_target
+    for name, doc in files.items():
+        _write(tmp_path / name, doc)
+    with pytest.raises(ClassifyError, match=words):
+        classify_target(str(tmp_path), recipe)
+
+
+def test_a_harness_error_run_is_infra_to_the_classifier():
+    from canon.classifier import entry_from_result
+    doc = dict(RUN_DOC, outcome="harness-error", tiers=[
+        {"name": "install", "outcome": "pass"},
+        {"name": "upgrade", "outcome": "harness-error", "task": "t", "error": "harness error (template)"}])
+    entry = entry_from_result(doc, "/r/result.json")
+    assert entry["cold"]["outcome"] == "infra" and entry["cold"]["infra"] == "harness-error"
+    assert observation("isolated", "cold", entry["cold"], origin=True)["outcome"] == "infra"
+
+
+def test_relative_and_absolute_paths_give_one_fingerprint():
+    from canon.verdict import fingerprint as fp
+    rel = "cannot read results/sweep-20261206200000-abc123/runs/ledgerapp-20261206200101-0a1b2c/evidence/x.log"
+    absolute = ("cannot read /work/main/results/sweep-20261206200000-abc123/runs/"
+                "ledgerapp-20261206200101-0a1b2c/evidence/x.log")
+    other = "cannot read results/sweep-20261206200000-abc123/runs/ledgerapp-20261206200101-0a1b2c/evidence/y.log"
+    assert fp("custom", rel) == fp("custom", absolute)
+    assert fp("custom", rel) == fp("custom", other)   # the path as a whole is the run's, not the failure's
+    assert fp("custom", rel) != fp("custom", "cannot read the totals")
+
+
+@pytest.mark.parametrize("inventory, proxy, image", [
+    ("inventory/bench/hosts.yml", "http://127.0.0.1:8480", "canon-bench/busybox:1.36"),
+    ("inventory/example/hosts.yml", "", "busybox:stable"),
+])
+def test_proxy_and_probe_image_come_from_the_inventory_in_use(inventory, proxy, image):
+    import os
+    from canon import ROOT
+    from canon.cli import probe_image
+    from canon.inventory import load_servers
+    from canon.sweep import proxy_urls
+    server = load_servers(os.path.join(ROOT, inventory))[0]
+    assert proxy_urls(server) == ([proxy] if proxy else [])
+    assert probe_image(server) == image

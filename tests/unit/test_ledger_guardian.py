@@ -276,3 +276,89 @@ def test_the_lease_sees_the_runs_processes_by_their_environment(tmp_path):
         task.wait()
     # held while the task ran (1.5 s), then expired a lease (1 s) after it ended
     assert 2.4 <= time.monotonic() - started < 6
+
+
+# -- an interrupted run leaves its record (issue 17 item 9) ----------------------------------
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _claimed(tmp_path, results, run_id="ledgerapp-20261206200000-abc123", tier="backup_restore", keep=False):
+    led = _ledger.Ledger(str(tmp_path / "state"))
+    fake = tmp_path / "docker"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    led.put({"run_id": run_id, "recipe": "ledgerapp", "server": "default", "status": "running",
+             "abra_bin": "/bin/true", "docker_bin": str(fake), "abra_dir": str(tmp_path / "abra"),
+             "run_abra_dir": str(tmp_path / "abra"), "domains": {}, "protected": [],
+             "started": "2026-12-06T20:00:00Z", "started_epoch": time.time(), "keep_on_failure": keep,
+             "results_dir": str(results) if results else None})
+    os.makedirs(led.run_dir(run_id), exist_ok=True)
+    with open(os.path.join(led.run_dir(run_id), "redact"), "w") as fh:
+        fh.write("s3cret-value-xyz\n")
+    if results and tier:
+        os.makedirs(results / run_id, exist_ok=True)
+        (results / run_id / "tier").write_text(tier + "\n")
+    return led, run_id
+
+
+def _guardian_main(argv):
+    import signal
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGHUP)}
+    try:
+        return _guardian.main(argv)
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_killed_controller_leaves_an_interrupted_result(tmp_path, keep):
+    results = tmp_path / "results"
+    led, run_id = _claimed(tmp_path, results, keep=keep)
+    assert _guardian_main([run_id, led.state_dir, str(_dead_pid()), "0"]) == 0
+    doc = _ledger.read_json(str(results / run_id / "result.json"))
+    assert doc["outcome"] == "interrupted" and doc["run_id"] == run_id and doc["recipe"] == "ledgerapp"
+    assert doc["interrupted"]["why"] == "controller-died" and doc["interrupted"]["tier"] == "backup_restore"
+    assert "controller" in doc["interrupted"]["what"]
+    assert doc["teardown"]["by"] == "guardian" and doc["teardown"]["removed"] == {}
+    assert doc["level_text"].startswith("INTERRUPTED in backup_restore")
+    assert (led.get(run_id) is None) is (not keep)      # torn down and forgotten, or kept on request
+
+
+def test_an_interrupted_result_keeps_what_the_run_wrote_and_is_redacted(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder
+    results = tmp_path / "results"
+    led, run_id = _claimed(tmp_path, results, tier="lint")
+    own = _ladder.result_document({"run_id": run_id, "recipe": "ledgerapp"},
+                                  [{"name": "install", "outcome": "fail", "error": "token s3cret-value-xyz refused"}])
+    _ledger.write_json_atomic(str(results / run_id / "result.json"), own)
+    record = led.get(run_id)
+    redact = _guardian.load_redactor(os.path.join(led.run_dir(run_id), "redact"))
+    path = _guardian.record_interruption(led, record, "deadline", {"removed": {"a.test": {"stack": ["a_test"]}}},
+                                         redact)
+    doc = _ledger.read_json(path)
+    assert doc["outcome"] == "fail" and doc["tiers"][0]["name"] == "install"   # the run's verdict stands
+    assert doc["interrupted"]["why"] == "deadline" and doc["interrupted"]["tier"] == "lint"
+    assert doc["teardown"]["removed"] == {"a.test": {"stack": ["a_test"]}}
+    assert "s3cret-value-xyz" not in open(path).read()
+
+
+def test_no_results_folder_no_record(tmp_path):
+    led, run_id = _claimed(tmp_path, None)
+    assert _guardian.record_interruption(led, led.get(run_id), "lease-expired", {}) is None
+
+
+def test_the_janitor_records_the_dead_run_it_reaps(tmp_path):
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _run
+    results = tmp_path / "results"
+    led, run_id = _claimed(tmp_path, results, tier="upgrade")
+    led.update(run_id, controller_pid=_dead_pid(), guardian_pid=_dead_pid())
+    assert _run.reap_dead_runs(led) == [run_id]
+    assert led.get(run_id) is None
+    doc = _ledger.read_json(str(results / run_id / "result.json"))
+    assert doc["outcome"] == "interrupted" and doc["interrupted"]["why"] == "janitor"
+    assert doc["teardown"]["by"] == "janitor" and doc["interrupted"]["tier"] == "upgrade"

@@ -557,3 +557,27 @@ def test_a_fallback_that_saved_the_canonical_is_still_a_red_promote():
              "promote": {"outcome": "promoted-by-fallback", "detail": "rolled-back: app update rolled back"}}
     assert not is_green(entry)
     assert promote_failure(entry) == "promote: promoted-by-fallback — rolled-back: app update rolled back"
+
+
+@pytest.mark.parametrize("location, text", [
+    ({"where": "test-or-app", "detail": "behaviour changed between 2.3.1 and 2.4.0",
+      "confidence": {"level": "undecided", "why": "w"}},
+     "test-or-app (confidence: undecided): behaviour changed between 2.3.1 and 2.4.0"),
+    ({"where": "stale-test", "detail": "the suite fails the same way", "confidence": {"level": "medium"}},
+     "stale-test (confidence: medium): the suite fails the same way"),
+    ({"where": "recipe", "detail": "red cold"}, "recipe: red cold"),
+])
+def test_root_cause_states_the_location_confidence(location, text):
+    from canon.report import root_cause_text
+    assert root_cause_text({"location": location}) == text
+
+
+@pytest.mark.parametrize("cold, text", [
+    ({"outcome": "interrupted", "interrupted": {"why": "controller-died", "tier": "upgrade"}},
+     "cold: interrupted in upgrade (controller-died)"),
+    ({"outcome": "interrupted", "interrupted": {"why": "janitor", "tier": None}}, "cold: interrupted (janitor)"),
+    ({"outcome": "interrupted"}, "cold: interrupted"),
+])
+def test_an_interrupted_run_says_where_and_why(cold, text):
+    from canon.report import cold_failure
+    assert cold_failure({"cold": cold}) == text

@@ -18,60 +18,17 @@ import hashlib
 import math
 import re
 
-# Bench/infrastructure failures: never a recipe's fault. Matched (``re.search``) against the
-# lowercased raw error text, first row first. Each row: (signature, (regex, ...)).
-INFRA_SIGNATURES = (
-    ("engine-down", (
-        r"cannot connect to the docker daemon",
-        r"is the docker daemon running",
-        r"error during connect",
-    )),
-    ("swarm-down", (
-        r"this node is not a swarm manager",
-    )),
-    ("address-pool", (
-        r"could not find an available, non-overlapping ipv4 address pool",
-        r"no available ipv4 addresses",
-    )),
-    ("image-unavailable", (
-        r"pull access denied",
-        r"manifest unknown",
-        r"no such image",
-        r"image \S.{0,200}? could not be accessed",
-        r"repository does not exist",
-    )),
-    ("server-busy", (
-        # canon_run's refusals (_run.claim): another harness run had the server, so this run
-        # never started; it says nothing about the recipe
-        r"refusing to start: (?:other harness runs are live on server|an isolation run has server)",
-    )),
-    ("allocator-stuck", (
-        # the convergence watcher's words (_converge.Watcher._unallocated)
-        r"stuck in swarm's new state",
-    )),
-    ("disk-full", (
-        r"no space left on device",
-    )),
-    ("proxy-down", (
-        # the bench proxy's address as curl, python requests and plain host:port print it
-        r"(?:127\.0\.0\.1:8480|127\.0\.0\.1 port 8480|host='127\.0\.0\.1', port=8480)"
-        r".{0,300}?(?:connection refused|connection reset|econnrefused|econnreset|couldn't connect)",
-        r"(?:connection refused|connection reset|econnrefused|econnreset)"
-        r".{0,300}?(?:127\.0\.0\.1:8480|127\.0\.0\.1 port 8480)",
-        r"\bproxy\b.{0,300}?connection refused",
-        r"connection refused.{0,300}?\bproxy\b",
-    )),
-    ("abra-missing", (
-        r"abra: not found",
-        r"no such file or directory: 'abra'",
-    )),
-)
-_INFRA_RES = tuple((name, tuple(re.compile(p, re.S) for p in pats)) for name, pats in INFRA_SIGNATURES)
+# What counts as the server's failure (infra) is decided once, in the collection, for the
+# lifecycle role and this driver alike.
+from ansible_collections.coopcloud.canon.plugins.module_utils._infra import (
+    INFRA_SIGNATURES, infra_signature)
+
+__all__ = ["INFRA_SIGNATURES", "infra_signature"]  # re-exported: the classifier reads them from here
 
 ARMS = ("isolated", "loaded")
 OUTCOMES = ("pass", "fail", "infra")
 VERDICTS = ("genuine", "load-flake", "flaky", "not-reproduced", "infra", "undecided")
-WHERE = ("recipe", "stale-test", "warm-machinery", "load", "infra", "unknown")
+WHERE = ("recipe", "stale-test", "test-or-app", "warm-machinery", "load", "infra", "unknown")
 SCHEMA = "coopcloud.canon/classification"
 SCHEMA_VERSION = 1
 FISHER_TEST = "one-sided Fisher exact (loaded vs isolated)"
@@ -103,6 +60,10 @@ _NORMALISE_RULES = (
     (re.compile(r"\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?"), "<time>"),
     # absolute paths under /tmp or /var (they hold run ids, domains, random names)
     (re.compile(r"(?<![\w./-])/(?:tmp|var)(?![\w.-])[^\s'\"`,:;()\[\]{}<>|=]*"), "<path>"),
+    # any path, absolute or relative, with a run or sweep id in it (results/<sweep>/runs/<run>/...):
+    # where the results folder sits and how the caller named it must not change the fingerprint
+    (re.compile(r"(?<![\w./-])(?:\.{1,2}/|/)?(?:[\w.+-]+/)*[\w.+-]*\d{14}-[0-9a-f]{6}(?:/[\w.+-]+)*/?"
+                r"(?![\w.-])"), lambda m: "<path>" if "/" in m.group(0) else m.group(0)),
     # harness run ids: <name>-<YYYYmmddHHMMSS>-<6 hex>, with whatever hyphenated prefix
     (re.compile(r"(?<![\w.-])[a-z0-9][a-z0-9-]*-\d{14}-[0-9a-f]{6}(?![\w-])"), "<run>"),
     # IPv4, optionally with a port
@@ -112,8 +73,9 @@ _NORMALISE_RULES = (
     # stack names: the domain with dots turned into underscores; what follows the TLD
     # (``_app``, ``_db_password_v1``) is the service/secret part and stays
     (re.compile(r"(?<![\w-])(?!test_)[a-z0-9-]+(?:_[a-z0-9-]+)+_%s(?=_|(?![\w-]))" % _STACK_TLD), "<stack>"),
-    # tokens around ``_bench_`` whose TLD is not in the list: the whole token
-    (re.compile(r"(?<![\w-])[a-z0-9-]+(?:_[a-z0-9-]+)*_bench_[a-z0-9_-]+"), "<stack>"),
+    # a harness app's stack whose TLD is not in the list: it starts with the harness's app label
+    # (<recipe[:4]>-<6 hex>, _names) and goes on in underscores; the whole token
+    (re.compile(r"(?<![\w-])[a-z][a-z0-9]{0,11}-[0-9a-f]{6}(?:_[a-z0-9-]+)+"), "<stack>"),
     # the harness's short app labels: <recipe[:4]>-<6 hex>
     (re.compile(r"(?<![\w.-])[a-z][a-z0-9]{0,11}-[0-9a-f]{6}(?![\w.-])"), "<host>"),
     # swarm object ids (tasks, nodes, services): 25 lowercase letters and digits
@@ -161,14 +123,6 @@ def fingerprint(tier: str | None, error: str) -> str:
     """``<tier>:<12 hex of sha1(normalised error)>``; a missing tier is ``run``."""
     return "%s:%s" % (tier or "run", _sha12(normalise_error(error)))
 
-
-def infra_signature(text: str) -> str | None:
-    """The name of the bench/infrastructure failure the text shows, or None (see INFRA_SIGNATURES)."""
-    low = (text or "").lower()
-    for name, patterns in _INFRA_RES:
-        if any(p.search(low) for p in patterns):
-            return name
-    return None
 
 
 def fisher_one_sided(loaded_fail: int, loaded_n: int, isolated_fail: int, isolated_n: int) -> float:
@@ -461,14 +415,88 @@ def locate(decision: dict, context: dict | None = None) -> dict:
         ran = {name: tiers[name] for name in ("upgrade", "backup_restore")
                if tiers.get(name) not in (None, "skipped", "not-applicable")}
         if all(outcome == "pass" for outcome in ran.values()):
-            passed = ["install"] + [name for name in ran]
-            return out("stale-test", "the app works by the other tiers' evidence (%s passed); the custom test "
-                                     "expects another shape" % ", ".join(passed),
-                       counts_ev + ["tier %s: %s" % (name, tiers[name]) for name in ["install"] + list(ran)]
-                       + ["tier custom: fail, fingerprint %s" % fp])
+            return _locate_custom(fp, ["install"] + list(ran), tiers, context.get("base") or {}, counts_ev)
     return out("recipe", "red cold and isolated on the recipe's own release (%s)" % (tier or "run"),
                counts_ev + ["isolated reds share fingerprint %s" % fp]
                + ["tier %s: %s" % (n, o) for n, o in tiers.items() if n != "preflight"])
+
+
+def custom_base_needed(decision: dict, context: dict | None = None) -> bool:
+    """Whether locating this failure needs the custom suite run against the upgrade base: a
+    genuine cold failure of the custom tier with install (and the upgrade and backup tiers that
+    ran) green, the case :func:`_locate_custom` decides from that run."""
+    context = context or {}
+    if decision.get("verdict") != "genuine" or (context.get("kind") or "cold") != "cold":
+        return False
+    tier = context.get("tier") or _tier_of(decision.get("fingerprint"))
+    tiers = {t.get("name"): t.get("outcome") for t in context.get("tiers") or []}
+    if tier != "custom" or tiers.get("install") != "pass":
+        return False
+    return all(tiers.get(name) in (None, "skipped", "not-applicable", "pass") for name in ("upgrade", "backup_restore"))
+
+
+def base_evidence(record: dict, version: str | None, head: str | None) -> dict:
+    """The custom suite's run on the upgrade base (a cold record of ``install`` + ``custom`` at
+    ``version``) as ``locate``'s ``base`` context. Only the custom tier's own answer is evidence:
+    a base release that does not even install says nothing about the suite."""
+    out = {"version": version, "head": head, "run_id": record.get("run_id"), "outcome": None,
+           "fingerprint": None, "error": ""}
+    failure = record.get("failure") or {}
+    outcome = record.get("outcome")
+    if outcome == "pass":
+        out["outcome"] = "pass"
+    elif outcome == "fail" and failure.get("tier") == "custom":
+        out.update(outcome="fail", fingerprint=failure.get("fingerprint"), error=failure.get("error") or "")
+    else:
+        where = failure.get("tier")
+        out["outcome"] = "%s%s" % (outcome or "not-run", " in %s" % where if where and where != "custom" else "")
+    return out
+
+
+DECIDING_EVIDENCE = ("the failing assertion and the values it saw on both releases (evidence/custom-pytest.txt "
+                     "of each run), and the head release's note on that behaviour")
+
+
+def _locate_custom(fp: str | None, passed: list, tiers: dict, base: dict, counts_ev: list) -> dict:
+    """A custom suite red while install (and the upgrade and backup tiers that ran) passed. The
+    other tiers passing does not show that the test is stale: a regression only the suite
+    catches looks the same. What decides it is the same suite commit run against the upgrade
+    base release B (``base``: ``{"version", "head", "outcome", "fingerprint", "error"}``)."""
+    evidence = counts_ev + ["tier %s: %s" % (name, tiers[name]) for name in passed] + [
+        "tier custom: fail, fingerprint %s" % fp]
+    head = base.get("head") or "the head release"
+    version = base.get("version")
+    outcome = base.get("outcome")
+    base_fp = base.get("fingerprint")
+    if version and outcome == "fail" and base_fp and fp and base_fp.split(":", 1)[-1] == fp.split(":", 1)[-1]:
+        evidence.append("the same suite on base %s: fail, fingerprint %s (the same failure)" % (version, base_fp))
+        return {"where": "stale-test", "evidence": evidence,
+                "detail": "the suite fails the same way on base %s and on %s: the suite is at fault, not the "
+                          "change between them" % (version, head),
+                "confidence": {"level": "medium", "why": "one run of the suite on each release failed identically; "
+                                                         "the other tiers passed on the head"}}
+    if version and outcome == "pass":
+        evidence.append("the same suite on base %s: pass" % version)
+        return {"where": "test-or-app", "evidence": evidence + ["would decide it: %s" % DECIDING_EVIDENCE],
+                "detail": "behaviour changed between %s and %s: stale test or app regression (not decided)"
+                          % (version, head),
+                "confidence": {"level": "undecided", "why": "green on %s, red on %s: either the app regressed or "
+                                                            "the suite expects the old behaviour" % (version, head)}}
+    if version and outcome == "fail":
+        evidence.append("the same suite on base %s: fail, fingerprint %s (a different failure)" % (version, base_fp))
+        why = "the suite fails on both releases but differently"
+    elif outcome:
+        evidence.append("the same suite on base %s: %s (no evidence)" % (version or "the upgrade base", outcome))
+        why = "the run on base %s did not give an answer (%s)" % (version or "the upgrade base", outcome)
+    elif version:
+        why = "the suite was not run against base %s" % version
+    else:
+        why = "no earlier release to run the suite against"
+    return {"where": "test-or-app", "evidence": evidence + ["would decide it: the suite on the upgrade base; %s"
+                                                            % DECIDING_EVIDENCE],
+            "detail": "custom suite red with the other tiers green: stale test or app regression (not decided: %s)"
+                      % why,
+            "confidence": {"level": "undecided", "why": why}}
 
 
 def _locate_promote(decision: dict, context: dict, counts_ev: list) -> dict:

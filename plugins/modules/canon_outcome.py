@@ -1,0 +1,72 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: coopcloud.canon contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: canon_outcome
+short_description: Say whether a playbook's runs passed, were red, or could not say (INFRA)
+description:
+  - Reads the runs' outcomes (C(canon_outcomes), which the lifecycle role collects) and ends the
+    play with the verdict C(canon isolate) gives - every run passed; a run could not say anything
+    about the recipe (its outcome is C(infra) - the server failed - or C(harness-error) - the
+    harness's own task broke); or red.
+  - Runs on the controller as an action plugin. For INFRA it marks the host unreachable, so
+    C(ansible-playbook) exits C(4) (its HOST_UNREACHABLE code) instead of C(2) (a failed host) -
+    a code of its own, as C(canon) has C(3) for infra. The message says C(INFRA (<signature>)) or
+    C(HARNESS ERROR in <tier> task '<task>').
+author: coopcloud.canon contributors
+version_added: 0.1.0
+attributes:
+  check_mode:
+    support: full
+    description: It only reads its input.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: It changes nothing.
+options:
+  outcomes:
+    description: The runs, each with C(outcome), C(results), and C(infra), C(harness_error), C(level_text) when known.
+    type: list
+    elements: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Every run passed
+  coopcloud.canon.canon_outcome:
+    outcomes: "{{ canon_outcomes }}"
+"""
+
+RETURN = r"""
+status:
+  description: C(pass), C(red) or C(infra).
+  type: str
+  returned: always
+msg:
+  description: The runs that did not pass and why, or the runs that passed.
+  type: str
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import runs_verdict  # noqa: E402
+
+
+def main():
+    # Reached only when the action plugin is bypassed: the same verdict, without the exit code.
+    module = AnsibleModule(argument_spec=dict(
+        outcomes=dict(type="list", elements="dict", required=True),
+    ), supports_check_mode=True)
+    verdict = runs_verdict(module.params["outcomes"])
+    if verdict["status"] != "pass":
+        module.fail_json(msg=verdict["msg"], status=verdict["status"])
+    module.exit_json(changed=False, msg=verdict["msg"], status=verdict["status"])
+
+
+if __name__ == "__main__":
+    main()
