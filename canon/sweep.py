@@ -92,7 +92,7 @@ def cold_record(job, results_dir: str, server) -> dict:
     rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
            "finished_epoch": job.finished, "duration": job.duration, "tiers": [], "failure": None, "infra": None,
            "versions": {}}
-    if job.deprecations:
+    if getattr(job, "deprecations", None):
         rec["deprecations"] = list(job.deprecations)
     doc = job.results[-1] if job.results else None
     if job.run_ids:
@@ -147,7 +147,7 @@ def promote_record(job, results_dir: str, server=None) -> dict:
     promo = job.promotions[-1] if job.promotions else None
     rec = {"outcome": "not-run", "run_id": None, "result": None, "started_epoch": job.started,
            "finished_epoch": job.finished, "duration": job.duration, "detail": ""}
-    if job.deprecations:
+    if getattr(job, "deprecations", None):
         rec["deprecations"] = list(job.deprecations)
     if promo:
         rec.update(outcome=promo.get("outcome", "failed"), run_id=promo.get("run_id"), mode=promo.get("mode"),

@@ -16,8 +16,10 @@ description:
     C(ansible-playbook) exits C(4) (its HOST_UNREACHABLE code) instead of C(2) (a failed host) -
     a code of its own, as C(canon) has C(3) for infra. The message says C(INFRA (<signature>)) or
     C(HARNESS ERROR in <tier> task '<task>').
-author: coopcloud.canon contributors
+author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
+extends_documentation_fragment:
+  - coopcloud.canon.attributes
 attributes:
   check_mode:
     support: full
