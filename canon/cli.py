@@ -130,7 +130,7 @@ def load_profile(path: str | None, known: list | None = None) -> dict:
         if entry and not isinstance(entry.get("settings", {}) or {}, dict):
             raise Refused("profile %s: recipes.%s.settings must be a mapping" % (path, name))
     if known is not None:
-        from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import recipe_problems
+        from ansible_collections.coopcloud.canon.plugins.plugin_utils._inputs import recipe_problems
         problems = recipe_problems(list(recipes), known)
         if problems:
             raise Refused("profile %s: %s" % (path, "; ".join(problems)))
@@ -299,8 +299,8 @@ def cmd_isolate(args, progress) -> int:
             outcomes.append(rec)
             f = rec.get("failure") or {}
             print("%s run %d/%d: %s%s  %s" % (args.recipe, n, args.runs, rec["outcome"].upper(),
-                                             (" (%s: %s)" % (f.get("tier"), shorten((f.get("error") or "").strip().split("\n")[0], 160))) if f else "",
-                                             os.path.dirname(rec["result"] or "") or ""))
+                                              (" (%s: %s)" % (f.get("tier"), shorten((f.get("error") or "").strip().split("\n")[0], 160))) if f else "",
+                                              os.path.dirname(rec["result"] or "") or ""))
     if stop.is_set():
         return EXIT_INTERRUPTED
     if any(o["outcome"] == "infra" for o in outcomes) or engine_problem(server):
@@ -563,7 +563,7 @@ def check_inputs(args) -> None:
     if args.command == "report":
         read_json(os.path.join(args.sweep, "sweep.json"), "no sweep to report")
         return
-    from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import known_recipes, recipe_problems
+    from ansible_collections.coopcloud.canon.plugins.plugin_utils._inputs import known_recipes, recipe_problems
     servers = load_servers(args.inventory)
     known = known_recipes(os.path.join(ROOT, "roles"), [e for s in servers for e in s.enrolled])
     names = list(getattr(args, "recipes", None) or []) + ([args.recipe] if getattr(args, "recipe", None) else [])

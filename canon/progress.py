@@ -83,7 +83,7 @@ class Progress:
         self._last = self._now()
         running = "  ".join("%s:%s" % (r, v.get("tier") or v.get("stage")) for r, v in sorted(snap["running"].items()))
         line = "[%s] %d/%d done, %d red%s | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
-                                                 eta_text(self.left(snap)), running or "-")
+                                                   eta_text(self.left(snap)), running or "-")
         with self._lock:
             self.stream.write("\r\033[K" + line[:200])
             self.stream.flush()

@@ -757,7 +757,7 @@ def _inline_svg(svg: str, label: str) -> Markup:
     start = svg.find("<svg")
     element = svg[start:] if start >= 0 else svg
     return Markup(element.replace("<svg ", '<svg role="img" aria-label="%s" ' % html.escape(clean_text(label),
-                                                                                           quote=True), 1))
+                                                                                            quote=True), 1))
 
 
 # A relative path at the start of an evidence line (``runs/<id>/evidence/x.txt: what it shows``).
@@ -790,11 +790,11 @@ def _summary_items(sweep: dict) -> list[tuple[str, str]]:
     where = ([("servers", servers_text(sweep))] if is_sharded(sweep) else
              [("server", sweep.get("server")), ("cap", sweep.get("cap"))])
     items = [("sweep", sweep.get("sweep_id"))] + where + [
-             ("outcome", sweep.get("outcome")),
-             ("started", utc_text(sweep["started"]) if sweep.get("started") else None),
-             ("finished", utc_text(sweep["finished"]) if sweep.get("finished") else None),
-             ("duration", seconds_text(sweep.get("duration"))),
-             ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
+        ("outcome", sweep.get("outcome")),
+        ("started", utc_text(sweep["started"]) if sweep.get("started") else None),
+        ("finished", utc_text(sweep["finished"]) if sweep.get("finished") else None),
+        ("duration", seconds_text(sweep.get("duration"))),
+        ("load", load_text(sweep)), ("harness commit", sweep.get("harness_commit"))]
     summary = sweep.get("summary") or {}
     if summary.get("recipes") is not None:
         items.append(("recipes", summary["recipes"]))
@@ -899,7 +899,7 @@ def _classification_view(classification: dict, directory: str | None) -> dict:
         evidence.append(link)
     return {
         "anchor": "classification-%s-%s" % (re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("recipe") or "?")),
-                                             re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))),
+                                            re.sub(r"[^A-Za-z0-9_.-]", "_", str(classification.get("kind") or "?"))),
         "recipe": clean_text(classification.get("recipe") or "?"), "kind": clean_text(classification.get("kind") or "?"),
         "verdict": classification_text(classification), "reason": clean_text(classification.get("reason")),
         "arms": arm_views, "facts": [(k, clean_text(v)) for k, v in facts], "evidence": evidence,

@@ -124,7 +124,6 @@ def fingerprint(tier: str | None, error: str) -> str:
     return "%s:%s" % (tier or "run", _sha12(normalise_error(error)))
 
 
-
 def fisher_one_sided(loaded_fail: int, loaded_n: int, isolated_fail: int, isolated_n: int) -> float:
     """P(X >= loaded_fail) for X hypergeometric with the 2x2 table's margins fixed: the one-sided
     Fisher exact p-value for "the loaded arm fails more often than the isolated arm". 1.0 when
@@ -396,7 +395,7 @@ def locate(decision: dict, context: dict | None = None) -> dict:
     if verdict == "load-flake":
         return out("load", "%s fails only while load runs beside it" % (tier or "the run"),
                    counts_ev + ["one-sided Fisher exact p = %s <= alpha %s" % (_fmt(conf.get("p_value", 1.0)),
-                                                                            _fmt(conf.get("alpha", 0.05))),
+                                                                               _fmt(conf.get("alpha", 0.05))),
                                 "%s clean isolated runs, %s needed at a loaded failure rate of %s"
                                 % (conf.get("isolated_clean"), conf.get("isolated_clean_needed"),
                                    _fmt(conf.get("loaded_failure_rate") or 0.0))])

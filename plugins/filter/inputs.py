@@ -6,7 +6,7 @@ from __future__ import annotations
 # Three filters in one file: each has its documentation beside it, in <filter>.yml
 # (recipe_problem.yml, version_problem.yml, cold_result_problem.yml).
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._inputs import (
+from ansible_collections.coopcloud.canon.plugins.plugin_utils._inputs import (
     known_recipes, cold_result_problem, recipe_problem as _problem, version_problem)
 
 

@@ -124,7 +124,7 @@ def _expand(text: str, known: dict) -> str:
 
 
 def _options(comment: str) -> dict:
-    return {k: v for k, v in _OPTION_RE.findall(comment or "")}
+    return dict(_OPTION_RE.findall(comment or ""))
 
 
 def _unquoted(rest: str) -> tuple:

@@ -97,7 +97,7 @@ class RecipeFacts:
 def split_image(image: str) -> tuple:
     """``(name, tag, digest)`` of an image reference; tag and digest are '' when absent.
     A colon before the last '/' is a registry port, not a tag."""
-    name, _, digest = image.partition("@")
+    name, _at, digest = image.partition("@")
     last = name.rsplit("/", 1)[-1]
     tag = ""
     if ":" in last:
@@ -245,7 +245,7 @@ def _r015(f: RecipeFacts):
 def _l001(f: RecipeFacts):
     bad = []
     for n, i in _images(f):
-        _, tag, digest = split_image(i)
+        _name, tag, digest = split_image(i)
         if not tag and not digest:
             bad.append("service %s image %s has no tag" % (n, i))
         elif tag and is_unstable_tag(tag):
@@ -321,7 +321,7 @@ def git_tag_kinds(checkout: str) -> dict:
         raise ValueError("cannot list the tags of %s: %s" % (checkout, res.stderr.strip()))
     out = {}
     for line in res.stdout.splitlines():
-        name, _, kind = line.strip().rpartition(" ")
+        name, _sep, kind = line.strip().rpartition(" ")
         if name:
             out[name] = kind == "tag"
     return out

@@ -120,7 +120,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
     abra_home, clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (
     append_env_lines, compose_secret_names, drift_lines, env_drift, is_compose_path)
-from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import EnvFileError, read_env
+from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import read_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_domain, validate_recipe, validate_server, validate_version)

@@ -410,7 +410,7 @@ LEDGER_TIERS = [
 ])
 def test_the_custom_suite_on_the_base_release_decides(base, where, level, words):
     loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
-                                                        "base": base})
+                                                         "base": base})
     assert loc["where"] == where
     assert loc["confidence"]["level"] == level
     assert words in loc["detail"] or words in loc["confidence"]["why"]
@@ -614,7 +614,7 @@ def test_when_the_watcher_saw_the_rollback_does_not_split_a_fingerprint():
     (decision_for("load-flake", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS}, False),
     (decision_for("genuine", "custom:a"), {"kind": "promote", "tier": "custom", "tiers": LEDGER_TIERS}, False),
     (decision_for("genuine", "backup_restore:a"), {"kind": "cold", "tier": "backup_restore",
-                                                    "tiers": LEDGER_TIERS}, False),
+                                                   "tiers": LEDGER_TIERS}, False),
     (decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": [
         dict(t, outcome="fail") if t["name"] == "backup_restore" else t for t in LEDGER_TIERS]}, False),
 ])
@@ -635,5 +635,5 @@ def test_base_evidence(record, outcome, fp):
     assert got["outcome"] == outcome and got["fingerprint"] == fp
     assert got["version"] == "2.3.1" and got["head"] == "2.4.0"
     loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
-                                                        "base": got})
+                                                         "base": got})
     assert loc["where"] == ("stale-test" if fp == "custom:a" else "test-or-app")

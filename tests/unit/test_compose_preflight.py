@@ -242,8 +242,10 @@ def test_version_key_upstream_numeric():
 
 
 @pytest.mark.parametrize("tags,message", [
-    ([], "recipe x has no release tags: abra releases are git tags X.Y.Z+upstream (e.g. 1.0.0+2.4.8), and this recipe has no tag at all"),
-    (["v1.0.0", "v1.0.1"], "recipe x has no release tags of the form X.Y.Z+upstream (e.g. 1.0.0+2.4.8), which abra releases take; its 2 tag(s): v1.0.0, v1.0.1"),
+    ([], "recipe x has no release tags: abra releases are git tags X.Y.Z+upstream (e.g. 1.0.0+2.4.8), "
+         "and this recipe has no tag at all"),
+    (["v1.0.0", "v1.0.1"], "recipe x has no release tags of the form X.Y.Z+upstream (e.g. 1.0.0+2.4.8), "
+                           "which abra releases take; its 2 tag(s): v1.0.0, v1.0.1"),
     (["1.0.0+1", "v1"], None),
 ])
 def test_no_release_message(tags, message):

@@ -18,7 +18,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.coopcloud.canon.plugins.module_utils import _inputs
+from ansible_collections.coopcloud.canon.plugins.plugin_utils import _inputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLES = os.path.join(ROOT, "roles")

@@ -138,7 +138,7 @@ def test_table_wraps_a_long_detail_and_never_cuts_a_word():
      "infra", "INFRA (image-unavailable): the server could not take the run"),
     # canon's rule: any run that could not say anything makes the whole INFRA
     ([{"outcome": "fail", "results": "/r/a"}, {"outcome": "harness-error", "results": "/r/b",
-                                              "harness_error": {"tier": "upgrade", "task": "upgrade - deploy"}}],
+                                               "harness_error": {"tier": "upgrade", "task": "upgrade - deploy"}}],
      "infra", "HARNESS ERROR in upgrade task 'upgrade - deploy': not the recipe's failure (/r/b)"),
     ([{"outcome": "incomplete", "results": "/r/a"}], "red", "INCOMPLETE (/r/a)"),
     ([], "red", "no run recorded an outcome"),

@@ -152,7 +152,7 @@ CASES = [
     # It interpolates values, never mapping keys: a version label keyed by ${STACK_NAME} in the
     # mapping form reaches the swarm with the literal key, so no service carries the version.
     ("R010 mapping labels", _app(deploy={"labels": {"traefik.enable": "true",
-                                                              "coop-cloud.${STACK_NAME}.version": RELEASE}}),
+                                                    "coop-cloud.${STACK_NAME}.version": RELEASE}}),
      {}, None, RELEASE, {"R010": "pass", "L002": "fail"}),
     ("R010 skipped without DOMAIN", _labels("coop-cloud.${STACK_NAME}.version=" + RELEASE),
      {".env.sample": "TYPE=rec\nSECRET_DB_PASSWORD_VERSION=v1\n"}, None, RELEASE, {"R010": "skip"}),
@@ -275,7 +275,7 @@ def run_abra_recipe(tmp_path, compose_mutation):
     abra_dir = tmp_path / "abra"
     (abra_dir / "recipes").mkdir(parents=True)
     write_recipe(abra_dir / "recipes" / "rec", {"compose.yml": _compose(compose_mutation), ".env.sample": SAMPLE,
-                                                 "README.md": README, "abra.sh": ABRA_SH}, {RELEASE: True})
+                                                "README.md": README, "abra.sh": ABRA_SH}, {RELEASE: True})
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "abra").write_text("#!/bin/sh\nexit 0\n")  # `abra recipe fetch` succeeds

@@ -126,12 +126,12 @@ def test_job_tells_each_new_tier_record_once():
 
     def facts(tiers):
         job._event({"event": "runner_on_ok", "event_data": {"resolved_action": "ansible.builtin.set_fact",
-                                                             "res": {"ansible_facts": {"canon_tiers": tiers}}}})
+                                                            "res": {"ansible_facts": {"canon_tiers": tiers}}}})
     facts([])
     facts([{"name": "preflight"}])
     facts([{"name": "preflight"}, {"name": "install"}])
     facts([{"name": "preflight"}, {"name": "install"}])                      # the same list again: nothing new
     job._event({"event": "runner_on_ok", "event_data": {"resolved_action": "ansible.builtin.set_fact",
-                                                         "res": {"ansible_facts": {"other": 1}}}})
+                                                        "res": {"ansible_facts": {"other": 1}}}})
     facts([{"name": "preflight"}])                                           # a second run of the job
     assert told == ["preflight", "install", "preflight"]

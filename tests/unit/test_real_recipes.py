@@ -338,7 +338,8 @@ def _lint_table(corpus) -> str:
 
 
 def _table(corpus) -> str:
-    rows = ["| recipe | releases read | COMPOSE_FILEs tried | preflight errors | findings | drift (added / removed / changed; COMPOSE_FILE) | release note | preflight s | drift s |",
+    rows = ["| recipe | releases read | COMPOSE_FILEs tried | preflight errors | findings "
+            "| drift (added / removed / changed; COMPOSE_FILE) | release note | preflight s | drift s |",
             "|---|---|---|---|---|---|---|---|---|"]
     for name, s in sorted(corpus.items()):
         errors = sum(1 for e in s["checks"] if e["error"])

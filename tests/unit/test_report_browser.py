@@ -142,5 +142,5 @@ def test_a_screenshot_of_the_page(rendered, tmp_path):
         pytest.fail("chromium is not installed: `apt-get install chromium` (the bench role installs it)")
     shot = tmp_path / "index.png"
     subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile"), "--screenshot=%s" % shot,
-                    "file://" + os.path.abspath(page)], capture_output=True, timeout=120, check=True)
+                                         "file://" + os.path.abspath(page)], capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

@@ -109,4 +109,3 @@ def cold_result_problem(path, recipe: str) -> str:
     if doc.get("recipe") not in (None, recipe):
         return "cold_result %s: cold run %s is of recipe %s, not %s" % (path, doc.get("run_id"), doc.get("recipe"), recipe)
     return ""
-
