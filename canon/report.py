@@ -681,6 +681,59 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
         ET.SubElement(case, "system-out").text = out
 
 
+def tier_skip_reason(tiers: list, index: int) -> str:
+    """Why the tier at ``index`` did not run, as the JUnit ``<skipped message>`` says it: ``not
+    applicable: <reason>`` (declared by the recipe), ``blocked: <tier> did not pass`` (a lower rung
+    failed: the lifecycle records that reason; a record without one names the first lower rung
+    that did not pass), or ``skipped: <reason>`` (a missing prerequisite)."""
+    tier = tiers[index]
+    reason = one_line(tier.get("reason") or tier.get("detail") or "", None)
+    if tier.get("outcome") == "not-applicable":
+        return "not applicable: %s" % reason if reason else "not applicable"
+    if reason.startswith("blocked:"):
+        return reason
+    if reason:
+        return "skipped: %s" % reason
+    lower = next((t for t in tiers[:index] if t.get("outcome") not in ("pass", "not-applicable")), None)
+    if lower is not None:
+        return "blocked: %s did not pass" % (lower.get("name") or "?")
+    return "skipped"
+
+
+def _tier_testcase(suite: ET.Element, recipe: str, tiers: list, index: int, counts: dict) -> None:
+    """One cold tier as a testcase (classname ``<recipe>.cold``, name the tier), so a CI's test
+    view shows which rungs ran, which failed and why the others did not run (issue 17)."""
+    tier = tiers[index]
+    name = clean_text(tier.get("name") or "?")
+    case = ET.SubElement(suite, "testcase", classname="%s.cold" % recipe, name=name, time=_seconds_attr(tier))
+    outcome = tier.get("outcome")
+    error = clean_text(tier.get("error") or "")
+    counts["tests"] += 1
+    if outcome == "pass":
+        return
+    if outcome in ("not-applicable", "skipped"):
+        ET.SubElement(case, "skipped", message=clean_text(tier_skip_reason(tiers, index)))
+        counts["skipped"] += 1
+    elif outcome == "fail":
+        ET.SubElement(case, "failure", message="%s: %s" % (name, one_line(error, None)) if error else name,
+                      type=name).text = error
+        counts["failures"] += 1
+    elif outcome == "infra":
+        # the server could not take the run: an error of the run, not a red rung of the recipe
+        kind = clean_text(tier.get("infra") or "unrecognised")
+        ET.SubElement(case, "error", message="infra (%s)%s" % (kind, ": " + one_line(error, None) if error else ""),
+                      type="infra").text = error
+        counts["errors"] += 1
+    elif outcome == "harness-error":
+        ET.SubElement(case, "error", message="harness error in task '%s'%s" % (
+            clean_text(tier.get("task") or "?"), ": " + one_line(error, None) if error else ""),
+            type="harness-error").text = error
+        counts["errors"] += 1
+    else:
+        ET.SubElement(case, "error", message="unknown tier outcome %r" % outcome, type="unknown")
+        counts["errors"] += 1
+
+
 def junit_xml(sweep: dict, classifications=()) -> str:
     """JUnit XML: one testsuite for the sweep, a ``cold`` and a ``promote`` testcase per recipe."""
     check_sweep(sweep)
@@ -697,6 +750,10 @@ def junit_xml(sweep: dict, classifications=()) -> str:
     for line in systemic_lines(sweep):
         ET.SubElement(properties, "property", name="systemic", value=clean_text(line))
     counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    # The stages' verdicts stay in the first suite; each cold tier is a testcase of a second one,
+    # so consumers that read one verdict per stage are unchanged.
+    tier_suite = ET.Element("testsuite", name="coopcloud.canon sweep %s tiers" % sweep_id)
+    tier_counts = dict.fromkeys(counts, 0)
     for entry in sweep.get("recipes") or []:
         recipe = clean_text(entry.get("recipe") or "?")
         found = grouped.get(str(entry.get("recipe") or "?")) or []
@@ -704,15 +761,22 @@ def junit_xml(sweep: dict, classifications=()) -> str:
             stage = entry.get(name) or {}
             classification = next((c for c in found if c.get("kind") == name), None)
             _testcase(suite, recipe, name, stage, name, entry, classification, counts)
+        tiers = [t for t in (entry.get("cold") or {}).get("tiers") or [] if isinstance(t, dict)]
+        for index in range(len(tiers)):
+            _tier_testcase(tier_suite, recipe, tiers, index, tier_counts)
     total = "%.3f" % max(_number(sweep.get("duration")) or 0.0, 0.0)
-    for element in (root, suite):
-        for key, value in counts.items():
+    for element, values in ((suite, counts), (tier_suite, tier_counts),
+                            (root, {k: counts[k] + tier_counts[k] for k in counts})):
+        for key, value in values.items():
             element.set(key, str(value))
         element.set("time", total)
-    if sweep.get("started"):
-        suite.set("timestamp", clean_text(sweep["started"]))
-    if sweep.get("server"):
-        suite.set("hostname", clean_text(sweep["server"]))
+    for element in (suite, tier_suite):
+        if sweep.get("started"):
+            element.set("timestamp", clean_text(sweep["started"]))
+        if sweep.get("server"):
+            element.set("hostname", clean_text(sweep["server"]))
+    if tier_counts["tests"]:
+        root.append(tier_suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -376,9 +376,14 @@ def test_junit_parses_and_counts_failures_errors_skipped(sweep, classifications)
     assert len(suite.findall("testcase/failure")) == 5  # 3 cold tiers, 2 promotions
     assert len(suite.findall("testcase/error")) == 0
     assert len(suite.findall("testcase/skipped")) == 3  # promotions after a red cold run
-    for element in (root, suite):
-        assert (element.get("tests"), element.get("failures"), element.get("errors"), element.get("skipped")) == (
-            "12", "5", "0", "3")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "12", "5", "0", "3")
+    # the tiers' suite: 36 tiers, 3 red (the cold failures), 4 blocked by them (issue 17)
+    tiers = root.findall("testsuite")[1]
+    assert (tiers.get("tests"), tiers.get("failures"), tiers.get("errors"), tiers.get("skipped")) == (
+        "36", "3", "0", "4")
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == (
+        "48", "8", "0", "7")
     mumble = cases[4]
     failure = mumble.find("failure")
     assert failure.get("type") == "custom"
@@ -402,6 +407,69 @@ def test_junit_infra_is_an_error_and_interrupted_is_skipped(sweep):
     skipped = [s.get("message") for s in suite.findall("testcase/skipped")]
     assert "interrupted" in skipped and "not-enrolled: warm domain is a live service" in skipped
     assert suite.get("errors") == "1"
+
+
+def _tier_cases(xml_text: str) -> dict:
+    """``{(classname, name): testcase}`` of the tiers' testsuite."""
+    [suite] = [s for s in ET.fromstring(xml_text).findall("testsuite") if s.get("name", "").endswith(" tiers")]
+    return {(c.get("classname"), c.get("name")): c for c in suite.findall("testcase")}
+
+
+def _verdict(case):
+    """(element, type, message) of a testcase; (None, None, None) when it passed."""
+    for tag in ("failure", "error", "skipped"):
+        element = case.find(tag)
+        if element is not None:
+            return tag, element.get("type"), element.get("message")
+    return None, None, None
+
+
+# issue 17: a tier not applicable is skipped with its reason; a tier blocked by a lower rung is
+# skipped as blocked, naming that rung; never a pass, never a failure of its own
+@pytest.mark.parametrize("tiers, name, expected", [
+    ([{"name": "install", "outcome": "pass"}, {"name": "upgrade", "outcome": "not-applicable", "intended": True,
+                                               "reason": "oldest release: nothing to upgrade from"}],
+     "upgrade", ("skipped", None, "not applicable: oldest release: nothing to upgrade from")),
+    ([{"name": "custom", "outcome": "not-applicable", "reason": ""}],
+     "custom", ("skipped", None, "not applicable")),
+    ([{"name": "upgrade", "outcome": "fail", "error": "image did not change"},
+      {"name": "backup_restore", "outcome": "skipped", "intended": False, "reason": "blocked: upgrade did not pass"}],
+     "backup_restore", ("skipped", None, "blocked: upgrade did not pass")),
+    # a record without a reason (older results): blocked by the first lower rung that did not pass
+    ([{"name": "install", "outcome": "pass"}, {"name": "upgrade", "outcome": "infra", "infra": "engine-down"},
+      {"name": "backup_restore", "outcome": "skipped"}, {"name": "custom", "outcome": "skipped"}],
+     "custom", ("skipped", None, "blocked: upgrade did not pass")),
+    # skipped for a missing prerequisite, not blocked: its own reason
+    ([{"name": "install", "outcome": "pass"},
+      {"name": "upgrade", "outcome": "skipped", "intended": False, "reason": "no older release to upgrade from"}],
+     "upgrade", ("skipped", None, "skipped: no older release to upgrade from")),
+    ([{"name": "install", "outcome": "pass", "duration": 3.2}], "install", (None, None, None)),
+    ([{"name": "install", "outcome": "fail", "error": "deploy failed: crashloop"}],
+     "install", ("failure", "install", "install: deploy failed: crashloop")),
+    ([{"name": "install", "outcome": "infra", "infra": "image-unavailable", "error": "pull access denied"}],
+     "install", ("error", "infra", "infra (image-unavailable): pull access denied")),
+    ([{"name": "upgrade", "outcome": "harness-error", "task": "upgrade - write the marker",
+       "error": "template error while templating"}],
+     "upgrade", ("error", "harness-error", "harness error in task 'upgrade - write the marker': "
+                                          "template error while templating")),
+    ([{"name": "lint", "outcome": "sideways"}], "lint", ("error", "unknown", "unknown tier outcome 'sideways'")),
+])
+def test_junit_has_a_testcase_per_tier_and_says_why_one_was_skipped(tiers, name, expected):
+    sweep = {"schema": "coopcloud.canon/sweep", "schema_version": 1, "sweep_id": "s",
+             "recipes": [{"recipe": "r", "cold": {"outcome": "fail", "tiers": tiers}}]}
+    cases = _tier_cases(report.junit_xml(sweep))
+    assert [key[1] for key in cases] == [t["name"] for t in tiers]
+    assert _verdict(cases[("r.cold", name)]) == expected
+
+
+def test_junit_tiers_of_the_bench_sweep_are_blocked_by_the_rung_that_failed(sweep):
+    cases = _tier_cases(report.junit_xml(sweep))
+    assert len(cases) == 36
+    assert _verdict(cases[("mattermost-lts.cold", "custom")]) == ("skipped", None, "blocked: backup_restore did not pass")
+    assert _verdict(cases[("discourse.cold", "lint")]) == ("skipped", None, "blocked: custom did not pass")
+    assert _verdict(cases[("mumble.cold", "custom")])[:2] == ("failure", "custom")
+    assert cases[("mumble.cold", "custom")].get("time") == "6.400"
+    assert _verdict(cases[("keycloak.cold", "lint")]) == (None, None, None)
 
 
 def test_junit_drops_characters_xml_cannot_carry(sweep):
