@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import time
 
 try:
@@ -244,6 +245,36 @@ class DockerClient:
     def exec(self, container: str, argv: list, input_text=None, check: bool = True) -> Result:
         args = ["exec"] + (["-i"] if input_text is not None else []) + [container] + list(argv)
         return self.run(args, input_text=input_text, check=check, timeout=60)
+
+    def exec_stream(self, container: str, argv: list):
+        """``docker exec -i <container> argv`` with its stdin and stdout as byte pipes the caller
+        drives: a TLS handshake through the probe container's ``nc`` answers what it reads, which
+        :meth:`exec` (its input given whole up front) cannot. The caller ends it with
+        :meth:`close_stream`. ``None`` when docker cannot be started."""
+        full = self.argv(["exec", "-i", container] + list(argv))
+        try:
+            proc = subprocess.Popen([str(a) for a in full], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True,
+                                    env=dict(os.environ, LC_ALL="C", LANG="C"))
+        except OSError:
+            return None
+        proc.canon_started = time.monotonic()
+        return proc
+
+    def close_stream(self, proc) -> Result:
+        """End a :meth:`exec_stream` process (its input closed, then killed if it lingers) and
+        log it like any other command; its exit code and stderr say why a connection failed."""
+        try:
+            _out, err = proc.communicate(timeout=1)   # nc may wait for the server; it has answered
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _out, err = proc.communicate()
+        result = Result(argv=list(proc.args), rc=proc.returncode, stdout="",
+                        stderr=(err or b"").decode("utf-8", "replace"),
+                        duration=round(time.monotonic() - getattr(proc, "canon_started", time.monotonic()), 3))
+        if self.log:
+            self.log(result)
+        return result
 
     def network_aliases(self, networks) -> dict:
         """``{network: {alias: [stacks]}}``: the names other services answer to on ``networks``."""

@@ -67,10 +67,14 @@ _TYPES = {
     "identity_path": str, "identity_expect": str, "custom_timeout": int,
 }
 
+# Probe kinds, generic (issue 17): an HTTP answer through the proxy, a TCP port that opens (and,
+# with send/expect, answers a line), a TLS handshake that completes on a port (mumble's 64738),
+# and a command in the service's own container that exits 0 (its expect: text in its stdout).
+PROBE_KINDS = ("http", "tcp", "tls", "exec")
 PROBE_DEFAULTS = {"type": "http", "service": "app", "port": 80, "path": "/", "codes": [200],
                   "stable": 3, "interval": 1, "timeout": 120, "send": "", "expect": ""}
 PROBE_TYPES = {"type": str, "service": str, "port": int, "path": str, "codes": list, "stable": int,
-               "interval": int, "timeout": int, "send": str, "expect": str}
+               "interval": int, "timeout": int, "send": str, "expect": str, "command": list}
 
 BACKUP_VERIFY_DEFAULTS = {"service": "app", "command": [], "attempts": 3, "settle": 5}
 BACKUP_VERIFY_TYPES = {"service": str, "command": list, "attempts": int, "settle": int}
@@ -95,8 +99,20 @@ def resolve_probe(where: str, probe: dict) -> dict:
         raise SettingsError("%s must be a mapping" % where)
     check_types(where, probe, PROBE_TYPES)
     out = dict(PROBE_DEFAULTS, **copy.deepcopy(probe))
-    if out["type"] not in ("http", "tcp"):
-        raise SettingsError("%s.type must be http or tcp" % where)
+    if out["type"] not in PROBE_KINDS:
+        raise SettingsError("%s.type must be one of %s" % (where, ", ".join(PROBE_KINDS)))
+    # The kinds that existed before tls and exec resolve exactly as they did (no new keys), so a
+    # server's probes behave the same; the new kinds are strict about what they do not use.
+    if "command" in out and out["type"] != "exec":
+        raise SettingsError("%s.command is for exec probes (a command in the container)" % where)
+    if out["type"] == "exec":
+        command = out.get("command")
+        if not command or not all(isinstance(a, str) and a for a in command):
+            raise SettingsError("%s.command must be a non-empty argv list of strings" % where)
+        if out["send"]:
+            raise SettingsError("%s.send is for tcp probes; an exec probe runs its command" % where)
+    if out["type"] == "tls" and (out["send"] or out["expect"]):
+        raise SettingsError("%s: a tls probe completes a handshake; send and expect are for tcp" % where)
     if not _NAME_RE.match(out["service"]):
         raise SettingsError("%s.service %r is not a service name" % (where, out["service"]))
     if not 1 <= out["port"] <= 65535:

@@ -16,6 +16,11 @@ description:
     C(https://<domain>)). C(tcp) probes connect from a throwaway container on the app's network
     to C(<stack>_<service>:<port>), send I(send) and, when I(expect) is set, require it in the
     answer.
+  - C(tls) probes reach C(<stack>_<service>:<port>) the same way (C(nc) in the probe container)
+    and succeed when a TLS handshake completes over that connection; the handshake runs in the
+    module (Python's ssl), the certificate is not verified (self-signed servers such as murmur).
+  - C(exec) probes run I(command) (argv) in the running container of C(<stack>_<service>) and
+    succeed when it exits 0 and, when I(expect) is set, its output contains it.
 author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
@@ -29,7 +34,8 @@ attributes:
     support: none
   idempotent:
     support: full
-    description: Never changes the app. A tcp probe starts and removes its own probe container.
+    description: Never changes the app. A tcp or tls probe starts and removes its own probe container;
+      an exec probe runs its command in the app's container, which must itself change nothing.
 options:
   domain:
     description: The app's domain.
@@ -38,8 +44,9 @@ options:
   probes:
     description:
       - Probes as in the recipe settings' C(readiness) list; every key is optional.
-      - C(type) (http or tcp), C(service), C(port), C(path), C(codes), C(stable) (successes in a
-        row), C(interval) (s), C(timeout) (s), C(send), C(expect).
+      - C(type) (http, tcp, tls or exec), C(service), C(port), C(path), C(codes), C(stable)
+        (successes in a row), C(interval) (s), C(timeout) (s), C(send) (tcp), C(expect) (tcp,
+        exec), C(command) (exec, an argv list).
     type: list
     elements: dict
     required: true
@@ -48,7 +55,7 @@ options:
     type: str
     default: ""
   probe_image:
-    description: Image of the throwaway container tcp probes run from (needs C(sh) and C(nc)).
+    description: Image of the throwaway container tcp and tls probes run from (needs C(sh) and C(nc)).
     type: str
     default: busybox:stable
   network:
@@ -64,6 +71,13 @@ EXAMPLES = r"""
     probes:
       - {type: tcp, port: 64738, send: "hello\n", expect: "channels:", stable: 3}
     probe_image: canon-bench/busybox:1.36
+
+- name: Wait until murmur speaks TLS on its port, and a command in the app's container agrees
+  coopcloud.canon.readiness:
+    domain: mumble.example.org
+    probes:
+      - {type: tls, port: 64738, stable: 3}
+      - {type: exec, command: [sh, -c, "test -s /data/mumble-server.sqlite"], stable: 1}
 """
 
 RETURN = r"""
@@ -90,7 +104,8 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PRO
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, stack_name, validate_domain, validate_http_url, validate_image, validate_network, validate_url_path)
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
-from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import tcp_probe_script, wait_ready
+from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import (
+    pipe_receiver, tcp_probe_script, tls_handshake, wait_ready)
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import SettingsError, resolve_probe
 
 
@@ -117,6 +132,40 @@ def tcp_attempt(docker, container, host, port, send, expect):
         if expect and expect not in answer:
             return False, "answered %r without %r" % (answer[:80], expect)
         return True, "answered %r" % answer[:80]
+    return attempt
+
+
+def tls_attempt(docker, container, host, port, deadline):
+    """A TLS handshake with ``host:port`` through ``nc`` in the probe container."""
+    def attempt():
+        stream = docker.exec_stream(container, ["nc", "-w", str(int(deadline)), host, str(port)])
+        if stream is None:
+            return False, "could not start docker exec in the probe container"
+
+        def send(data):
+            stream.stdin.write(data)
+            stream.stdin.flush()
+        ok, detail = tls_handshake(send, pipe_receiver(stream.stdout.fileno()), deadline)
+        closed = docker.close_stream(stream)
+        if not ok and closed.stderr.strip():
+            detail += " (%s)" % closed.stderr.strip()[-120:]
+        return ok, "%s:%s %s" % (host, port, detail)
+    return attempt
+
+
+def exec_attempt(docker, stack, service, command, expect):
+    """``command`` in the running container of ``<stack>_<service>``: exit 0, and ``expect`` in its output."""
+    def attempt():
+        container = docker.running_container(stack, service)
+        if not container:
+            return False, "no running container of %s_%s" % (stack, service)
+        res = docker.exec(container, command, check=False)
+        out = (res.stdout or "").strip()
+        if res.rc != 0:
+            return False, "%s exited %d: %s" % (command[0], res.rc, (res.stderr or res.stdout or "").strip()[-120:])
+        if expect and expect not in out:
+            return False, "%s printed %r without %r" % (command[0], out[:80], expect)
+        return True, "%s exited 0%s" % (command[0], ": %r" % out[:80] if out else "")
     return attempt
 
 
@@ -149,13 +198,19 @@ def main():
                 attempt = http_attempt(base + probe["path"], p["domain"] if p["proxy_url"] else None,
                                        probe["codes"], min(probe["interval"] + 5, 15))
                 what = "http %s%s" % (p["domain"], probe["path"])
+            elif probe["type"] == "exec":
+                attempt = exec_attempt(docker, stack, probe["service"], probe["command"], probe["expect"])
+                what = "exec in %s_%s: %s" % (stack, probe["service"], " ".join(probe["command"]))
             else:
                 if container is None:
                     container = docker.run_detached(p["probe_image"], ["sleep", "3600"], p["network"],
                                                     {PROBE_LABEL: stack})
                 host = "%s_%s" % (stack, probe["service"])
-                attempt = tcp_attempt(docker, container, host, probe["port"], probe["send"], probe["expect"])
-                what = "tcp %s:%s" % (host, probe["port"])
+                if probe["type"] == "tls":
+                    attempt = tls_attempt(docker, container, host, probe["port"], min(probe["interval"] + 5, 15))
+                else:
+                    attempt = tcp_attempt(docker, container, host, probe["port"], probe["send"], probe["expect"])
+                what = "%s %s:%s" % (probe["type"], host, probe["port"])
             outcome = wait_ready(attempt, probe["stable"], probe["interval"], probe["timeout"])
             outcome["probe"] = what
             results.append(outcome)

@@ -397,7 +397,9 @@ PROBES_KIND = kind(
     [[{"type": "udp"}], [{"service": "app;id"}], [{"service": "-app"}], [{"service": "a b"}], [{"port": 0}],
      [{"port": 70000}], [{"port": "80"}], [{"path": "x"}], [{"path": "/a b"}], [{"path": "/a\nb"}],
      [{"stable": 0}], [{"interval": -1}], [{"timeout": 0}], [{"codes": "200"}], [{"bogus": 1}], ["probe"], [7],
-     [{"type": "tcp", "service": "$(id)", "port": 80}], [{"type": "tcp", "service": "../x", "port": 80}]],
+     [{"type": "tcp", "service": "$(id)", "port": 80}], [{"type": "tcp", "service": "../x", "port": 80}],
+     [{"type": "exec"}], [{"type": "exec", "command": "id"}], [{"type": "exec", "command": ["id"], "send": "x"}],
+     [{"type": "tls", "send": "x"}], [{"type": "tcp", "command": ["id"]}]],
     st.builds(lambda svc: [{"type": "tcp", "service": svc, "port": 80}], SERVICE_KIND[1]),
     st.builds(lambda p: [{"type": "http", "path": p}], URL_PATH_KIND[1]))
 VERIFY_KIND = kind(
