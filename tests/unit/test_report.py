@@ -451,7 +451,7 @@ def _verdict(case):
     ([{"name": "upgrade", "outcome": "harness-error", "task": "upgrade - write the marker",
        "error": "template error while templating"}],
      "upgrade", ("error", "harness-error", "harness error in task 'upgrade - write the marker': "
-                                          "template error while templating")),
+                 "template error while templating")),
     ([{"name": "lint", "outcome": "sideways"}], "lint", ("error", "unknown", "unknown tier outcome 'sideways'")),
 ])
 def test_junit_has_a_testcase_per_tier_and_says_why_one_was_skipped(tiers, name, expected):
