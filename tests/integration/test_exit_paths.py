@@ -55,7 +55,12 @@ def test_keep_on_failure_keeps_then_teardown_removes_and_second_teardown_changes
                          cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=600)
     assert dry.returncode == 0, dry.stdout[-3000:]
     assert "check: nothing was removed" in dry.stdout and doc["domains"]["base"] in dry.stdout, dry.stdout[-3000:]
-    assert leftovers(doc["domains"].values()) == kept
+    # the kept app crash-loops on purpose, so swarm keeps replacing its task containers: the
+    # objects the teardown would remove (services, volumes, secrets, configs, networks, stack,
+    # .env) are compared, and at least one container of the app is still there
+    after = leftovers(doc["domains"].values())
+    assert {k: v for k, v in after.items() if k != "container"} == {k: v for k, v in kept.items() if k != "container"}
+    assert bool(after.get("container")) == bool(kept.get("container"))
     assert [r["status"] for r in ledger_runs() if r["run_id"] == doc["run_id"]] == ["kept"]
 
     first = run_playbook("teardown.yml", results_dir, run_id=doc["run_id"])

@@ -1,4 +1,5 @@
 """Warm canonicals on the bench: collision-free domains, promote, drift, fallback, identity."""
+import glob
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import pytest
 import urllib.error
 import urllib.request
 
-from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, leftovers, run_playbook, wait_for
+from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, ledger_runs, leftovers, run_playbook, wait_for
 
 
 def http_get(domain, path):
@@ -77,8 +78,15 @@ def test_promote_needs_a_green_cold_run_of_that_release(results_dir, warm, tmp_p
     red = dict(doc, outcome="fail")
     red_path = tmp_path / "red.json"
     red_path.write_text(json.dumps(red))
-    pb, rec = promote(results_dir, "gitea", str(red_path), version="3.5.3+1.24.2-rootless")
-    assert pb.rc != 0 and rec["outcome"] == "refused" and "outcome fail" in rec["in_place_error"]
+    records = sorted(glob.glob(os.path.join(results_dir, "*", "promote.json")))
+    # A red cold run is refused with the playbook's input, before anything is claimed: no lease,
+    # no promote record (the release mismatch above needs the warm registry, so the role says it)
+    pb = run_playbook("promote.yml", results_dir, recipe="gitea", cold_result=str(red_path),
+                      version="3.5.3+1.24.2-rootless")
+    assert pb.rc != 0, pb.stdout[-3000:]
+    assert "cold run %s is 'fail', not pass" % doc["run_id"] in pb.stdout, pb.stdout[-3000:]
+    assert sorted(glob.glob(os.path.join(results_dir, "*", "promote.json"))) == records
+    assert not [r for r in ledger_runs() if r.get("status") == "running"]
 
 
 @pytest.mark.parametrize("drift", [True, False], ids=["drift-reconciled", "drift-off-fallback"])
