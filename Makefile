@@ -24,7 +24,7 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything: unit + integration on the real bench swarm (about 39 min: 2287 s on 2026-11-28)
+test: bench       ## everything: unit + integration on the real bench swarm (about 38 min: 2228 s on 2026-12-06)
 	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/unit tests/integration
 
 test-sweep: bench ## the sweep of the six under load and their classification (991 s, 17 min, on 2026-11-28)
