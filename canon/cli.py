@@ -72,8 +72,7 @@ class ServerLock:
         try:
             fcntl.flock(self.fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
         except BlockingIOError:
-            self.fh.seek(0)
-            holder = self.fh.read().strip() or "another canon process"
+            holder = self._holder()
             self.fh.close()
             raise Refused("server %s is busy: %s; wait for it to finish (or pass --wait)" % (self.server.name, holder))
         self.fh.seek(0)
@@ -81,6 +80,17 @@ class ServerLock:
         self.fh.write("%s by pid %d since %s" % (self.what, os.getpid(), time.strftime("%H:%M:%S")))
         self.fh.flush()
         return self
+
+    def _holder(self) -> str:
+        # the winner writes who it is just after it takes the lock: a loser that lost by a hair
+        # reads an empty file for a moment, so it looks again before it settles for "someone"
+        deadline = time.monotonic() + 2.0
+        while True:
+            self.fh.seek(0)
+            holder = self.fh.read().strip()
+            if holder or time.monotonic() >= deadline:
+                return holder or "another canon process"
+            time.sleep(0.05)
 
     def __exit__(self, *exc):
         self.fh.seek(0)

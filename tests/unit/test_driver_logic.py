@@ -178,3 +178,26 @@ def test_proxy_and_probe_image_come_from_the_inventory_in_use(inventory, proxy, 
     server = load_servers(os.path.join(ROOT, inventory))[0]
     assert proxy_urls(server) == ([proxy] if proxy else [])
     assert probe_image(server) == image
+
+
+def test_a_sweep_that_loses_the_server_lock_by_a_hair_names_the_winner(tmp_path):
+    # the winner takes the flock, then writes who it is: a loser reading in between waits for the
+    # name instead of saying "another canon process"
+    import fcntl
+    import threading
+    import types
+
+    from canon.cli import Refused, ServerLock
+    server = types.SimpleNamespace(state_dir=str(tmp_path), name="default")
+    path = tmp_path / "driver-default.lock"
+    holder = open(path, "a+")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    writer = threading.Timer(0.3, lambda: (holder.write("sweep by pid 4242 since 10:00:00"), holder.flush()))
+    writer.start()
+    try:
+        with pytest.raises(Refused, match="server default is busy: sweep by pid 4242"):
+            with ServerLock(server, "sweep", wait=False):
+                pass
+    finally:
+        writer.join()
+        holder.close()
