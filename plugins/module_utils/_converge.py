@@ -53,6 +53,10 @@ FAILED_TASK_STATES = ("failed", "rejected")
 # the orchestrator's doing, not a crash.
 STOP_EXIT_CODES = (0, 137, 143)
 
+# swarm's UpdateConfig.Monitor when a service's spec leaves it out (`docker service inspect
+# --pretty` shows "Monitoring Period: 5s"); docker's service progress waits this long after the
+# tasks run before it says "Service converged", and abra's converge check is built on it
+DOCKER_MONITOR_DEFAULT = 5.0
 EVENTS_KEPT = 10
 LOG_LINES_KEPT = 20
 SEEN_LINES_MAX = 20000
@@ -86,6 +90,8 @@ class ServiceObs:
     # the task template changed but swarm has not started the rolling update yet
     update_pending: bool = False
     labels: dict = field(default_factory=dict)
+    # UpdateConfig.Monitor in seconds; None when the spec leaves it to swarm's default
+    monitor: float | None = None
 
 
 @dataclass
@@ -182,9 +188,11 @@ def service_from_inspect(svc: dict, stack: str = "", tasks: list | None = None) 
     # the rolling update, the old tasks are still running and must not count as converged.
     pending = (not us and previous is not None and desired not in (None, 0)
                and _comparable(previous.get("TaskTemplate")) != _comparable(spec.get("TaskTemplate")))
+    monitor_ns = (spec.get("UpdateConfig") or {}).get("Monitor") or 0
     return ServiceObs(name=short_service_name(spec.get("Name", ""), stack), desired=desired,
                       update_state=us.get("State") or None, update_message=us.get("Message", ""),
-                      update_pending=pending, labels=dict(spec.get("Labels") or {}))
+                      update_pending=pending, labels=dict(spec.get("Labels") or {}),
+                      monitor=monitor_ns / 1e9 if monitor_ns else None)
 
 
 def task_from_inspect(task: dict, service_names: dict, containers: dict | None = None,
@@ -272,7 +280,7 @@ class Watcher:
 
     def __init__(self, timeout: float, wedge_window: float, crashloop_restarts: int = 3,
                  version: str | None = None, stack: str = "", since: float | None = None,
-                 failure_slack: float = 30.0, pending_grace: float = 15.0, settle: float = 5.0):
+                 failure_slack: float = 30.0, pending_grace: float = 15.0, settle: float | None = None):
         if timeout <= 0 or wedge_window <= 0 or crashloop_restarts < 1:
             raise ValueError("timeout and wedge_window must be positive, crashloop_restarts at least 1")
         self.timeout = timeout
@@ -287,8 +295,12 @@ class Watcher:
         self.pending_grace = pending_grace
         # a task that exits right after starting is "running" for an instant: a running task
         # counts once it has been running this long (the first crash of a crash loop otherwise
-        # looks converged)
+        # looks converged). None: each service's own update monitor period, swarm's 5 s when
+        # unset, which is the rule docker's service progress (and so abra) applies
         self.settle = settle
+        # when the last task still settling will have settled, if nothing else is missing: the
+        # moment to look again instead of the next fixed poll
+        self.settled_at: float | None = None
         self._running_since: dict = {}  # task id -> when it was first seen running
         self._pending_since: dict = {}  # service -> time its update was first seen pending
         self.start: float | None = None
@@ -409,10 +421,16 @@ class Watcher:
                 return Verdict(ROLLED_BACK, msg, s.name)
         return None
 
+    def settle_of(self, service: ServiceObs) -> float:
+        if self.settle is not None:
+            return self.settle
+        return service.monitor if service.monitor is not None else DOCKER_MONITOR_DEFAULT
+
     def _why_not_converged(self, obs: Observation) -> dict:
         why = {}
         self.replicas = {}
         version_seen = False
+        settling, waiting_on_more = [], False
         for s in obs.services:
             tasks = [t for t in obs.tasks if t.service == s.name and t.desired_state == "running"]
             running = [t for t in tasks if t.state == "running"]
@@ -439,13 +457,20 @@ class Watcher:
                 version_seen = True
                 if s.labels[self.version_label] != self.version:
                     reasons.append("version %s, want %s" % (s.labels[self.version_label], self.version))
-            unsettled = [t for t in running if obs.time - self._running_since.get(t.id, obs.time) < self.settle]
+            settle = self.settle_of(s)
+            unsettled = [t for t in running if obs.time - self._running_since.get(t.id, obs.time) < settle]
             if unsettled and not reasons:
-                reasons.append("running for less than %s" % _age(self.settle))
+                reasons.append("running for less than %s" % _age(settle))
+                due = max(self._running_since.get(t.id, obs.time) + settle for t in unsettled)
+                settling.append(due)
+            elif reasons:
+                waiting_on_more = True
             if reasons:
                 why[s.name] = "; ".join(reasons)
         if self.version is not None and not version_seen:
             why["(stack)"] = "no service carries %s=%s" % (self.version_label, self.version)
+            waiting_on_more = True
+        self.settled_at = max(settling) if settling and not waiting_on_more else None
         return why
 
     def _last_progress_text(self, now: float) -> str:
@@ -645,7 +670,11 @@ def watch(docker, domain: str, timeout: float, wedge_window: float, crashloop_re
         polls += 1
         if watcher.feed(observer.observe()) is not None:
             break
-        sleep(max(0.0, poll - (clock() - started)))
+        wait = poll - (clock() - started)
+        if watcher.settled_at is not None:
+            # only the settle period is missing: look again the moment it has passed
+            wait = min(wait, watcher.settled_at - clock() + 0.05)
+        sleep(max(0.0, wait))
     report = watcher.report()
     report.update(stack=stack, polls=polls)
     return report, observer

@@ -353,3 +353,56 @@ def test_tasks_pending_are_not_an_allocator_fault():
     got, _at, _w = run(never_scheduled, window=60)
     assert got.name == "wedged" and "new state" not in got.message
     assert infra_signature(got.message) is None
+
+
+def _running_obs(t, started, monitor_ns=None):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (Observation, ServiceObs,
+                                                                                   TaskObs)
+    return Observation(time=t, services=[ServiceObs(name="app", monitor=None if monitor_ns is None else monitor_ns / 1e9)],
+                       tasks=[TaskObs(id="t1", service="app", state="running", timestamp=started)])
+
+
+@pytest.mark.parametrize("monitor_ns, settle", [(None, 5.0), (30 * 10**9, 30.0), (10**9, 1.0)])
+def test_a_task_counts_once_it_has_run_for_its_services_monitor_period(monitor_ns, settle):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import CONVERGED, Watcher
+    w = Watcher(timeout=600, wedge_window=120)
+    assert w.feed(_running_obs(1000.0, 1000.0, monitor_ns)) is None
+    assert w.settled_at == pytest.approx(1000.0 + settle)     # only the period is missing: when it ends
+    assert w.feed(_running_obs(1000.0 + settle - 0.1, 1000.0, monitor_ns)) is None
+    assert w.feed(_running_obs(1000.0 + settle, 1000.0, monitor_ns)).name == CONVERGED
+
+
+def test_the_watch_looks_again_when_the_settle_period_ends_not_at_the_next_poll():
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _converge
+    clock = [1000.0]
+    slept = []
+
+    class Observer:
+        def __init__(self, *a, **k):
+            pass
+
+        def observe(self):
+            return _running_obs(clock[0], 1000.0)
+
+    def sleep(seconds):
+        slept.append(round(seconds, 2))
+        clock[0] += seconds
+    real = _converge.SwarmObserver
+    _converge.SwarmObserver = Observer
+    try:
+        report, _ = _converge.watch(None, "a.example.org", timeout=600, wedge_window=120, poll=2,
+                                    clock=lambda: clock[0], sleep=sleep)
+    finally:
+        _converge.SwarmObserver = real
+    assert report["verdict"] == "converged"
+    assert slept == [2, 2, 1.05]          # 5 s after the task started, not at 6 s
+
+
+def test_no_early_look_while_something_besides_the_settle_period_is_missing():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (Observation, ServiceObs,
+                                                                                   TaskObs, Watcher)
+    w = Watcher(timeout=600, wedge_window=120)
+    obs = Observation(time=1000.0, services=[ServiceObs(name="app", desired=2)],
+                      tasks=[TaskObs(id="t1", service="app", state="running", timestamp=1000.0)])
+    assert w.feed(obs) is None
+    assert w.settled_at is None
