@@ -18,10 +18,11 @@ import time
 
 from canon.load import LoadArm, fingerprint as load_fingerprint, Sampler
 from canon.runner import Job
-from canon.sweep import TEARDOWN_GRACE, cold_record, harness_commit, promote_record, recipe_commit
+from canon.sweep import (
+    TEARDOWN_GRACE, cold_record, harness_commit, promote_record, proxy_urls, recipe_commit)
 
 from canon.verdict import (
-    base_evidence, classification_document, custom_base_needed, decide, fingerprint, locate)
+    base_evidence, classification_document, custom_base_needed, decide, fingerprint, infra_signature, locate)
 from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 
@@ -176,26 +177,57 @@ class Classifier:
     def _registry(self) -> dict:
         return read_json(os.path.join(self.server.state_dir, "canon", self.server.name, self.recipe + ".json")) or {}
 
-    def _reset_canonical(self, n: int):
-        """Put the canonical back where the failing promote found it."""
+    def _reset_canonical(self, n: int) -> dict | None:
+        """Put the canonical back where the failing promote found it. None once it is there; the
+        infra record of the step that failed when the server could not take the reset (the same
+        rules as every run's: cold_record and promote_record read module_utils/_infra.py), so
+        the attempt counts as an infra observation; ClassifyError when the canonical cannot be
+        put back for a reason of its own (the previous release is not green cold, say)."""
         previous = (self.entry.get("promote") or {}).get("previous")
         now = self._registry()
         if not previous or (now.get("version") == previous and now.get("status") == "live"):
-            return
+            return None
         res = self._job("warm_teardown.yml", {"recipe": self.recipe}, "classify-%s-reset-%d" % (self.recipe, n)).run()
         if res.status != "successful":
+            error = "; ".join(f["msg"] for f in res.failures) or "warm_teardown.yml ended %s" % res.status
+            sig = infra_signature(error, proxy_urls(self.server))
+            if sig:
+                return self._reset_infra(previous, "warm teardown", res, {"infra": sig, "detail": error})
             raise ClassifyError("cannot reset the %s canonical: %s" % (self.recipe, res.failures))
-        seed = cold_record(self._job("isolate.yml", {"recipe": self.recipe, "version": previous, "canon_tier_order": ["install"]},
-                                     "classify-%s-seed-%d" % (self.recipe, n)).run(), self.runs_dir, self.server)
+        job = self._job("isolate.yml", {"recipe": self.recipe, "version": previous, "canon_tier_order": ["install"]},
+                        "classify-%s-seed-%d" % (self.recipe, n)).run()
+        seed = cold_record(job, self.runs_dir, self.server)
+        if seed["outcome"] == "infra":
+            return self._reset_infra(previous, "cold install of %s" % previous, job,
+                                     dict(seed, detail=(seed.get("failure") or {}).get("error") or seed.get("infra")))
         if seed["outcome"] != "pass":
             raise ClassifyError("cannot reset the %s canonical: %s is not green cold" % (self.recipe, previous))
-        res = self._job("promote.yml", {"recipe": self.recipe, "version": previous, "cold_result": seed["result"]},
+        job = self._job("promote.yml", {"recipe": self.recipe, "version": previous, "cold_result": seed["result"]},
                         "classify-%s-seed-promote-%d" % (self.recipe, n)).run()
-        if not res.promotions or res.promotions[-1].get("outcome") not in ("promoted", "current"):
+        promoted = promote_record(job, self.runs_dir, self.server)
+        if promoted["outcome"] == "infra":
+            return self._reset_infra(previous, "promote of %s" % previous, job, promoted)
+        if promoted["outcome"] not in ("promoted", "current"):
             raise ClassifyError("cannot reset the %s canonical to %s" % (self.recipe, previous))
+        return None
+
+    def _reset_infra(self, previous: str, step: str, job, record: dict) -> dict:
+        """The promote record of an attempt whose reset the server could not take: outcome
+        ``infra``, its signature, and where the failing step's evidence is."""
+        error = str(record.get("detail") or record.get("infra") or "")
+        evidence = {"step": step, "previous": previous, "run_id": record.get("run_id"), "result": record.get("result"),
+                    "infra": record.get("infra"), "error": clip_words(error, 2000)}
+        where = ", ".join(x for x in (record.get("run_id"), record.get("result")) if x)
+        detail = "the reset of the %s canonical to %s did not complete (%s%s): %s" % (
+            self.recipe, previous, step, "; " + where if where else "", error)
+        return {"outcome": "infra", "infra": record.get("infra"), "run_id": record.get("run_id"),
+                "result": record.get("result"), "detail": detail, "reset": evidence,
+                "started_epoch": job.started, "finished_epoch": job.finished, "duration": job.duration}
 
     def _promote_run(self, arm: str, n: int) -> dict:
-        self._reset_canonical(n)
+        reset = self._reset_canonical(n)
+        if reset is not None:
+            return reset
         cold = self.entry["cold"]
         res = self._job("promote.yml", {"recipe": self.recipe, "cold_result": cold["result"],
                                         "version": self.entry.get("version") or "",

@@ -1,12 +1,15 @@
-"""isolate on the bench: green on custom-html, red on the canaries, nothing left behind."""
+"""isolate on the bench: green on custom-html, red on the canaries, INFRA and HARNESS ERROR where
+the server or the harness broke, nothing left behind."""
 import glob
 import os
+import shutil
 import subprocess
 import time
+import uuid
 
 import pytest
 
-from conftest import ledger_runs, leftovers, run_playbook
+from conftest import BENCH_ROOT, ROOT, ledger_runs, leftovers, run_playbook
 
 
 def service_logs(results_dir) -> str:
@@ -87,8 +90,7 @@ def test_a_harness_error_is_not_a_red_recipe(results_dir):
     The lifecycle's argument validation templates every input before the claim, so it breaks
     there: the run says HARNESS ERROR (not a red recipe) and exits 4 (the host marked unreachable
     by canon_outcome), not a red run's 2; nothing was claimed, so nothing is left and no result
-    names a recipe tier red. (A harness error inside a tier is decided by the same rule,
-    _infra.tier_failure, which tests/unit/test_infra.py tables on recorded 2.19 failures.)"""
+    names a recipe tier red. (A harness error inside a tier, after the claim: the next test.)"""
     before = {r["run_id"] for r in ledger_runs()}
     pb = run_playbook("isolate.yml", results_dir, recipe="custom-html", canon_tier_order=["install", "custom"],
                       canon_probe_image="{{ canon_no_such_variable }}")
@@ -97,3 +99,83 @@ def test_a_harness_error_is_not_a_red_recipe(results_dir):
     assert "not the recipe's failure" in pb.stdout
     assert pb.results == []                                   # no run started: no result names a tier
     assert {r["run_id"] for r in ledger_runs()} == before     # nothing claimed
+
+
+# A template that renders where the lifecycle validates its inputs (before the claim, when
+# canon_run is not registered yet) and breaks in the first harness task that reads it once the
+# run is claimed: the custom tier's search for the suite (canon_suites_dir is read nowhere
+# else). Nothing of the kind ships with the collection: the test passes a template, as any -e can.
+BROKEN_ONCE_CLAIMED = "{{ canon_no_such_variable if canon_run is defined else '/nonexistent/suites' }}"
+
+
+def test_a_harness_error_inside_a_tier_is_not_a_red_tier(results_dir):
+    """A harness task that breaks inside a tier (a templating error in the custom tier's own
+    task, after the claim and a green install) is HARNESS ERROR, exit 4, and the tier reads
+    harness-error, never fail: the recipe was not shown red. The run is torn down as any other."""
+    pb = run_playbook("isolate.yml", results_dir, recipe="custom-html", canon_tier_order=["install", "custom"],
+                      canon_suites_dir=BROKEN_ONCE_CLAIMED)
+    assert pb.rc == 4, pb.stdout[-4000:]
+    [doc] = pb.results
+    assert doc["outcome"] == "harness-error", doc["tiers"]
+    assert [(t["name"], t["outcome"]) for t in doc["tiers"]] == [
+        ("preflight", "pass"), ("install", "pass"), ("custom", "harness-error")]
+    custom = pb.tier("custom")
+    assert custom["harness_error"] == "template" and custom["task"] == "custom - find the recipe's suite", custom
+    assert "canon_no_such_variable" in custom["error"], custom
+    assert doc["harness_error"]["tier"] == "custom" and doc["harness_error"]["kind"] == "template"
+    assert "HARNESS ERROR in custom task 'custom - find the recipe's suite': not the recipe's failure" in pb.stdout
+    assert doc["teardown"]["clean"] is True and leftovers(doc["domains"].values()) == {}
+    assert doc["run_id"] not in [r["run_id"] for r in ledger_runs()]
+
+
+@pytest.fixture
+def recipe_without_its_image():
+    """A throwaway recipe whose one release names an image that exists nowhere: custom-html's
+    first release with its image swapped, committed and tagged in a repository of its own where
+    the bench's abra fetches recipes from (<bench>/repos, as roles/bench/files/bench-repos makes
+    them). It is known to isolate.yml for this run only, through canon_enrolled; the repository
+    is removed afterwards (runs fetch it into their own ABRA_DIR, which their teardown removes)."""
+    name = "noimage-%s" % uuid.uuid4().hex[:6]
+    image = "canon-bench/no-such-image:%s" % uuid.uuid4().hex[:8]
+    assert subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode != 0
+    release = "1.0.0+1.36"
+    repo = os.path.join(BENCH_ROOT, "repos", name)
+    shutil.copytree(os.path.join(ROOT, "roles", "bench", "files", "recipes", "custom-html", release), repo)
+    try:
+        for path, old, new in (("compose.yml", "image: canon-bench/busybox:1.36", "image: %s" % image),
+                               (".env.sample", "TYPE=custom-html", "TYPE=%s" % name)):
+            with open(os.path.join(repo, path)) as fh:
+                text = fh.read()
+            assert old in text, "%s of custom-html %s changed: %s not found" % (path, release, old)
+            with open(os.path.join(repo, path), "w") as fh:
+                fh.write(text.replace(old, new))
+        git = ["git", "-C", repo, "-c", "user.name=canon-test", "-c", "user.email=canon-test@bench.canon.test"]
+        for args in (["-c", "init.defaultBranch=main", "init", "-q"], ["add", "-A"],
+                     ["commit", "-q", "-m", "%s %s: its image does not exist" % (name, release)],
+                     ["tag", "-a", release, "-m", release]):
+            subprocess.run(git + args, check=True, capture_output=True)
+        yield name, image
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def test_a_recipe_whose_image_does_not_exist_is_infra(results_dir, recipe_without_its_image):
+    """The deploy's tasks are rejected for an image that exists nowhere: the server could not run
+    it, which says nothing about the recipe's behaviour. isolate.yml prints INFRA
+    (image-unavailable), as canon does, and exits 4 (not a red run's 2); the install tier reads
+    infra, never fail, and nothing of the run is left."""
+    name, image = recipe_without_its_image
+    before = {r["run_id"] for r in ledger_runs()}
+    pb = run_playbook("isolate.yml", results_dir, recipe=name, canon_enrolled=[{"recipe": name}],
+                      canon_settings_overrides={"deploy_timeout": 120})
+    assert pb.rc == 4, pb.stdout[-4000:]
+    [doc] = pb.results
+    assert doc["outcome"] == "infra" and doc["infra"] == "image-unavailable", doc["tiers"]
+    install = pb.tier("install")
+    assert install["outcome"] == "infra" and install["infra"] == "image-unavailable", install
+    assert image in install["error"], install
+    assert not [t["name"] for t in doc["tiers"] if t["outcome"] == "fail"], doc["tiers"]
+    assert "INFRA (image-unavailable): the server could not take the run, not the recipe's failure" in pb.stdout
+    assert doc["teardown"]["clean"] is True
+    assert leftovers(doc["domains"].values()) == {}
+    assert {r["run_id"] for r in ledger_runs()} == before

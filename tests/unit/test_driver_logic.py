@@ -201,3 +201,163 @@ def test_a_sweep_that_loses_the_server_lock_by_a_hair_names_the_winner(tmp_path)
     finally:
         writer.join()
         holder.close()
+
+
+# -- a promote classification whose reset of the canonical the server could not take ---------
+# Before each promote attempt the classifier puts the canonical back on the previous release
+# (warm teardown, a cold install of that release, its promote). When the engine, not the
+# recipe, breaks one of those steps the attempt is an infra observation and the classification
+# goes on (or ends as infra) the way it does for any infra run; any other reset failure still
+# stops it (ClassifyError).
+
+WEDGED_IN_NEW = ("timeout: not converged after 12 min (api: 0/1 running; worker: 0/2 running; last progress: "
+                 "none since the watch began 12 min ago); 3 task(s) stuck in swarm's new state "
+                 "(never allocated: api, worker)")
+LEDGER_PROMOTE_RED = "readiness: https://ledger.warm.example/api/v2/ping answered 500 six times in a row"
+
+
+class _ScriptedJob:
+    """canon.runner.Job's face: each playbook answers from its queue, in the order run."""
+    script: dict = {}
+    ran: list = []
+
+    def __init__(self, playbook, extravars, ident, inventory, timeout, cancel=None):
+        self.playbook, self.extravars, self.ident = playbook, extravars, ident
+
+    def run(self):
+        from canon.runner import JobResult
+        _ScriptedJob.ran.append((self.playbook, self.extravars.get("version")))
+        answer = _ScriptedJob.script[self.playbook].pop(0)
+        res = JobResult(ident=self.ident, playbook=self.playbook, status=answer.get("status", "successful"), rc=0,
+                        started=10.0, finished=20.0)
+        res.failures = answer.get("failures", [])
+        if "cold" in answer:
+            run_id = "ledgerapp-20261201100000-%06d" % len(_ScriptedJob.ran)
+            outcome, error, infra = answer["cold"]
+            tier = {"name": "install", "outcome": outcome, "error": error}
+            if infra:
+                tier["infra"] = infra
+            res.run_ids = [run_id]
+            res.results = [{"run_id": run_id, "outcome": outcome, "tiers": [tier], "versions": {"head": "2.3.1"}}]
+        if "promote" in answer:
+            outcome, error = answer["promote"]
+            res.promotions = [{"outcome": outcome, "run_id": "ledgerapp-20261201100500-%06d" % len(_ScriptedJob.ran),
+                               "mode": "fresh", "in_place_error": error}]
+        return res
+
+
+class _NoLoad:
+    samples: list = []
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _promote_classifier(tmp_path, monkeypatch, script, budget=6):
+    import types
+
+    import canon.classifier as classifier
+    monkeypatch.setattr(classifier, "Job", _ScriptedJob)
+    monkeypatch.setattr(classifier, "Sampler", _NoLoad)
+    monkeypatch.setattr(classifier, "LoadArm", _NoLoad)
+    monkeypatch.setattr(classifier, "harness_commit", lambda: "h" * 40)
+    _ScriptedJob.script = {k: list(v) for k, v in script.items()}
+    _ScriptedJob.ran = []
+    server = types.SimpleNamespace(name="edge-2", host="edge-2", state_dir=str(tmp_path / "state"),
+                                   vars={"canon_proxy_url": "https://10.20.30.40:9443"})
+    entry = {"recipe": "ledgerapp", "version": "2.4.0", "recipe_commit": "c" * 40,
+             "cold": {"outcome": "pass", "result": str(tmp_path / "cold" / "result.json"), "tiers": []},
+             "promote": {"outcome": "failed", "previous": "2.3.1", "mode": "advance",
+                         "in_place_error": LEDGER_PROMOTE_RED, "detail": LEDGER_PROMOTE_RED}}
+    return Classifier(server, "inv", "ledgerapp", str(tmp_path / "sweep"), entry, False, {}, "img", budget=budget)
+
+
+RESET_OK = {"warm_teardown.yml": [{}], "isolate.yml": [{"cold": ("pass", "", None)}],
+            "promote.yml": [{"promote": ("promoted", "")}]}
+
+
+def test_a_reset_redeploy_stuck_in_swarms_new_state_is_an_infra_run_and_the_classification_goes_on(
+        tmp_path, monkeypatch):
+    # attempt 1: the previous release's promote wedges with its tasks never allocated (infra);
+    # attempt 2: the reset goes through and the promote fails as the sweep saw it: genuine
+    script = {"warm_teardown.yml": [{}, {}],
+              "isolate.yml": [{"cold": ("pass", "", None)}, {"cold": ("pass", "", None)}],
+              "promote.yml": [{"promote": ("failed", WEDGED_IN_NEW)},
+                              {"promote": ("promoted", "")}, {"promote": ("failed", LEDGER_PROMOTE_RED)}]}
+    doc = _promote_classifier(tmp_path, monkeypatch, script).run()
+    runs = doc["arms"]["isolated"]["runs"]
+    assert [r["outcome"] for r in runs] == ["fail", "infra", "fail"]
+    assert runs[1]["infra"] == "allocator-stuck" and runs[1]["tier"] == "promote"
+    # the evidence: which reset step, its run and its record, and the watcher's own words
+    assert "the reset of the ledgerapp canonical to 2.3.1 did not complete (promote of 2.3.1" in runs[1]["error"]
+    assert runs[1]["run_id"] and runs[1]["run_id"] in runs[1]["error"] and "promote.json" in runs[1]["error"]
+    assert "never allocated: api, worker" in runs[1]["error"]
+    assert doc["verdict"] == "genuine" and doc["clear"] and doc["budget"]["used"] == 2
+    assert doc["arms"]["isolated"]["infra"] == 1
+    assert (tmp_path / "sweep" / "classify" / "ledgerapp.json").exists()
+
+
+def test_two_resets_the_server_cannot_take_end_the_classification_as_infra(tmp_path, monkeypatch):
+    script = {"warm_teardown.yml": [{}, {}],
+              "isolate.yml": [{"cold": ("pass", "", None)},
+                              {"cold": ("infra", "manifest for registry.example/ledgerapp:2.3.1 not found: "
+                                                 "manifest unknown", "image-unavailable")}],
+              "promote.yml": [{"promote": ("failed", WEDGED_IN_NEW)}]}
+    doc = _promote_classifier(tmp_path, monkeypatch, script).run()
+    runs = doc["arms"]["isolated"]["runs"]
+    assert [(r["outcome"], r["infra"]) for r in runs[1:]] == [("infra", "allocator-stuck"),
+                                                               ("infra", "image-unavailable")]
+    assert "(cold install of 2.3.1" in runs[2]["error"]
+    assert doc["verdict"] == "infra" and doc["clear"]
+    assert doc["location"]["where"] == "infra"
+    assert "allocator-stuck" in doc["location"]["detail"] and "image-unavailable" in doc["location"]["detail"]
+    # the promote under test never ran: nothing was promoted from the sweep's cold result
+    assert ("promote.yml", "2.4.0") not in _ScriptedJob.ran
+
+
+def test_a_warm_teardown_the_engine_refused_is_infra(tmp_path, monkeypatch):
+    down = "Cannot connect to the Docker daemon at unix:///run/user/1000/docker.sock. Is the docker daemon running?"
+    clf = _promote_classifier(tmp_path, monkeypatch, {"warm_teardown.yml": [
+        {"status": "failed", "failures": [{"task": "Remove the canonical", "msg": down}]}]})
+    obs = clf.run_arm("isolated", 1)
+    assert obs["outcome"] == "infra" and "(warm teardown)" in obs["error"] and down in obs["error"]
+    assert clf.records[-1]["reset"] == {"step": "warm teardown", "previous": "2.3.1", "run_id": None, "result": None,
+                                        "infra": "engine-down", "error": down}
+
+
+@pytest.mark.parametrize("script, words", [
+    # the recipe's own reasons: the previous release does not promote, or is not green cold
+    (dict(RESET_OK, **{"promote.yml": [{"promote": ("failed", LEDGER_PROMOTE_RED)}]}),
+     "cannot reset the ledgerapp canonical to 2.3.1"),
+    (dict(RESET_OK, **{"isolate.yml": [{"cold": ("fail", "install: /api/v2/ping answered 500", None)}]}),
+     "2.3.1 is not green cold"),
+    ({"warm_teardown.yml": [{"status": "failed", "failures": [{"task": "t", "msg": "the lease on the warm domain "
+                                                                "is held by ledgerapp-20261201090000-0a0b0c"}]}]},
+     "cannot reset the ledgerapp canonical"),
+])
+def test_a_reset_that_fails_for_a_reason_of_its_own_still_stops_the_classification(tmp_path, monkeypatch, script,
+                                                                                   words):
+    from canon.classifier import ClassifyError
+    clf = _promote_classifier(tmp_path, monkeypatch, script)
+    with pytest.raises(ClassifyError, match=words):
+        clf.run_arm("isolated", 1)
+
+
+def test_a_reset_that_goes_through_leaves_the_promote_to_decide(tmp_path, monkeypatch):
+    script = dict(RESET_OK, **{"promote.yml": [{"promote": ("promoted", "")}, {"promote": ("promoted", "")}]})
+    obs = _promote_classifier(tmp_path, monkeypatch, script).run_arm("isolated", 1)
+    assert obs["outcome"] == "pass"
+    assert _ScriptedJob.ran == [("warm_teardown.yml", None), ("isolate.yml", "2.3.1"), ("promote.yml", "2.3.1"),
+                                ("promote.yml", "2.4.0")]
