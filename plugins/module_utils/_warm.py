@@ -437,6 +437,8 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
     strength of ``cold_result`` (a ``result.json``); ``None`` when it may."""
     if not cold_result:
         return "no cold result: a canonical only advances after a green cold run of that version"
+    if not isinstance(cold_result, Mapping) or not isinstance(cold_result.get("versions") or {}, Mapping):
+        return "the cold result is not a result.json (a JSON object with its versions)"
     head = (cold_result.get("versions") or {}).get("head")
     version = version or head
     if cold_result.get("outcome") != "pass":
@@ -467,6 +469,26 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
 def may_advance(canonical: dict, cold_result: dict | None) -> bool:
     """A canonical only ever advances after a green cold run of that version."""
     return advance_refusal(canonical, cold_result) is None
+
+
+PROMOTE_MODES = ("fresh", "advance", "current", "verify")
+
+
+def promote_mode(canonical: dict, app: dict, version: str) -> str:
+    """How a promote of ``version`` gets there, from the registry record and what the warm domain
+    runs (``app``: ``deployed`` and ``version``, as ``abra_app_info`` reads them).
+
+    ``fresh``: nothing is deployed there, a first canonical; ``advance``: another release runs,
+    deploy this one in place; ``current``: this release runs and the registry has it live, nothing
+    to do; ``verify``: this release runs but no promote verified it (an advance interrupted after
+    its deploy), so nothing is deployed and the identity check decides."""
+    if not app.get("deployed"):
+        return "fresh"
+    if app.get("version") != version:
+        return "advance"
+    if canonical.get("status") == "live" and canonical.get("version") == version:
+        return "current"
+    return "verify"
 
 
 def _significant(record: dict) -> dict:
