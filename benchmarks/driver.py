@@ -53,7 +53,8 @@ sys.path.insert(0, ROOT)
 
 # -- shared --------------------------------------------------------------------------------
 def machine() -> dict:
-    """What the numbers were measured on."""
+    """What the numbers were measured on: the controller's machine (cores, kernel, Python: the
+    bench's engine runs on it too) and the version of the engine docker reaches by default."""
     info = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
     try:
         with open("/etc/debian_version") as fh:

@@ -10,7 +10,9 @@ the leases, the swarm), sends the signal, waits for the guardian's teardown, run
 and then looks for leaks of that run: stack, service, volume, secret, config, network, container,
 ``.env``, run record, lock, lease, processes, the driver lock; for the points that touch a warm
 canonical, the registry's version must be the old or the new release and the warm app must run
-exactly that version and answer with its own content (never half).
+exactly that version and answer with its own content (never half). Processes (and their start
+times, from ``/proc/stat``'s boot time) are looked for in this machine's ``/proc``: the bench's
+server is this machine, so the controller, the modules, the guardians and abra all run here.
 
 Signals: ``SIGINT`` goes to the controller's process group, as a terminal's Ctrl-C does (the
 controller, its workers and the modules and abra they run); ``SIGTERM`` and ``SIGKILL`` go to the

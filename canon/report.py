@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from canon.load import HOST_CONTROLLER, HOST_NOT_MEASURED
 from canon.progress import shorten
 from canon.timeline import _number, duration_text, timeline_svg
 
@@ -482,13 +483,17 @@ def load_text(sweep: dict) -> str:
     text = ", ".join(parts) if parts else "none added"
     fingerprint = load.get("fingerprint") or {}
     measured = []
+    # the load average and memory are the controller's (its /proc), where the engine runs too
+    whose = "controller " if fingerprint.get("host") == HOST_CONTROLLER else ""
     mean, peak = _number(fingerprint.get("load1_mean")), _number(fingerprint.get("load1_max"))
     if mean is not None or peak is not None:
-        measured.append("load1 mean %s, max %s" % ("%.2f" % mean if mean is not None else "?",
-                                                   "%.2f" % peak if peak is not None else "?"))
+        measured.append("%sload1 mean %s, max %s" % (whose, "%.2f" % mean if mean is not None else "?",
+                                                     "%.2f" % peak if peak is not None else "?"))
     mem = _number(fingerprint.get("mem_used_pct_max"))
     if mem is not None:
-        measured.append("memory ≤ %.0f%%" % mem)
+        measured.append("%smemory ≤ %.0f%%" % (whose, mem))
+    if fingerprint.get("host") == HOST_NOT_MEASURED:
+        measured.append("load1 and memory not measured (the engine is not on the controller)")
     stacks = _number(fingerprint.get("stacks_max"))
     if stacks is not None:
         measured.append("stacks ≤ %d" % stacks)
