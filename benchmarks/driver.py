@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
-import fcntl
 import glob
 import json
 import os
@@ -54,7 +53,8 @@ sys.path.insert(0, ROOT)
 
 # -- shared --------------------------------------------------------------------------------
 def machine() -> dict:
-    """What the numbers were measured on."""
+    """What the numbers were measured on: the controller's machine (cores, kernel, Python: the
+    bench's engine runs on it too) and the version of the engine docker reaches by default."""
     info = {"cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
     try:
         with open("/etc/debian_version") as fh:
@@ -225,14 +225,11 @@ def cmd_makespan(args) -> int:
 @contextlib.contextmanager
 def bench_lock(path: str = BENCH_LOCK):
     """Hold the bench lock (the same flock(2) lock as ``flock /tmp/canon-bench.lock``); yields the wait."""
-    fh = open(path, "a")
+    import canon  # noqa: F401  (puts the checkout's collection on sys.path)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked
     t0 = time.monotonic()
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    with flocked(path):
         yield round(time.monotonic() - t0, 1)
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
 
 
 def wait_until_idle(limit: float = 600) -> float:

@@ -10,7 +10,9 @@ the leases, the swarm), sends the signal, waits for the guardian's teardown, run
 and then looks for leaks of that run: stack, service, volume, secret, config, network, container,
 ``.env``, run record, lock, lease, processes, the driver lock; for the points that touch a warm
 canonical, the registry's version must be the old or the new release and the warm app must run
-exactly that version and answer with its own content (never half).
+exactly that version and answer with its own content (never half). Processes (and their start
+times, from ``/proc/stat``'s boot time) are looked for in this machine's ``/proc``: the bench's
+server is this machine, so the controller, the modules, the guardians and abra all run here.
 
 Signals: ``SIGINT`` goes to the controller's process group, as a terminal's Ctrl-C does (the
 controller, its workers and the modules and abra they run); ``SIGTERM`` and ``SIGKILL`` go to the
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import fcntl
 import glob
 import json
 import os
@@ -48,6 +49,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, ".collections"))
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked, holder_of  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import guardian_alive  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name  # noqa: E402
 from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import domain_leftovers  # noqa: E402
@@ -100,16 +102,12 @@ def log(msg: str) -> None:
 @contextlib.contextmanager
 def bench_lock(path: str = BENCH_LOCK):
     """The bench's shared lock (what ``flock /tmp/canon-bench.lock`` takes), held for one case."""
-    with open(path, "a") as fh:
-        t0 = time.monotonic()
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    t0 = time.monotonic()
+    with flocked(path):
         waited = time.monotonic() - t0
         if waited > 1:
             log("waited %.0f s for %s" % (waited, path))
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+        yield
 
 
 def live_runs() -> list:
@@ -797,14 +795,9 @@ def find_leaks(w: Watch, launched: Launched, marker: str, p: Point) -> dict:
         leaks["process"] = ["%d %s" % (pid, " ".join(cmd)[:160]) for pid, cmd in sorted(procs.items())]
     if p.kind == "sweep":
         lock = os.path.join(STATE_DIR, "driver-%s.lock" % SERVER)
-        if os.path.exists(lock):
-            with open(lock, "a+") as fh:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-                except BlockingIOError:
-                    fh.seek(0)
-                    leaks["driver-lock"] = [fh.read().strip() or lock]
+        holder = holder_of(lock)
+        if holder is not None:
+            leaks["driver-lock"] = [holder or lock]
     return leaks
 
 

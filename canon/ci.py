@@ -29,7 +29,6 @@ answered one at a time, under ``<canon_state_dir>/ci/ci.lock``.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -43,6 +42,7 @@ from canon.inventory import InventoryError, default_inventory, load_servers, res
 from canon.runner import Job
 from canon.sweep import cold_record
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (
     VERDICT_MARK, ForgeClient, ForgeError)
 
@@ -348,8 +348,7 @@ def answer_pending(inventory: str | None = None, results_dir: str | None = None,
     lock_path = os.path.join(server.state_dir, "ci", "ci.lock")
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     answers = []
-    with open(lock_path, "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with flocked(lock_path):
         jobs = [j for j in pending_jobs(forge.queue, server.state_dir)
                 if (repo is None or j.get("repo") == repo) and (pr is None or j.get("pr") == pr)]
         if not jobs:

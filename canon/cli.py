@@ -16,7 +16,6 @@ recipe), 130 interrupted (Ctrl-C / SIGTERM; what finished is written).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import glob
 import json
 import os
@@ -30,6 +29,7 @@ import yaml
 from canon import ROOT
 from canon.inventory import InventoryError, default_inventory, load_servers
 from canon.load import LoadArm, LoadError, parse_spec, reap_orphans
+from ansible_collections.coopcloud.canon.plugins.module_utils._flock import Busy, flocked
 
 EXIT_OK, EXIT_RED, EXIT_REFUSED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULT_RESULTS = os.path.join(ROOT, "results")
@@ -61,42 +61,29 @@ def pick_server(args):
 class ServerLock:
     """One sweep or classification per server at a time (a flock: it dies with its holder)."""
 
+    # how long a loser that reads the lock file empty waits for the winner to write its name
+    HOLDER_WAIT = 2.0
+
     def __init__(self, server, what: str, wait: bool):
         os.makedirs(server.state_dir, exist_ok=True)
         self.path = os.path.join(server.state_dir, "driver-%s.lock" % server.name)
         self.what, self.wait, self.server = what, wait, server
-        self.fh = None
+        self._held = None
 
     def __enter__(self):
-        self.fh = open(self.path, "a+")
+        held = flocked(self.path, wait=self.wait, holder_wait=self.HOLDER_WAIT,
+                       holder="%s by pid %d since %s" % (self.what, os.getpid(), time.strftime("%H:%M:%S")))
         try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | (0 if self.wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            holder = self._holder()
-            self.fh.close()
-            raise Refused("server %s is busy: %s; wait for it to finish (or pass --wait)" % (self.server.name, holder))
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.fh.write("%s by pid %d since %s" % (self.what, os.getpid(), time.strftime("%H:%M:%S")))
-        self.fh.flush()
+            held.__enter__()
+        except Busy as exc:
+            raise Refused("server %s is busy: %s; wait for it to finish (or pass --wait)"
+                          % (self.server.name, exc.holder or "another canon process")) from None
+        self._held = held
         return self
 
-    def _holder(self) -> str:
-        # the winner writes who it is just after it takes the lock: a loser that lost by a hair
-        # reads an empty file for a moment, so it looks again before it settles for "someone"
-        deadline = time.monotonic() + 2.0
-        while True:
-            self.fh.seek(0)
-            holder = self.fh.read().strip()
-            if holder or time.monotonic() >= deadline:
-                return holder or "another canon process"
-            time.sleep(0.05)
-
     def __exit__(self, *exc):
-        self.fh.seek(0)
-        self.fh.truncate()
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
+        held, self._held = self._held, None
+        held.__exit__(*exc)
         return False
 
 

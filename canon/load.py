@@ -4,9 +4,13 @@ Load is what runs beside a recipe on the same server: busy containers (CPU), a d
 (IO), and other recipes' deploys. Host-side busy loops barely slow containers on a swarm node
 (each container gets its own CPU share), so CPU load is made of containers.
 
-The sampler records, every few seconds, what the server was going through: the load average,
-memory in use, the stacks deployed and the task churn (container starts and deaths); the
-fingerprint attached to a run summarises the samples taken while it ran.
+The sampler records, every few seconds, what the server was going through: the stacks deployed
+and the task churn (container starts and deaths), asked of the server's own engine through its
+docker context; and the load average and memory in use, which the driver reads from its own
+``/proc``. Those two are the controller's: they are recorded only when the server's engine runs
+on the controller (its endpoint is a unix socket here), where they are that server's machine's
+too, and left out (``None``) for an engine reached over ssh or tcp. The fingerprint attached to a
+run summarises the samples taken while it ran and says whose load average it holds (``host``).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import re
 import threading
 import time
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import endpoint_is_local
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 LOAD_LABEL = "coopcloud.canon.load"
@@ -42,26 +47,47 @@ def parse_spec(items) -> dict:
     return spec
 
 
+# whose load average and memory a fingerprint holds
+HOST_CONTROLLER = "controller"    # the driver's machine, where the server's engine runs too
+HOST_NOT_MEASURED = "not measured"  # the engine is on another machine: its load is not known here
+
+
+def engine_on_controller(server) -> bool:
+    """Whether ``server``'s docker engine runs on the machine the driver runs on (its endpoint,
+    from its docker host or context, is a unix socket), so that the driver's ``/proc`` is that
+    server's machine's."""
+    return endpoint_is_local(server.docker(timeout=20).endpoint())
+
+
+def controller_load() -> tuple:
+    """The controller's 1-minute load average and percentage of memory in use, from its /proc."""
+    with open("/proc/loadavg") as fh:
+        load1 = float(fh.read().split()[0])
+    mem = {}
+    with open("/proc/meminfo") as fh:
+        for line in fh:
+            k, v = line.split(":", 1)
+            mem[k] = int(v.split()[0])
+    used = 100.0 * (1 - mem.get("MemAvailable", 0) / max(mem.get("MemTotal", 1), 1))
+    return load1, round(used, 1)
+
+
 class Sampler(threading.Thread):
     """Samples the server every ``interval`` seconds until stopped."""
 
     def __init__(self, server, interval: float = 5.0):
         super().__init__(daemon=True, name="canon-sampler")
         self.server, self.interval = server, interval
+        self.local = None   # whether the server's engine runs on the controller, asked once
         self.samples: list = []
         self._halt = threading.Event()
         self._last = time.time()
 
     def sample(self) -> dict:
         now = time.time()
-        with open("/proc/loadavg") as fh:
-            load1 = float(fh.read().split()[0])
-        mem = {}
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                k, v = line.split(":", 1)
-                mem[k] = int(v.split()[0])
-        used = 100.0 * (1 - mem.get("MemAvailable", 0) / max(mem.get("MemTotal", 1), 1))
+        if self.local is None:
+            self.local = engine_on_controller(self.server)
+        load1, mem_used = controller_load() if self.local else (None, None)
         docker = self.server.docker()
         try:
             stacks = len(docker.stack_names())
@@ -69,7 +95,7 @@ class Sampler(threading.Thread):
             stacks = None
         events = docker.container_events(self._last, now)
         self._last = now
-        return {"t": round(now, 2), "load1": load1, "mem_used_pct": round(used, 1), "stacks": stacks,
+        return {"t": round(now, 2), "load1": load1, "mem_used_pct": mem_used, "stacks": stacks,
                 "tasks_changed": len(events.stdout.split()) if events.ok else None}
 
     def run(self):
@@ -86,16 +112,21 @@ class Sampler(threading.Thread):
 
 
 def fingerprint(samples: list, start: float | None = None, end: float | None = None) -> dict:
-    """What the server went through between ``start`` and ``end``."""
+    """What the server went through between ``start`` and ``end``. ``host`` says whose load
+    average and memory it holds: the controller's (its engine runs there), or not measured."""
     window = [s for s in samples if (start is None or s["t"] >= start - 5) and (end is None or s["t"] <= end + 5)]
     if not window:
         return {"samples": 0}
-    loads = [s["load1"] for s in window]
+    loads = [s["load1"] for s in window if s.get("load1") is not None]
+    mems = [s["mem_used_pct"] for s in window if s.get("mem_used_pct") is not None]
     stacks = [s["stacks"] for s in window if s.get("stacks") is not None]
     churn = [s["tasks_changed"] for s in window if s.get("tasks_changed") is not None]
     span = max(window[-1]["t"] - window[0]["t"], 1.0)
-    return {"samples": len(window), "load1_mean": round(sum(loads) / len(loads), 2), "load1_max": max(loads),
-            "mem_used_pct_max": max(s["mem_used_pct"] for s in window),
+    return {"samples": len(window),
+            "load1_mean": round(sum(loads) / len(loads), 2) if loads else None,
+            "load1_max": max(loads) if loads else None,
+            "mem_used_pct_max": max(mems) if mems else None,
+            "host": HOST_CONTROLLER if loads or mems else HOST_NOT_MEASURED,
             "stacks_max": max(stacks) if stacks else None,
             "task_churn_per_min": round(sum(churn) * 60.0 / span, 1) if churn else None}
 

@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from canon.load import HOST_CONTROLLER, HOST_NOT_MEASURED
 from canon.progress import shorten
 from canon.timeline import _number, duration_text, timeline_svg
 
@@ -482,13 +483,17 @@ def load_text(sweep: dict) -> str:
     text = ", ".join(parts) if parts else "none added"
     fingerprint = load.get("fingerprint") or {}
     measured = []
+    # the load average and memory are the controller's (its /proc), where the engine runs too
+    whose = "controller " if fingerprint.get("host") == HOST_CONTROLLER else ""
     mean, peak = _number(fingerprint.get("load1_mean")), _number(fingerprint.get("load1_max"))
     if mean is not None or peak is not None:
-        measured.append("load1 mean %s, max %s" % ("%.2f" % mean if mean is not None else "?",
-                                                   "%.2f" % peak if peak is not None else "?"))
+        measured.append("%sload1 mean %s, max %s" % (whose, "%.2f" % mean if mean is not None else "?",
+                                                     "%.2f" % peak if peak is not None else "?"))
     mem = _number(fingerprint.get("mem_used_pct_max"))
     if mem is not None:
-        measured.append("memory ≤ %.0f%%" % mem)
+        measured.append("%smemory ≤ %.0f%%" % (whose, mem))
+    if fingerprint.get("host") == HOST_NOT_MEASURED:
+        measured.append("load1 and memory not measured (the engine is not on the controller)")
     stacks = _number(fingerprint.get("stacks_max"))
     if stacks is not None:
         measured.append("stacks ≤ %d" % stacks)
@@ -783,31 +788,6 @@ def junit_xml(sweep: dict, classifications=()) -> str:
 
 # ---------------------------------------------------------------- HTML
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem auto;max-width:1200px;
- padding:0 1rem;color:#1a1a1a;line-height:1.4}
-h1{font-size:1.4rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
-h3{font-size:1rem;margin-bottom:.3rem}
-table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{border:1px solid #d0d0d0;padding:.3rem .45rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}
-tr.red td:first-child{border-left:4px solid #d62728}tr.green td:first-child{border-left:4px solid #2ca02c}
-dl.summary{display:grid;grid-template-columns:max-content auto;gap:.15rem 1rem;font-size:.9rem}
-dl.summary dt{font-weight:600}dl.summary dd{margin:0}
-figure{margin:1rem 0;overflow-x:auto}figure svg{max-width:100%;height:auto}
-code,pre{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:.82rem}
-pre{white-space:pre-wrap;background:#f7f7f7;padding:.5rem;border:1px solid #e2e2e2}
-.o-pass,.o-promoted,.o-current{color:#1f7a1f}.o-fail,.o-failed,.o-refused{color:#b31b1b}
-.o-infra{color:#6a3d9a}.o-skipped,.o-not-applicable,.o-not-run,.o-not-enrolled{color:#777}
-section.classification{border:1px solid #e2e2e2;padding:.2rem .8rem .8rem;margin:1rem 0}
-p.banner{font-size:1.1rem;font-weight:600;padding:.5rem .8rem;border-radius:4px}
-p.banner.red{background:#fdecea;color:#8b0000;border:1px solid #d62728}
-p.banner.green{background:#eaf6ea;color:#1f5f1f;border:1px solid #2ca02c}
-details.reason summary{cursor:pointer}details.reason pre{margin:.3rem 0}
-div.evidence{margin-top:.3rem;font-size:.8rem}a.missing{color:#777;text-decoration:line-through dotted}
-"""
-
-
 def _outcome_class(outcome) -> str:
     """An outcome as a CSS class suffix (letters and hyphens only)."""
     return re.sub(r"[^a-z-]", "", str(outcome or "not-run"))
@@ -996,7 +976,7 @@ def html_page(sweep: dict, classifications=(), directory: str | None = None) -> 
     details += [c for recipe, found in grouped.items() if recipe not in listed for c in found]
     tier_names, tier_rows = _tier_view(sweep)
     return _environment().get_template("index.html.j2").render(
-        title=title, css=Markup(_CSS), banner=banner_text(sweep), red=bool(red_items(sweep)),
+        title=title, banner=banner_text(sweep), red=bool(red_items(sweep)),
         summary=_summary_items(sweep),
         started=utc_text(sweep["started"]) if sweep.get("started") else "its start",
         svg=_inline_svg(timeline_svg(sweep), "timeline of " + title),

@@ -17,7 +17,7 @@ import time
 
 from canon import ROOT
 from canon.inventory import is_heavy
-from canon.load import Sampler, fingerprint as load_fingerprint
+from canon.load import Sampler, engine_on_controller, fingerprint as load_fingerprint
 from canon.runner import Job
 from canon.shard import shard
 
@@ -75,15 +75,30 @@ def engine_problem(server) -> str | None:
     return None
 
 
-def disk_problem(server, paths=("/var/lib/docker",)) -> str | None:
-    """``disk-full`` when a filesystem a run writes to has less than the server's minimum free."""
-    for path in list(paths) + [server.state_dir]:
+def disk_paths(server) -> list:
+    """``(path, whose)`` of the filesystems a run writes to that the driver can measure: the
+    engine's data root (``docker info``'s DockerRootDir) only when the engine runs on the
+    controller, and the state directory (ledger, runs, ABRA_DIR), which is the controller's. A
+    remote engine's free disk is not measured here (neither ``docker info`` nor ``docker system
+    df`` tells it); a full disk there shows as ``disk-full`` from the run's own error."""
+    paths = []
+    if engine_on_controller(server):
+        paths.append((server.docker(timeout=30).data_root() or "/var/lib/docker", "the engine's data root"))
+    paths.append((server.state_dir, "the state directory"))
+    return paths
+
+
+def disk_shortage(server, paths=None) -> str | None:
+    """Which filesystem has less free space than the server's minimum, in words; None when all
+    have enough. ``paths``: ``(path, whose)`` pairs (default :func:`disk_paths`)."""
+    for path, whose in disk_paths(server) if paths is None else paths:
         probe = path
         while probe and not os.path.exists(probe):
             probe = os.path.dirname(probe)
         free = shutil.disk_usage(probe or "/").free / 2 ** 30
         if free < server.min_free_disk_gb:
-            return "disk-full"
+            return ("%s on the controller (%s): %.1f GiB free, under the minimum of %g GiB"
+                    % (whose, path, free, server.min_free_disk_gb))
     return None
 
 
@@ -330,10 +345,15 @@ class Sweep:
         server = self.server_of(recipe)
         entry["server"] = server.name
         samples = self.samplers[server.name].samples
-        problem = engine_problem(server) or disk_problem(server)
+        problem, detail = engine_problem(server), None
+        if not problem:
+            detail = disk_shortage(server)
+            problem = "disk-full" if detail else None
         if problem:
             entry["cold"] = {"outcome": "infra", "infra": problem, "failure": None, "tiers": [],
                              "started_epoch": time.time(), "finished_epoch": time.time(), "duration": 0}
+            if detail:
+                entry["cold"]["detail"] = detail
             entry["status"] = "done"
             return
         extravars = {"recipe": recipe, "canon_exclusive": False,

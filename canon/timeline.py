@@ -25,6 +25,8 @@ from matplotlib.figure import Figure  # noqa: E402  (after the backend is chosen
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
+from canon.load import HOST_CONTROLLER  # noqa: E402
+
 TIER_COLOURS = {
     "pass": "#2ca02c",
     "fail": "#d62728",
@@ -295,11 +297,14 @@ def _draw_lanes(ax, sweep: dict, bars: list[dict], x_max: float) -> None:
 def _draw_load(ax, sweep: dict, origin: float) -> list:
     """load1 as a line, stacks as steps on a second y axis; returns the legend handles."""
     handles = []
+    # the load average is the controller's (its /proc), where the engine runs too
+    fingerprint = (sweep.get("load") or {}).get("fingerprint") or {}
+    label = "controller load1" if fingerprint.get("host") == HOST_CONTROLLER else "load1"
     xs, load1 = _load_points(sweep, origin, "load1")
     if xs:
         ax.plot(xs, load1, color=LOAD1_COLOUR, linewidth=1.2, gid="load-load1")
-        handles.append(Line2D([], [], color=LOAD1_COLOUR, label="load1"))
-    ax.set_ylabel("load1", fontsize=8, color=LOAD1_COLOUR)
+        handles.append(Line2D([], [], color=LOAD1_COLOUR, label=label))
+    ax.set_ylabel(label, fontsize=8, color=LOAD1_COLOUR)
     ax.set_ylim(bottom=0)
     ax.grid(axis="x", color="#e5e5e5", linewidth=0.6)
     xs, stacks = _load_points(sweep, origin, "stacks")

@@ -56,6 +56,13 @@ def client_too_old(version_text: str) -> str | None:
     return None
 
 
+def endpoint_is_local(endpoint: str) -> bool:
+    """Whether a daemon address is a socket on this machine (``unix://``): only then is the
+    engine's machine the caller's. ``ssh://``, ``tcp://`` (a tunnel, a forwarded port) or an
+    unknown address are another machine as far as the caller can tell."""
+    return (endpoint or "").strip().startswith("unix://")
+
+
 class DockerClient:
     def __init__(self, binary: str = "docker", timeout: float = 300, log=None, context: str = "",
                  host: str = ""):
@@ -125,6 +132,22 @@ class DockerClient:
         if not isinstance(stack, dict):
             raise StackConfigError("docker stack config printed no mapping", result)
         return stack
+
+    def endpoint(self, timeout: float = 20) -> str:
+        """The daemon address this client reaches: its ``host``, else the endpoint of its context
+        (of docker's current one when it names none, which a DOCKER_HOST makes ``default``); ''
+        when docker cannot tell."""
+        if self.host:
+            return self.host
+        res = self.run(["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"], check=False,
+                       timeout=timeout)
+        return res.stdout.strip() if res.ok else ""
+
+    def data_root(self, timeout: float = 30) -> str:
+        """``docker info``'s DockerRootDir: where the engine keeps images, containers and volumes,
+        on the engine's machine ('' when docker cannot tell)."""
+        res = self.run(["info", "--format", "{{.DockerRootDir}}"], check=False, timeout=timeout)
+        return res.stdout.strip() if res.ok else ""
 
     def available(self) -> bool:
         return self.run(["info", "--format", "{{.ServerVersion}}"], check=False, timeout=20).ok

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import fcntl
 import json
 import os
 import shutil
 import tempfile
+
+from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked
 
 GUARDIAN_MARK = "canon-guardian"
 
@@ -110,12 +111,8 @@ class Ledger:
     @contextlib.contextmanager
     def mutex(self):
         os.makedirs(self.state_dir, exist_ok=True)
-        with open(os.path.join(self.state_dir, ".mutex"), "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with flocked(os.path.join(self.state_dir, ".mutex")):
+            yield
 
     # -- runs ------------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> str:

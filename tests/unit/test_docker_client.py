@@ -27,6 +27,8 @@ class Recorder(DockerClient):
     (lambda d: d.stack_names(), ["stack", "ls", "--format", "{{.Name}}"]),
     (lambda d: d.stack_rm("a_example_org"), ["stack", "rm", "a_example_org"]),
     (lambda d: d.swarm_state(), ["info", "--format", "{{.Swarm.LocalNodeState}}"]),
+    (lambda d: d.data_root(), ["info", "--format", "{{.DockerRootDir}}"]),
+    (lambda d: d.endpoint(), ["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"]),
     (lambda d: d.run_detached("img:1", ["sleep", "3600"], "proxy", {"coopcloud.canon.probe": "a_example_org"}),
      ["run", "-d", "--rm", "--network", "proxy", "--label", "coopcloud.canon.probe=a_example_org", "img:1",
       "sleep", "3600"]),
@@ -53,6 +55,29 @@ def test_the_target_engine_comes_first(kw, prefix):
     d = Recorder(**kw)
     d.stack_names()
     assert d.calls[0][0] == ["/usr/bin/docker"] + prefix + ["stack", "ls", "--format", "{{.Name}}"]
+
+
+def test_the_endpoint_is_the_host_given_else_the_contexts():
+    d = Recorder(host="ssh://ci@srv", context="srv")
+    assert d.endpoint() == "ssh://ci@srv" and d.calls == []   # docker is not asked
+    d = Recorder(stdout="ssh://ci@srv\n", context="srv")
+    assert d.endpoint() == "ssh://ci@srv"
+    assert d.calls[0][0] == ["/usr/bin/docker", "--context", "srv", "context", "inspect", "--format",
+                             "{{.Endpoints.docker.Host}}"]
+    assert Recorder(stdout="unix:///var/run/docker.sock\n").endpoint() == "unix:///var/run/docker.sock"
+    assert Recorder(stdout="", rc=1).endpoint() == ""
+    assert Recorder(stdout="/var/lib/docker\n").data_root() == "/var/lib/docker"
+    assert Recorder(stdout="", rc=1).data_root() == ""
+
+
+@pytest.mark.parametrize("endpoint,local", [
+    ("unix:///var/run/docker.sock", True), ("unix:///var/lib/canon-bench/second/docker.sock", True),
+    ("ssh://ci@ci.example.org", False), ("tcp://127.0.0.1:2375", False), ("tcp://srv:2376", False),
+    ("", False), (None, False), ("npipe:////./pipe/docker_engine", False),
+])
+def test_only_a_unix_socket_is_an_engine_on_this_machine(endpoint, local):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._docker import endpoint_is_local
+    assert endpoint_is_local(endpoint) is local
 
 
 def test_nothing_to_remove_runs_nothing():

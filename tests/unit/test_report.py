@@ -577,6 +577,16 @@ def test_html_is_self_contained(sweep, classifications):
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", page) and "@import" not in page
 
 
+def test_the_stylesheet_is_a_template_beside_the_page(sweep, classifications):
+    with open(os.path.join(os.path.dirname(report.__file__), "templates", "report.css.j2"), encoding="utf-8") as fh:
+        css = fh.read()
+    page = report.html_page(sweep, classifications)
+    assert page.count("<style>") == 1 and "<style>\n%s</style>" % css in page
+    assert "tr.red td:first-child{border-left:4px solid #d62728}" in css and "{{" not in css and "{%" not in css
+    with open(report.__file__, encoding="utf-8") as fh:
+        assert "border-left:4px solid" not in fh.read()
+
+
 def test_html_contains_the_svg_and_the_table(sweep, classifications):
     page = report.html_page(sweep, classifications)
     assert page.count("<svg ") == 1 and "<?xml" not in page and "<!DOCTYPE svg" not in page
