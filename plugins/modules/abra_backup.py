@@ -21,6 +21,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:

@@ -117,6 +117,27 @@ def test_a_member_of_an_action_group_takes_every_option_of_the_group(name, monke
 
 
 @pytest.mark.parametrize("name", MODULES)
+def test_ansible_doc_names_the_action_group_of_a_member(name):
+    """A member extends its group's attributes fragment (ansible-doc shows ``action_group``), and
+    only a member does."""
+    mod = importlib.import_module(PKG + name)
+    refs = yaml.safe_load(mod.DOCUMENTATION).get("extends_documentation_fragment") or []
+    prefix = "coopcloud.canon.attributes.actiongroup_"
+    assert sorted(r[len(prefix):] for r in refs if r.startswith(prefix)) == \
+        sorted(g for g, members in runtime_groups().items() if name in members)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_each_action_group_fragment_names_its_group(group):
+    frag = importlib.import_module("ansible_collections.coopcloud.canon.plugins.doc_fragments.attributes")
+    attribute = yaml.safe_load(getattr(frag.ModuleDocFragment, "ACTIONGROUP_" + group.upper()))["attributes"]
+    assert attribute["action_group"]["membership"] == ["coopcloud.canon." + group]
+    assert "group/coopcloud.canon.%s" % group in " ".join(attribute["action_group"]["description"])
+    for option in GROUPS[group][0]():
+        assert "I(%s)" % option in " ".join(attribute["action_group"]["description"]), (group, option)
+
+
+@pytest.mark.parametrize("name", MODULES)
 def test_every_module_stands_on_the_base(name):
     with open(os.path.join(ROOT, "plugins", "modules", name + ".py"), encoding="utf-8") as fh:
         source = fh.read()
