@@ -19,3 +19,29 @@ attributes:
       - Run twice in a row with the same arguments (outside check mode), the second run reports
         no change.
 """
+
+    # The action groups of meta/runtime.yml: each member extends its group's fragment, so
+    # ansible-doc says which group sets its shared options.
+    ACTIONGROUP_ABRA = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/coopcloud.canon.abra) in C(module_defaults) to set the options of the abra group
+        (I(abra_bin), I(abra_dir), I(server), I(docker_bin), I(docker_context), I(evidence_dir),
+        I(redact_file)) once for every module of the group.
+    support: full
+    membership:
+      - coopcloud.canon.abra
+"""
+
+    ACTIONGROUP_CANON = r"""
+attributes:
+  action_group:
+    description:
+      - Use C(group/coopcloud.canon.canon) in C(module_defaults) to set I(state_dir) once for every
+        harness module (C(canon_lock), C(canon_registry), C(canon_run), C(canon_teardown),
+        C(warm_domain)).
+    support: full
+    membership:
+      - coopcloud.canon.canon
+"""

@@ -17,6 +17,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -131,17 +132,14 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path
 from ansible_collections.coopcloud.canon.plugins.module_utils._app import (
     env_changes, observe, plan, write_env)
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    abra_home, clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_env, validate_recipe, validate_server, validate_version)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
-def apply(module, abra, docker, steps, abra_dir):
-    p = module.params
+def apply(m, steps):
+    p = m.params
     domain = p["domain"]
+    abra = m.abra
     for step in steps:
         if step == "new":
             abra.app_new(p["recipe"], p["server"], domain, version=p["version"])
@@ -149,7 +147,7 @@ def apply(module, abra, docker, steps, abra_dir):
                 abra.secret_generate(domain)
                 add_redactions(p.get("redact_file"), abra.redactor.values)
         elif step == "env":
-            write_env(env_file_path(abra_dir, p["server"], domain), p["env"])
+            write_env(env_file_path(m.abra_dir, p["server"], domain), p["env"])
         elif step == "deploy":
             abra.deploy(domain, version=p["version"], chaos=p["chaos"], converge_checks=p["converge_checks"],
                         timeout=p["timeout"])
@@ -165,8 +163,7 @@ def apply(module, abra, docker, steps, abra_dir):
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(
+    m = CanonModule(AnsibleModule, dict(
         domain=dict(type="str", required=True),
         recipe=dict(type="str"),
         state=dict(type="str", default="deployed", choices=["present", "deployed", "undeployed", "absent"]),
@@ -177,40 +174,25 @@ def main():
         converge_checks=dict(type="bool", default=True),
         env=dict(type="dict", default={}),
         timeout=dict(type="int", default=3600),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-        validate_server(p["server"])
-        if p["recipe"]:
-            validate_recipe(p["recipe"])
-        if p["version"]:
-            validate_version(p["version"])
-        validate_env(p["env"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    abra, docker, _evidence = clients(module)
-    abra_dir = abra_home(p["abra_dir"])
-    try:
-        before = observe(abra_dir, p["server"], p["domain"], docker)
+    ), groups=("abra",), names=("domain", "server", "recipe", "version", "env"), supports_check_mode=True)
+    p = m.params
+    with m.failing(ValueError, domain=p["domain"]):
+        before = observe(m.abra_dir, p["server"], p["domain"], m.docker)
         if not before["exists"] and p["state"] in ("present", "deployed", "undeployed") and not p["recipe"]:
-            module.fail_json(msg="%s does not exist; recipe is needed to create it" % p["domain"])
-        env_path = env_file_path(abra_dir, p["server"], p["domain"])
+            m.fail(msg="%s does not exist; recipe is needed to create it" % p["domain"])
+        env_path = env_file_path(m.abra_dir, p["server"], p["domain"])
         env_diff = env_changes(env_path, p["env"]) if before["exists"] else dict(p["env"])
         steps = plan(before, p["state"], version=p["version"], force=p["force"], env_diff=env_diff)
-        if not module.check_mode:
-            apply(module, abra, docker, steps, abra_dir)
-            after = observe(abra_dir, p["server"], p["domain"], docker)
+        if not m.check_mode:
+            apply(m, steps)
+            after = observe(m.abra_dir, p["server"], p["domain"], m.docker)
         else:
             after = before
-    except (CommandError, ValueError) as exc:
-        fail_from(module, exc, domain=p["domain"])
-    changed = bool(steps) and (module.check_mode or p["force"] or after != before or "env" in steps)
+    changed = bool(steps) and (m.check_mode or p["force"] or after != before or "env" in steps)
     result = dict(changed=changed, steps=steps, state=after, stack=before["stack"])
-    if module._diff:
+    if m.diff:
         result["diff"] = dict(before=before, after=after)
-    module.exit_json(**result)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -69,35 +70,24 @@ app:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._app import observe
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    abra_home, clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_server)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True), image_ids=dict(type="bool", default=False))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
+    m = CanonModule(AnsibleModule, dict(domain=dict(type="str", required=True), image_ids=dict(type="bool", default=False)),
+                    groups=("abra",), names=("domain", "server"), supports_check_mode=True)
+    p = m.params
     try:
-        validate_domain(p["domain"])
-        validate_server(p["server"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    _abra, docker, _evidence = clients(module)
-    abra_dir = abra_home(p["abra_dir"])
-    try:
-        app = observe(abra_dir, p["server"], p["domain"], docker)
+        app = observe(m.abra_dir, p["server"], p["domain"], m.docker)
         if p["image_ids"]:
             for svc in app["services"]:
-                svc["image_id"] = docker.image_id(svc["image"])
+                svc["image_id"] = m.docker.image_id(svc["image"])
     except CommandError as exc:
-        fail_from(module, exc)
+        m.fail(exc)
     except ValueError as exc:  # a malformed app .env: the message names the file and the line
-        module.fail_json(msg=str(exc), domain=p["domain"])
-    module.exit_json(changed=False, app=app)
+        m.fail(exc, domain=p["domain"])
+    m.exit(changed=False, app=app)
 
 
 if __name__ == "__main__":

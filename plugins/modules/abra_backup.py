@@ -21,6 +21,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -70,11 +71,8 @@ stdout:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, stack_name, validate_domain, validate_service)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_service
 from ansible_collections.coopcloud.canon.plugins.module_utils._settings import (
     BACKUP_VERIFY_DEFAULTS, SettingsError, BACKUP_VERIFY_TYPES, check_types)
 
@@ -106,49 +104,42 @@ def verified_backup(abra, docker, evidence, domain, verify, sleep=time.sleep):
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True),
-                state=dict(type="str", required=True, choices=["created", "restored"]),
-                verify=dict(type="dict"))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+    m = CanonModule(AnsibleModule, dict(
+        domain=dict(type="str", required=True),
+        state=dict(type="str", required=True, choices=["created", "restored"]),
+        verify=dict(type="dict"),
+    ), groups=("abra",), names=("domain",), supports_check_mode=True)
+    p = m.params
     verify = None
     if p["verify"]:
         try:
             check_types("verify", p["verify"], BACKUP_VERIFY_TYPES)
         except SettingsError as exc:
-            module.fail_json(msg=str(exc))
+            m.fail(exc)
         verify = dict(BACKUP_VERIFY_DEFAULTS, **p["verify"])
         if not verify["command"] or p["state"] != "created":
-            module.fail_json(msg="verify needs a command, and only applies to state=created")
+            m.fail(msg="verify needs a command, and only applies to state=created")
         if not all(isinstance(a, str) for a in verify["command"]):
-            module.fail_json(msg="verify.command must be an argv list of strings, not %r" % (verify["command"],))
+            m.fail(msg="verify.command must be an argv list of strings, not %r" % (verify["command"],))
         if verify["attempts"] < 1 or verify["settle"] < 0:
-            module.fail_json(msg="verify.attempts must be at least 1 and verify.settle not negative (%d, %d)"
-                             % (verify["attempts"], verify["settle"]))
+            m.fail(msg="verify.attempts must be at least 1 and verify.settle not negative (%d, %d)"
+                   % (verify["attempts"], verify["settle"]))
         try:
             validate_service(verify["service"], "verify.service")
         except NameError_ as exc:
-            module.fail_json(msg=str(exc))
-    if module.check_mode:
-        module.exit_json(changed=True)
-    abra, docker, evidence = clients(module)
-    try:
+            m.fail(exc)
+    if m.check_mode:
+        m.exit(changed=True)
+    with m.failing():
         if verify:
-            attempts = verified_backup(abra, docker, evidence, p["domain"], verify)
+            attempts = verified_backup(m.abra, m.docker, m.evidence, p["domain"], verify)
             if not attempts[-1]["verified"]:
-                module.fail_json(msg="the backup never held real data: %d attempt(s), the check %s kept failing: %s"
-                                 % (len(attempts), " ".join(verify["command"])[:120], attempts[-1]["check"]["output"]),
-                                 attempts=attempts)
-            module.exit_json(changed=True, attempts=attempts, stdout=attempts[-1]["backup"])
-        res = abra.backup_create(p["domain"]) if p["state"] == "created" else abra.restore(p["domain"])
-    except CommandError as exc:
-        fail_from(module, exc)
-    module.exit_json(changed=True, stdout=abra.redactor(res.stdout))
+                m.fail(msg="the backup never held real data: %d attempt(s), the check %s kept failing: %s"
+                       % (len(attempts), " ".join(verify["command"])[:120], attempts[-1]["check"]["output"]),
+                       attempts=attempts)
+            m.exit(changed=True, attempts=attempts, stdout=attempts[-1]["backup"])
+        res = m.abra.backup_create(p["domain"]) if p["state"] == "created" else m.abra.restore(p["domain"])
+    m.exit(changed=True, stdout=m.abra.redactor(res.stdout))
 
 
 if __name__ == "__main__":

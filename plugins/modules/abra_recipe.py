@@ -27,6 +27,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -140,11 +141,8 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    abra_home, clients, common_argument_spec, fail_from)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_env, validate_recipe, validate_version)
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (
     RecipeError, all_tags, compose_findings, compose_file_versions, inspect_release, no_release_message,
     parse_env_sample, previous_version, read_text, sort_versions)
@@ -153,26 +151,16 @@ from ansible_collections.coopcloud.canon.plugins.module_utils._lint import (
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(recipe=dict(type="str", required=True), version=dict(type="str"), domain=dict(type="str"),
-                env=dict(type="dict", default={}), shared_networks=dict(type="bool", default=True))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_recipe(p["recipe"])
-        if p["version"]:
-            validate_version(p["version"])
-        if p["domain"]:
-            validate_domain(p["domain"])
-        validate_env(p["env"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    abra, docker, _evidence = clients(module)
-    abra_dir = abra_home(p["abra_dir"])
+    m = CanonModule(AnsibleModule, dict(
+        recipe=dict(type="str", required=True), version=dict(type="str"), domain=dict(type="str"),
+        env=dict(type="dict", default={}), shared_networks=dict(type="bool", default=True),
+    ), groups=("abra",), names=("recipe", "version", "domain", "env"), supports_check_mode=True)
+    p = m.params
+    abra, docker, abra_dir = m.abra, m.docker, m.abra_dir
     try:
         abra.recipe_fetch(p["recipe"])
     except AbraError as exc:
-        fail_from(module, exc, msg="unknown recipe %s: %s" % (p["recipe"], exc.fata or exc))
+        m.fail(exc, msg="unknown recipe %s: %s" % (p["recipe"], exc.fata or exc))
     checkout = os.path.join(abra_dir, "recipes", p["recipe"])
     workdir = tempfile.mkdtemp(prefix="canon-recipe-")
     try:
@@ -199,17 +187,15 @@ def main():
                              compose_file_versions(release["tree"], files),
                              version=head, stack_name=env["STACK_NAME"])
         results = lint_recipe(facts)
-    except RecipeError as exc:
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        fail_from(module, exc)
+    except (RecipeError, CommandError) as exc:
+        m.fail(exc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    module.exit_json(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
-                     compose_files=files, findings=findings, env_sample=sample, overlays=release["overlays"],
-                     lint=lint_of_level(results, "error"), lint_warnings=lint_of_level(results, "warn"),
-                     lint_skipped=skipped(results), lint_results=results,
-                     lint_rules=["%s %s" % (r.ref, r.description) for r in RULES])
+    m.exit(changed=False, versions=versions, head=head, previous=previous_version(versions, head),
+           compose_files=files, findings=findings, env_sample=sample, overlays=release["overlays"],
+           lint=lint_of_level(results, "error"), lint_warnings=lint_of_level(results, "warn"),
+           lint_skipped=skipped(results), lint_results=results,
+           lint_rules=["%s %s" % (r.ref, r.description) for r in RULES])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -68,11 +69,8 @@ import posixpath
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    clients, common_argument_spec, fail_from)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, stack_name, validate_domain, validate_service)
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 
 
 def read(docker, container, path):
@@ -81,39 +79,32 @@ def read(docker, container, path):
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True), service=dict(type="str", default="app"),
-                path=dict(type="str", required=True), value=dict(type="str", no_log=False))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-        validate_service(p["service"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+    m = CanonModule(AnsibleModule, dict(
+        domain=dict(type="str", required=True), service=dict(type="str", default="app"),
+        path=dict(type="str", required=True), value=dict(type="str", no_log=False),
+    ), groups=("abra",), names=("domain", "service"), supports_check_mode=True)
+    p = m.params
     has_control = any(ord(c) < 0x20 or c == "\x7f" for c in p["path"])
     if not posixpath.isabs(p["path"]) or ".." in p["path"].split("/") or has_control:
-        module.fail_json(msg="path must be absolute, without '..' and without control characters: %r" % p["path"])
-    _abra, docker, _evidence = clients(module)
-    try:
+        m.fail(msg="path must be absolute, without '..' and without control characters: %r" % p["path"])
+    docker = m.docker
+    with m.failing():
         container = docker.running_container(stack_name(p["domain"]), p["service"])
         if not container:
-            module.fail_json(msg="no running container of service %s in %s" % (p["service"], p["domain"]))
+            m.fail(msg="no running container of service %s in %s" % (p["service"], p["domain"]))
         before = read(docker, container, p["path"])
         after = before
         changed = p["value"] is not None and before != p["value"]
-        if changed and not module.check_mode:
+        if changed and not m.check_mode:
             docker.exec(container, ["sh", "-c", 'cat > "$1"', "sh", p["path"]], input_text=p["value"] + "\n")
             after = read(docker, container, p["path"])
             if after != p["value"]:
-                module.fail_json(msg="marker write did not stick: read back %r" % after)
-    except CommandError as exc:
-        fail_from(module, exc)
-    result = dict(changed=changed, value=after if not module.check_mode else p["value"] if changed else before,
+                m.fail(msg="marker write did not stick: read back %r" % after)
+    result = dict(changed=changed, value=after if not m.check_mode else p["value"] if changed else before,
                   before=before)
-    if module._diff:
+    if m.diff:
         result["diff"] = dict(before=(before or "") + "\n", after=(result["value"] or "") + "\n")
-    module.exit_json(**result)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -64,42 +65,38 @@ import json
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import clients, common_argument_spec
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_domain
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domains=dict(type="list", elements="str", required=True),
-                label=dict(type="str", default="final"), log_lines=dict(type="int", default=500))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=False)
-    p = module.params
+    m = CanonModule(AnsibleModule, dict(
+        domains=dict(type="list", elements="str", required=True),
+        label=dict(type="str", default="final"), log_lines=dict(type="int", default=500),
+    ), groups=("abra",), names=(("domains", "domain"),), supports_check_mode=False)
+    p = m.params
     if not p["evidence_dir"]:
-        module.fail_json(msg="evidence_dir (or CANON_EVIDENCE_DIR) is required")
-    try:
-        for d in p["domains"]:
-            validate_domain(d)
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    abra, docker, evidence = clients(module)
+        m.fail(msg="evidence_dir (or CANON_EVIDENCE_DIR) is required")
+    abra, docker, evidence = m.abra, m.docker, m.evidence
     abra.log = None  # the captures below are the evidence; no per-command copies
     files, task_errors = [], {}
-    for domain in p["domains"]:
-        sub = "%s/%s" % (p["label"], domain)
-        ps = abra.ps(domain)
-        files.append(evidence.write("abra-app-ps.txt", "exit %d\n%s\n%s" % (ps.rc, ps.stdout, ps.stderr), sub))
-        services = docker.services(stack_name(domain))
-        if not services:
-            files.append(evidence.write("services.txt", "no services deployed for %s\n" % domain, sub))
-        for svc in services:
-            name = svc["Spec"]["Name"]
-            files.append(evidence.write("%s.service-ps.txt" % name, docker.service_ps(name), sub))
-            files.append(evidence.write("%s.inspect.json" % name, json.dumps(svc, indent=2), sub))
-            files.append(evidence.write("%s.logs.txt" % name, docker.service_logs(name, p["log_lines"]), sub))
-            errors = sorted({t.get("Error", "") for t in docker.service_tasks(name) if t.get("Error")})
-            if errors:
-                task_errors[name] = [evidence.redactor(e) for e in errors]
-    module.exit_json(changed=True, files=[f for f in files if f], task_errors=task_errors)
+    with m.failing():
+        for domain in p["domains"]:
+            sub = "%s/%s" % (p["label"], domain)
+            ps = abra.ps(domain)
+            files.append(evidence.write("abra-app-ps.txt", "exit %d\n%s\n%s" % (ps.rc, ps.stdout, ps.stderr), sub))
+            services = docker.services(stack_name(domain))
+            if not services:
+                files.append(evidence.write("services.txt", "no services deployed for %s\n" % domain, sub))
+            for svc in services:
+                name = svc["Spec"]["Name"]
+                files.append(evidence.write("%s.service-ps.txt" % name, docker.service_ps(name), sub))
+                files.append(evidence.write("%s.inspect.json" % name, json.dumps(svc, indent=2), sub))
+                files.append(evidence.write("%s.logs.txt" % name, docker.service_logs(name, p["log_lines"]), sub))
+                errors = sorted({t.get("Error", "") for t in docker.service_tasks(name) if t.get("Error")})
+                if errors:
+                    task_errors[name] = [evidence.redactor(e) for e in errors]
+    m.exit(changed=True, files=[f for f in files if f], task_errors=task_errors)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_canon
+  - coopcloud.canon.canon
 attributes:
   check_mode:
     support: full
@@ -35,10 +37,6 @@ options:
   run_id:
     description: The run taking or releasing it.
     type: str
-    required: true
-  state_dir:
-    description: The harness's state directory.
-    type: path
     required: true
   state:
     description: C(acquired) or C(released).
@@ -77,34 +75,30 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_run_id
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         name=dict(type="str", required=True), run_id=dict(type="str", required=True),
-        state_dir=dict(type="path", required=True),
         state=dict(type="str", default="acquired", choices=["acquired", "released"]),
-        wait=dict(type="int", default=3600)), supports_check_mode=True)
-    p = module.params
-    try:
-        validate_run_id(p["run_id"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+        wait=dict(type="int", default=3600),
+    ), groups=("canon",), names=("run_id",), supports_check_mode=True)
+    p = m.params
     if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}\Z", p["name"]):
-        module.fail_json(msg="lock name %r: lowercase letters, digits and hyphens only" % p["name"])
+        m.fail(msg="lock name %r: lowercase letters, digits and hyphens only" % p["name"])
     ledger = Ledger(p["state_dir"])
     held = (ledger.locks().get(p["name"]) or {}).get("run_id")
     if p["state"] == "released":
         if held != p["run_id"]:
-            module.exit_json(changed=False, waited=0.0, holders=[])
-        if not module.check_mode:
+            m.exit(changed=False, waited=0.0, holders=[])
+        if not m.check_mode:
             ledger.release_lock(p["name"], p["run_id"])
-        module.exit_json(changed=True, waited=0.0, holders=[])
+        m.exit(changed=True, waited=0.0, holders=[])
     if held == p["run_id"]:
-        module.exit_json(changed=False, waited=0.0, holders=[])
-    if module.check_mode:
-        module.exit_json(changed=True, waited=0.0, holders=[held] if held else [])
+        m.exit(changed=False, waited=0.0, holders=[])
+    if m.check_mode:
+        m.exit(changed=True, waited=0.0, holders=[held] if held else [])
     start = time.monotonic()
     holders = []
     while True:
@@ -114,10 +108,10 @@ def main():
         if holder not in holders:
             holders.append(holder)
         if time.monotonic() - start > p["wait"]:
-            module.fail_json(msg="lock %s still held by %s after %d s" % (p["name"], holder, p["wait"]),
-                             holders=holders, waited=round(time.monotonic() - start, 1))
+            m.fail(msg="lock %s still held by %s after %d s" % (p["name"], holder, p["wait"]),
+                   holders=holders, waited=round(time.monotonic() - start, 1))
         time.sleep(2)
-    module.exit_json(changed=True, waited=round(time.monotonic() - start, 1), holders=holders)
+    m.exit(changed=True, waited=round(time.monotonic() - start, 1), holders=holders)
 
 
 if __name__ == "__main__":

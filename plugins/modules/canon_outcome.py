@@ -57,17 +57,18 @@ msg:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import runs_verdict  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule  # noqa: E402
 
 
 def main():
     # Reached only when the action plugin is bypassed: the same verdict, without the exit code.
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         outcomes=dict(type="list", elements="dict", required=True),
     ), supports_check_mode=True)
-    verdict = runs_verdict(module.params["outcomes"])
+    verdict = runs_verdict(m.params["outcomes"])
     if verdict["status"] != "pass":
-        module.fail_json(msg=verdict["msg"], status=verdict["status"])
-    module.exit_json(changed=False, msg=verdict["msg"], status=verdict["status"])
+        m.fail(msg=verdict["msg"], status=verdict["status"])
+    m.exit(changed=False, msg=verdict["msg"], status=verdict["status"])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_canon
+  - coopcloud.canon.canon
 attributes:
   check_mode:
     support: full
@@ -34,10 +36,6 @@ attributes:
     support: full
     description: Recording the same state twice changes nothing the second time.
 options:
-  state_dir:
-    description: The harness's state directory.
-    type: path
-    required: true
   server:
     description: The abra server.
     type: str
@@ -125,8 +123,8 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_
 from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
     LeaseRefused, RegistryRefused, advance_refusal, forget_canonical, lease_path, read_canonical, record_deploying,
     record_failed, record_promoted)
@@ -159,8 +157,7 @@ def describe(rec: dict) -> str:
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        state_dir=dict(type="path", required=True),
+    m = CanonModule(AnsibleModule, dict(
         server=dict(type="str", default="default"),
         recipe=dict(type="str", required=True),
         state=dict(type="str", default="read", choices=["read", "deploying", "promoted", "failed", "absent"]),
@@ -170,18 +167,15 @@ def main():
         lease_id=dict(type="str"),
         reason=dict(type="str"),
         cold_result=dict(type="path"),
-    ), required_if=[("state", "deploying", ["version"]), ("state", "promoted", ["version"]),
-                    ("state", "failed", ["reason"])], supports_check_mode=True)
-    p = module.params
+    ), groups=("canon",), names=("server", "recipe", "version", "domain"),
+        required_if=[("state", "deploying", ["version"]), ("state", "promoted", ["version"]),
+                     ("state", "failed", ["reason"])], supports_check_mode=True)
+    p = m.params
     ledger = Ledger(p["state_dir"])
-    dry = module.check_mode
+    dry = m.check_mode
     try:
         before = read_canonical(ledger, p["server"], p["recipe"])
         # Every check that needs no lock first: a bad input creates nothing, not even the mutex.
-        if p["version"]:
-            validate_version(p["version"])
-        if p["domain"]:
-            validate_domain(p["domain"])
         if p["lease_id"]:
             lease_path(ledger, p["lease_id"])
         if p["state"] == "promoted":
@@ -205,11 +199,11 @@ def main():
             after, changed = record_failed(ledger, p["server"], p["recipe"], p["reason"], version=p["version"],
                                            dry_run=dry)
     except (RegistryRefused, LeaseRefused, NameError_) as exc:
-        module.fail_json(msg=str(exc))
+        m.fail(exc)
     result = dict(changed=changed, canonical=after, message=describe(after))
-    if module._diff:
+    if m.diff:
         result["diff"] = dict(before=before, after=after)
-    module.exit_json(**result)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

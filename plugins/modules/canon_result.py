@@ -73,50 +73,48 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import load_redactor
 from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import result_document, table
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, read_json, write_json_atomic
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 RUN_KEYS = ("run_id", "recipe", "server", "domains", "versions", "started", "started_epoch")
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         path=dict(type="path", required=True),
         run=dict(type="dict", required=True),
         tiers=dict(type="list", elements="dict", required=True),
         teardown=dict(type="dict"),
         redact_file=dict(type="path"),
     ), supports_check_mode=False)
-    p = module.params
+    p = m.params
     path = os.path.join(p["path"], "result.json")
     run = {k: p["run"].get(k) for k in RUN_KEYS}
     missing = [k for k in ("run_id", "recipe") if not isinstance(run.get(k), str) or not run[k]]
     if missing:
-        module.fail_json(msg="cannot build the result: run has no %s" % " and no ".join(missing))
+        m.fail(msg="cannot build the result: run has no %s" % " and no ".join(missing))
     unnamed = [i for i, t in enumerate(p["tiers"]) if not isinstance(t.get("name"), str) or not t["name"]]
     if unnamed:
-        module.fail_json(msg="cannot build the result: tiers[%d] has no name" % unnamed[0])
+        m.fail(msg="cannot build the result: tiers[%d] has no name" % unnamed[0])
     if run.get("started_epoch"):
         try:
             run["duration"] = round(time.time() - float(run["started_epoch"]), 1)
         except (TypeError, ValueError):
-            module.fail_json(msg="cannot build the result: run.started_epoch %r is not a number"
-                             % (run["started_epoch"],))
+            m.fail(msg="cannot build the result: run.started_epoch %r is not a number" % (run["started_epoch"],))
     run["finished"] = now_iso()
     try:
         doc = result_document(run, p["tiers"])
     except (KeyError, ValueError) as exc:
-        module.fail_json(msg="cannot build the result: %s" % exc)
+        m.fail(msg="cannot build the result: %s" % exc)
     old = read_json(path, {}) or {}
     if p["teardown"] is not None:
         doc["teardown"] = p["teardown"]
     elif "teardown" in old:
         doc["teardown"] = old["teardown"]
-    redactor = load_redactor(p["redact_file"])
-    doc = json.loads(redactor(json.dumps(doc)))
+    doc = json.loads(m.redactor(json.dumps(doc)))
     write_json_atomic(path, doc)
-    module.exit_json(changed=True, result=doc, table=table(doc), path=path)
+    m.exit(changed=True, result=doc, table=table(doc), path=path)
 
 
 if __name__ == "__main__":

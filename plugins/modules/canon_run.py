@@ -29,6 +29,8 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_canon
+  - coopcloud.canon.canon
 attributes:
   check_mode:
     support: full
@@ -47,10 +49,6 @@ options:
     description: The abra server.
     type: str
     default: default
-  state_dir:
-    description: The harness's state directory (ledger, locks) on the abra host.
-    type: path
-    required: true
   abra_dir:
     description: The shared C(ABRA_DIR); the run gets its own with a link to its C(servers/).
     type: path
@@ -172,17 +170,15 @@ reaped:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 from ansible_collections.coopcloud.canon.plugins.module_utils._run import RunRefused, check_inputs, start_run
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         recipe=dict(type="str", required=True),
         server=dict(type="str", default="default"),
-        state_dir=dict(type="path", required=True),
         abra_dir=dict(type="path", required=True),
         abra_bin=dict(type="path", default="abra"),
         docker_bin=dict(type="path", default="docker"),
@@ -198,17 +194,11 @@ def main():
         run_id=dict(type="str"),
         watch_pid=dict(type="int"),
         results_dir=dict(type="path"),
-    ), supports_check_mode=True)
-    try:
-        check_inputs(module.params)   # before the first command: a bad input runs nothing
-        docker = DockerClient(binary=module.params["docker_bin"], context=module.params["docker_context"])
-        stacks = set(docker.stack_names())
-        run = start_run(module.params, stacks, check_mode=module.check_mode)
-    except (NameError_, RunRefused) as exc:
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        module.fail_json(**exc.as_dict())
-    module.exit_json(changed=not module.check_mode, **run)
+    ), groups=("canon",), supports_check_mode=True)
+    with m.failing(NameError_, RunRefused):
+        check_inputs(m.params)   # the names and every other input first: a bad input runs nothing
+        run = start_run(m.params, set(m.docker.stack_names()), check_mode=m.check_mode)
+    m.exit(changed=not m.check_mode, **run)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_canon
+  - coopcloud.canon.canon
 attributes:
   check_mode:
     support: full
@@ -30,10 +32,6 @@ attributes:
     support: full
     description: Yes; a second run reports no change.
 options:
-  state_dir:
-    description: The harness's state directory.
-    type: path
-    required: true
   run_id:
     description: Tear down this run only.
     type: str
@@ -80,54 +78,40 @@ kept:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import STATUS_KEPT, Ledger
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_recipe, validate_run_id
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._teardown import (
     ProtectedError, reapable_runs, teardown_run)
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
-        state_dir=dict(type="path", required=True),
+    m = CanonModule(AnsibleModule, dict(
         run_id=dict(type="str"),
         recipe=dict(type="str"),
         current_run_id=dict(type="str"),
         keep=dict(type="bool", default=False),
         protected_domains=dict(type="list", elements="str", default=[]),
-    ), supports_check_mode=True, mutually_exclusive=[["run_id", "recipe"]])
-    p = module.params
-    try:
-        if p["run_id"]:
-            validate_run_id(p["run_id"])
-        if p["recipe"]:
-            validate_recipe(p["recipe"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+    ), groups=("canon",), names=("run_id", "recipe"), supports_check_mode=True,
+        mutually_exclusive=[["run_id", "recipe"]])
+    p = m.params
     ledger = Ledger(p["state_dir"])
     act, skipped = reapable_runs(ledger, scope_run_id=p["run_id"], scope_recipe=p["recipe"],
                                  own_run_id=p["current_run_id"])
     removed, kept, changed = {}, [], False
-    try:
+    with m.failing(ProtectedError, RuntimeError, removed=removed):
         for run_id in act:
             if p["keep"]:
-                if not module.check_mode:
+                if not m.check_mode:
                     ledger.release_locks(run_id)
                     ledger.update(run_id, status=STATUS_KEPT)
                 kept.append(run_id)
                 changed = True
                 continue
-            res = teardown_run(ledger, run_id, protected=p["protected_domains"], check_mode=module.check_mode,
+            res = teardown_run(ledger, run_id, protected=p["protected_domains"], check_mode=m.check_mode,
                                kill_strays=run_id != p["current_run_id"])
             if res["removed"]:
                 removed[run_id] = res["removed"]
             changed = changed or res["changed"]
-    except ProtectedError as exc:
-        module.fail_json(msg=str(exc), removed=removed)
-    except CommandError as exc:
-        module.fail_json(removed=removed, **exc.as_dict())
-    except RuntimeError as exc:
-        module.fail_json(msg=str(exc), removed=removed)
-    module.exit_json(changed=changed, removed=removed, skipped_live=skipped, kept=kept)
+    m.exit(changed=changed, removed=removed, skipped_live=skipped, kept=kept)
 
 
 if __name__ == "__main__":

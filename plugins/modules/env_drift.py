@@ -26,6 +26,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -116,37 +117,26 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    abra_home, clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._drift import (
     append_env_lines, compose_secret_names, drift_lines, env_drift, is_compose_path)
 from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import read_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_recipe, validate_server, validate_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import (
     RecipeError, git_files, git_show, git_tags, parse_env_sample)
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True), recipe=dict(type="str", required=True),
-                version=dict(type="str", required=True), reconcile=dict(type="bool", default=True))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-        validate_recipe(p["recipe"])
-        validate_version(p["version"])
-        validate_server(p["server"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    abra, _docker, _evidence = clients(module)
-    abra_dir = abra_home(p["abra_dir"])
+    m = CanonModule(AnsibleModule, dict(
+        domain=dict(type="str", required=True), recipe=dict(type="str", required=True),
+        version=dict(type="str", required=True), reconcile=dict(type="bool", default=True),
+    ), groups=("abra",), names=("domain", "recipe", "version", "server"), supports_check_mode=True)
+    p = m.params
+    abra, abra_dir = m.abra, m.abra_dir
     env_path = env_file_path(abra_dir, p["server"], p["domain"])
     if not os.path.exists(env_path):
-        module.fail_json(msg="%s has no .env at %s: nothing to reconcile" % (p["domain"], env_path))
+        m.fail(msg="%s has no .env at %s: nothing to reconcile" % (p["domain"], env_path))
     checkout = os.path.join(abra_dir, "recipes", p["recipe"])
     try:
         abra.recipe_fetch(p["recipe"])
@@ -165,30 +155,28 @@ def main():
         release_note = git_show(checkout, p["version"], "release/%s" % p["version"])
         drift = env_drift(sample, env, old_sample=old_sample, compose_names=names, release_files=files)
         lines = drift_lines(drift["missing"])
-        secrets = [m for m in drift["missing"] if m["secret"] and m["generate"]]
-        manual = [m["secret"] for m in drift["missing"] if m["secret"] and not m["generate"]]
+        secrets = [d for d in drift["missing"] if d["secret"] and d["generate"]]
+        manual = [d["secret"] for d in drift["missing"] if d["secret"] and not d["generate"]]
         changed = bool(p["reconcile"] and lines)
-        if changed and not module.check_mode:
+        if changed and not m.check_mode:
             append_env_lines(env_path, lines)
-            for m in secrets:
-                abra.secret_generate_one(p["domain"], m["secret"], m["default"] or "v1")
+            for d in secrets:
+                abra.secret_generate_one(p["domain"], d["secret"], d["default"] or "v1")
             add_redactions(p.get("redact_file"), abra.redactor.values)
             left = env_drift(sample, read_env(env_path).active)["missing"]
             if left:
-                module.fail_json(msg="drift remains after reconciling: %s" % ", ".join(m["key"] for m in left))
-    except ValueError as exc:  # RecipeError, EnvFileError, and a server without PyYAML
-        module.fail_json(msg=str(exc))
-    except CommandError as exc:
-        fail_from(module, exc)
+                m.fail(msg="drift remains after reconciling: %s" % ", ".join(d["key"] for d in left))
+    except (ValueError, CommandError) as exc:  # RecipeError, EnvFileError, and a server without PyYAML
+        m.fail(exc)
     result = dict(changed=changed, missing=drift["missing"], obsolete=drift["obsolete"],
                   changed_keys=drift["changed"], compose_file=drift["compose_file"],
                   from_version=current or None, release_note=release_note,
                   added=lines if p["reconcile"] else [],
-                  secrets_generated=[m["secret"] for m in secrets] if p["reconcile"] else [],
+                  secrets_generated=[d["secret"] for d in secrets] if p["reconcile"] else [],
                   secrets_not_generated=manual)
-    if module._diff:
+    if m.diff:
         result["diff"] = dict(before="", after="\n".join(lines) + ("\n" if lines else ""))
-    module.exit_json(**result)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._fixdiff import (
     describe, files_problem, ref_name_problem, remote_name_problem, repo_problem, scrub_url, url_secret,
     weakened_assertions)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import (
     CommandError, Redactor, run)
 
@@ -451,7 +452,7 @@ class FixBranch:
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         repo=dict(type="str", required=True),
         remote=dict(type="str", default="mirror"),
         base=dict(type="str", default="main"),
@@ -468,24 +469,24 @@ def main():
         timeout=dict(type="int", default=300),
     ), mutually_exclusive=[("tree", "files", "patch")], required_one_of=[("tree", "files", "patch")],
         supports_check_mode=True)
-    p = dict(module.params, _diff=module._diff)
+    p = dict(m.params, _diff=m.diff)
     problem = validate(p)
     if problem:
-        module.fail_json(msg=problem, branch=p["branch"], tag=p.get("tag"), pushed=False)
+        m.fail(msg=problem, branch=p["branch"], tag=p.get("tag"), pushed=False)
     secret = url_secret(p["repo"])
     if secret:
-        module.no_log_values.add(secret)
+        m.module.no_log_values.add(secret)
     work = tempfile.mkdtemp(prefix="canon-fix-")
-    fix = FixBranch(p, work, module.check_mode)
+    fix = FixBranch(p, work, m.check_mode)
     try:
         result = fix.run()
     except FixError as exc:
-        module.fail_json(msg=str(exc), **dict(fix.result, **exc.extra))
+        m.fail(exc, **dict(fix.result, **exc.extra))
     except CommandError as exc:
-        module.fail_json(**dict(fix.result, **exc.as_dict()))
+        m.fail(exc, **fix.result)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    module.exit_json(**result)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

@@ -192,8 +192,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (
     ForgeClient, ForgeError, testme_answered, testme_body, testme_requested, verdict_comment, verdict_state)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_branch, validate_forge_name, validate_http_url)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
 def pr_info(pr: dict | None) -> dict | None:
@@ -323,7 +322,7 @@ def calls(client: ForgeClient) -> list:
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         api_url=dict(type="str", required=True),
         owner=dict(type="str", required=True),
         repo=dict(type="str", required=True),
@@ -340,19 +339,12 @@ def main():
         poll_interval=dict(type="int", default=5),
         validate_certs=dict(type="bool", default=True),
         timeout=dict(type="int", default=30),
-    ), supports_check_mode=True)
-    p = module.params
-    try:
-        validate_http_url(p["api_url"], "api_url")
-        validate_forge_name(p["owner"], "owner")
-        validate_forge_name(p["repo"], "repo")
-        validate_branch(p["head"], "head")
-        validate_branch(p["base"], "base")
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
-    token = read_token(module)
+    ), names=(("api_url", "http_url"), ("owner", "forge_name"), ("repo", "forge_name"), ("head", "branch"),
+              ("base", "branch")), supports_check_mode=True)
+    p = m.params
+    token = read_token(m.module)
     client = ForgeClient(p["api_url"], token, timeout=p["timeout"], validate_certs=p["validate_certs"])
-    run = Run(module, client)
+    run = Run(m.module, client)
     try:
         if p["state"] in ("present", "testme"):
             pr = run.present()
@@ -367,9 +359,9 @@ def main():
             run.closed()
     except ForgeError as exc:
         run.result["api_calls"] = calls(client)
-        module.fail_json(**dict(run.result, **exc.as_dict()))
+        m.fail(exc, **run.result)
     run.result["api_calls"] = calls(client)
-    module.exit_json(**run.result)
+    m.exit(**run.result)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -98,11 +99,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, stack_name, validate_domain, validate_http_url, validate_image, validate_network, validate_url_path)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_url_path
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import (
     pipe_receiver, tcp_probe_script, tls_handshake, wait_ready)
@@ -170,24 +169,20 @@ def exec_attempt(docker, stack, service, command, expect):
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True), probes=dict(type="list", elements="dict", required=True),
-                proxy_url=dict(type="str", default=""), probe_image=dict(type="str", default="busybox:stable"),
-                network=dict(type="str", default="proxy"))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
+    m = CanonModule(AnsibleModule, dict(
+        domain=dict(type="str", required=True), probes=dict(type="list", elements="dict", required=True),
+        proxy_url=dict(type="str", default=""), probe_image=dict(type="str", default="busybox:stable"),
+        network=dict(type="str", default="proxy"),
+    ), groups=("abra",), names=("domain", ("proxy_url", "http_url"), ("probe_image", "image"), "network"),
+        supports_check_mode=True)
+    p = m.params
     try:
-        validate_domain(p["domain"])
-        if p["proxy_url"]:
-            validate_http_url(p["proxy_url"], "proxy_url")
-        validate_image(p["probe_image"], "probe_image")
-        validate_network(p["network"], "network")
         probes = [resolve_probe("probes[%d]" % i, pr) for i, pr in enumerate(p["probes"])]
         for i, probe in enumerate(probes):
             validate_url_path(probe["path"], "probes[%d].path" % i)
     except (NameError_, SettingsError) as exc:
-        module.fail_json(msg=str(exc))
-    _abra, docker, evidence = clients(module)
+        m.fail(exc)
+    docker, evidence = m.docker, m.evidence
     stack = stack_name(p["domain"])
     start = time.monotonic()
     results, container = [], None
@@ -217,7 +212,7 @@ def main():
             if not outcome["ready"]:
                 break
     except CommandError as exc:
-        fail_from(module, exc)
+        m.fail(exc)
     finally:
         if container:
             docker.remove_containers([container])
@@ -230,10 +225,10 @@ def main():
     bad = [r for r in results if not r["ready"]]
     if bad:
         r = bad[0]
-        module.fail_json(msg="%s never became ready: %d attempts in %ss, %d in a row needed; last: %s"
-                         % (r["probe"], r["attempts"], r["elapsed"], probes[len(results) - 1]["stable"],
-                            r["last_detail"]), probes=results, elapsed=elapsed)
-    module.exit_json(changed=False, probes=results, elapsed=elapsed)
+        m.fail(msg="%s never became ready: %d attempts in %ss, %d in a row needed; last: %s"
+               % (r["probe"], r["attempts"], r["elapsed"], probes[len(results) - 1]["stable"], r["last_detail"]),
+               probes=results, elapsed=elapsed)
+    m.exit(changed=False, probes=results, elapsed=elapsed)
 
 
 if __name__ == "__main__":

@@ -88,8 +88,7 @@ from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._identity import OK, classify, verdict
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_http_url, validate_url_path)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
 def sample(url, host, timeout):
@@ -108,21 +107,15 @@ def sample(url, host, timeout):
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         domain=dict(type="str", required=True), path=dict(type="str", default="/"),
         expect=dict(type="str", default=""), codes=dict(type="list", elements="int", default=[200]),
         samples=dict(type="int", default=10), proxy_url=dict(type="str", default=""),
-        timeout=dict(type="int", default=5)), supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-        validate_url_path(p["path"], "path")
-        if p["proxy_url"]:
-            validate_http_url(p["proxy_url"], "proxy_url")
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+        timeout=dict(type="int", default=5),
+    ), names=("domain", ("path", "url_path"), ("proxy_url", "http_url")), supports_check_mode=True)
+    p = m.params
     if p["samples"] < 1:
-        module.fail_json(msg="samples must be >= 1")
+        m.fail(msg="samples must be >= 1")
     expect = p["expect"].replace("{domain}", p["domain"])
     url = (p["proxy_url"] or "https://" + p["domain"]) + p["path"]
     host = p["domain"] if p["proxy_url"] else None
@@ -132,11 +125,11 @@ def main():
         samples.append((classify(status, body, expect, p["codes"]), status, body.strip()[:200]))
     result = verdict(samples)
     if result["verdict"] != OK:
-        module.fail_json(msg="%s %s: %s (%s); e.g. HTTP %s %r, expected %r" % (
+        m.fail(msg="%s %s: %s (%s); e.g. HTTP %s %r, expected %r" % (
             p["domain"], p["path"], result["verdict"], ", ".join("%s %d" % kv for kv in sorted(result["counts"].items())),
             result["example"]["status"] if result["example"]["status"] is not None else "000",
             result["example"]["excerpt"][:120], expect), **result)
-    module.exit_json(changed=False, **result)
+    m.exit(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_abra
   - coopcloud.canon.abra
 attributes:
   check_mode:
@@ -160,12 +161,9 @@ evidence:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._common import (
-    clients, common_argument_spec, fail_from)
 from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (
     CONVERGED, watch, write_evidence)
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_domain, validate_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 
 
@@ -180,21 +178,15 @@ def _redact(value, redactor):
 
 
 def main():
-    spec = common_argument_spec()
-    spec.update(domain=dict(type="str", required=True), timeout=dict(type="int", default=300),
-                wedge_window=dict(type="int", default=120), crashloop_restarts=dict(type="int", default=3),
-                poll=dict(type="float", default=2), version=dict(type="str"))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    p = module.params
-    try:
-        validate_domain(p["domain"])
-        if p["version"]:
-            validate_version(p["version"])
-    except NameError_ as exc:
-        module.fail_json(msg=str(exc))
+    m = CanonModule(AnsibleModule, dict(
+        domain=dict(type="str", required=True), timeout=dict(type="int", default=300),
+        wedge_window=dict(type="int", default=120), crashloop_restarts=dict(type="int", default=3),
+        poll=dict(type="float", default=2), version=dict(type="str"),
+    ), groups=("abra",), names=("domain", "version"), supports_check_mode=True)
+    p = m.params
     if p["timeout"] <= 0 or p["wedge_window"] <= 0 or p["crashloop_restarts"] < 1 or p["poll"] <= 0:
-        module.fail_json(msg="timeout, wedge_window and poll must be positive, crashloop_restarts at least 1")
-    _abra, docker, evidence = clients(module)
+        m.fail(msg="timeout, wedge_window and poll must be positive, crashloop_restarts at least 1")
+    docker, evidence = m.docker, m.evidence
     try:
         report, observer = watch(docker, p["domain"], p["timeout"], p["wedge_window"], p["crashloop_restarts"],
                                  p["poll"], p["version"])
@@ -202,14 +194,14 @@ def main():
         if report["verdict"] != CONVERGED:
             files = write_evidence(docker, evidence, p["domain"], report, observer)
     except CommandError as exc:
-        fail_from(module, exc)
+        m.fail(exc)
     report = _redact(report, evidence.redactor)
     msg = report.pop("message")
     if report["verdict"] != CONVERGED:
         if evidence.directory:
             msg += "; evidence: %s" % evidence.path("converge", p["domain"])
-        module.fail_json(msg=msg, changed=False, evidence=files, **report)
-    module.exit_json(msg=msg, changed=False, evidence=files, **report)
+        m.fail(msg=msg, changed=False, evidence=files, **report)
+    m.exit(msg=msg, changed=False, evidence=files, **report)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
   - coopcloud.canon.attributes
+  - coopcloud.canon.attributes.actiongroup_canon
+  - coopcloud.canon.canon
   - coopcloud.canon.abra.docker_context
 attributes:
   check_mode:
@@ -50,10 +52,6 @@ options:
   base_domain:
     description: Warm domains are made under this domain.
     type: str
-    required: true
-  state_dir:
-    description: The harness's state directory (ledger, leases, registry) on the abra host.
-    type: path
     required: true
   abra_dir:
     description: The shared C(ABRA_DIR); every C(servers/*/<domain>.env) in it is an app whose domain is taken.
@@ -140,28 +138,27 @@ checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger
-from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
-    NameError_, validate_docker_context, validate_run_id)
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
+from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, validate_run_id
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
 from ansible_collections.coopcloud.canon.plugins.module_utils._warm import (
     LeaseRefused, WarmRefused, env_domains, lease_held_by, plan_warm_domain, read_canonical, read_lease,
     release_lease, take_lease_ex)
 
 
-def released(module, ledger: Ledger) -> dict:
-    lease_id = module.params["lease_id"]
+def released(m, ledger: Ledger) -> dict:
+    lease_id = m.params["lease_id"]
     if not lease_id:
         raise LeaseRefused("state=released needs lease_id (leases are released by id only)")
     before = read_lease(ledger, lease_id)
-    if before and not module.check_mode:
+    if before and not m.check_mode:
         release_lease(ledger, lease_id)
     return dict(changed=before is not None, domain=(before or {}).get("domain"), lease_id=lease_id, reused=False)
 
 
-def leased(module, ledger: Ledger) -> dict:
-    p = module.params
+def leased(m, ledger: Ledger) -> dict:
+    p = m.params
     if not p["run_id"]:
         raise LeaseRefused("state=leased needs run_id: a lease belongs to a run")
     validate_run_id(p["run_id"])
@@ -174,24 +171,22 @@ def leased(module, ledger: Ledger) -> dict:
             compose_names=p["compose_names"], domain=p["domain"], canonical_domain=canonical.get("domain"))
 
     plan_with({}, ())   # the input's own rules (names, budgets, protected) first: a bad input runs nothing
-    docker = DockerClient(binary=p["docker_bin"], context=validate_docker_context(p["docker_context"]))
-    stacks = set(docker.stack_names())
+    stacks = set(m.docker.stack_names())
     plan = plan_with(env_domains(p["abra_dir"]), stacks)
     held = lease_held_by(ledger, plan.domain, p["run_id"])
     reused = plan.reused or canonical.get("domain") == plan.domain or held is not None
     result = dict(domain=plan.domain, hashed=plan.hashed, checks=plan.checks, reused=reused)
-    if module.check_mode:
+    if m.check_mode:
         return dict(result, changed=held is None, lease_id=(held or {}).get("lease_id"))
     lease_id, taken = take_lease_ex(ledger, plan.domain, p["recipe"], p["server"], p["run_id"])
     return dict(result, changed=taken, lease_id=lease_id, reused=reused or not taken)
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    m = CanonModule(AnsibleModule, dict(
         recipe=dict(type="str", required=True),
         server=dict(type="str", default="default"),
         base_domain=dict(type="str", required=True),
-        state_dir=dict(type="path", required=True),
         abra_dir=dict(type="path", required=True),
         docker_bin=dict(type="path", default="docker"),
         docker_context=dict(type="str", default=""),
@@ -201,16 +196,17 @@ def main():
         state=dict(type="str", default="leased", choices=["leased", "released"]),
         lease_id=dict(type="str"),
         compose_names=dict(type="dict"),
-    ), required_if=[("state", "released", ["lease_id"]), ("state", "leased", ["run_id"])],
+    ), groups=("canon",), required_if=[("state", "released", ["lease_id"]), ("state", "leased", ["run_id"])],
         supports_check_mode=True)
-    ledger = Ledger(module.params["state_dir"])
+    ledger = Ledger(m.params["state_dir"])
     try:
-        result = leased(module, ledger) if module.params["state"] == "leased" else released(module, ledger)
+        result = leased(m, ledger) if m.params["state"] == "leased" else released(m, ledger)
     except (WarmRefused, LeaseRefused, NameError_) as exc:
-        module.fail_json(msg=str(exc), reasons=getattr(exc, "reasons", [str(exc)]))
+        # the plan checks the names (its own rules) before any command; each rule broken is a reason
+        m.fail(exc, reasons=getattr(exc, "reasons", [str(exc)]))
     except CommandError as exc:
-        module.fail_json(**exc.as_dict())
-    module.exit_json(**result)
+        m.fail(exc)
+    m.exit(**result)
 
 
 if __name__ == "__main__":

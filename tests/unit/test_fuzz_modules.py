@@ -40,7 +40,8 @@ a URL:
 - canon_run ``domain_roles``: role names only salt the generated domain's hash.
 - canon_teardown ``current_run_id``: only compared with the ledger's run ids.
 - the ``server`` of modules that never use it (abra_backup, app_marker, canon_evidence, readiness,
-  swarm_converge: the common argument spec).
+  swarm_converge: the abra option group, whose names the module base refuses for every member;
+  tests/unit/test_module_base.py).
 """
 from __future__ import annotations
 
