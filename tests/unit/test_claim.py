@@ -71,8 +71,8 @@ def test_one_task_file_claims_a_run():
 
 def test_lifecycle_and_promote_include_the_claim_and_run_in_its_environment():
     assert claim_include(LIFECYCLE)["ansible.builtin.include_tasks"] == "claim.yml"
-    assert claim_include(PROMOTE)["ansible.builtin.include_role"] == {"name": "coopcloud.canon.lifecycle",
-                                                                     "tasks_from": "claim.yml"}
+    assert claim_include(PROMOTE)["ansible.builtin.include_role"] == {
+        "name": "coopcloud.canon.lifecycle", "tasks_from": "claim.yml"}
     for path in (LIFECYCLE, PROMOTE):
         top = load(path)
         at = top.index(claim_include(path))

@@ -356,8 +356,8 @@ def test_tasks_pending_are_not_an_allocator_fault():
 
 
 def _running_obs(t, started, monitor_ns=None):
-    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (Observation, ServiceObs,
-                                                                                   TaskObs)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (
+        Observation, ServiceObs, TaskObs)
     return Observation(time=t, services=[ServiceObs(name="app", monitor=None if monitor_ns is None else monitor_ns / 1e9)],
                        tasks=[TaskObs(id="t1", service="app", state="running", timestamp=started)])
 
@@ -399,8 +399,8 @@ def test_the_watch_looks_again_when_the_settle_period_ends_not_at_the_next_poll(
 
 
 def test_no_early_look_while_something_besides_the_settle_period_is_missing():
-    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (Observation, ServiceObs,
-                                                                                   TaskObs, Watcher)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._converge import (
+        Observation, ServiceObs, TaskObs, Watcher)
     w = Watcher(timeout=600, wedge_window=120)
     obs = Observation(time=1000.0, services=[ServiceObs(name="app", desired=2)],
                       tasks=[TaskObs(id="t1", service="app", state="running", timestamp=1000.0)])

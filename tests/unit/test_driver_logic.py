@@ -317,8 +317,8 @@ def test_two_resets_the_server_cannot_take_end_the_classification_as_infra(tmp_p
               "promote.yml": [{"promote": ("failed", WEDGED_IN_NEW)}]}
     doc = _promote_classifier(tmp_path, monkeypatch, script).run()
     runs = doc["arms"]["isolated"]["runs"]
-    assert [(r["outcome"], r["infra"]) for r in runs[1:]] == [("infra", "allocator-stuck"),
-                                                               ("infra", "image-unavailable")]
+    assert [(r["outcome"], r["infra"]) for r in runs[1:]] == [
+        ("infra", "allocator-stuck"), ("infra", "image-unavailable")]
     assert "(cold install of 2.3.1" in runs[2]["error"]
     assert doc["verdict"] == "infra" and doc["clear"]
     assert doc["location"]["where"] == "infra"
@@ -343,8 +343,8 @@ def test_a_warm_teardown_the_engine_refused_is_infra(tmp_path, monkeypatch):
      "cannot reset the ledgerapp canonical to 2.3.1"),
     (dict(RESET_OK, **{"isolate.yml": [{"cold": ("fail", "install: /api/v2/ping answered 500", None)}]}),
      "2.3.1 is not green cold"),
-    ({"warm_teardown.yml": [{"status": "failed", "failures": [{"task": "t", "msg": "the lease on the warm domain "
-                                                                "is held by ledgerapp-20261201090000-0a0b0c"}]}]},
+    ({"warm_teardown.yml": [{"status": "failed", "failures": [{
+        "task": "t", "msg": "the lease on the warm domain is held by ledgerapp-20261201090000-0a0b0c"}]}]},
      "cannot reset the ledgerapp canonical"),
 ])
 def test_a_reset_that_fails_for_a_reason_of_its_own_still_stops_the_classification(tmp_path, monkeypatch, script,
