@@ -325,7 +325,10 @@ def cmd_classify(args, progress) -> int:
                              budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop)
         except ClassifyError as exc:
             raise Refused(str(exc))
-        doc = clf.run()
+        try:
+            doc = clf.run()
+        except ClassifyError as exc:  # a reset the recipe itself stopped (not the server): no verdict
+            raise Refused("the classification of %s stopped: %s" % (args.recipe, exc))
     c = doc["confidence"]
     print("%s (%s): %s%s — %s" % (args.recipe, doc["kind"], doc["verdict"], "" if doc["clear"] else " (not clear)",
                                   doc["reason"]))

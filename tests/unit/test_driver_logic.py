@@ -361,3 +361,30 @@ def test_a_reset_that_goes_through_leaves_the_promote_to_decide(tmp_path, monkey
     assert obs["outcome"] == "pass"
     assert _ScriptedJob.ran == [("warm_teardown.yml", None), ("isolate.yml", "2.3.1"), ("promote.yml", "2.3.1"),
                                 ("promote.yml", "2.4.0")]
+
+
+def test_a_classification_the_recipe_stops_half_way_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    # a reset the recipe itself stops (its previous release is not green cold) leaves no verdict:
+    # one line saying why, exit 2, never a traceback
+    import types
+
+    import canon.classifier as classifier
+    import canon.cli as cli
+    server = types.SimpleNamespace(name="default", state_dir=str(tmp_path / "state"), host="localhost")
+    monkeypatch.setattr(cli, "pick_server", lambda args: server)
+    monkeypatch.setattr(cli, "probe_image", lambda s: "img")
+    monkeypatch.setattr(classifier, "classify_target",
+                        lambda folder, recipe: ({"recipe": recipe, "server": "default"}, {}, str(tmp_path)))
+
+    class Stopped:
+        def __init__(self, *a, **k):
+            pass
+
+        def run(self):
+            raise classifier.ClassifyError("cannot reset the gitea canonical: 2.3.1 is not green cold")
+    monkeypatch.setattr(classifier, "Classifier", Stopped)
+    (tmp_path / "sweep.json").write_text('{"sweep_id": "s1", "recipes": [{"recipe": "gitea"}]}')
+    assert cli.main(["classify", "gitea", "--from", str(tmp_path)]) == cli.EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert err == ("canon: the classification of gitea stopped: cannot reset the gitea canonical: "
+                   "2.3.1 is not green cold\n")
