@@ -25,7 +25,8 @@ unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
 test: bench       ## everything: unit + integration on the real bench swarm (about 43 min: 2586 s on 2026-12-07)
-	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/unit tests/integration
+	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
+	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/integration
 
 test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
