@@ -24,7 +24,7 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything: unit + integration on the real bench swarm (about 43 min: 2586 s on 2026-12-07)
+test: bench       ## everything: unit + integration on the real bench swarm (about 45 min: .ci/run took 2753 s on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/integration
 
