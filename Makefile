@@ -31,7 +31,7 @@ test: bench       ## everything: unit + integration on the real bench swarm (abo
 test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
-test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote) and their leak check
+test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote) and their leak check (340 s on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m interrupt tests/integration
 
 showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (1948 s, 32 min, on 2026-11-28)
