@@ -28,10 +28,18 @@ def test_mumble_is_green_alone_with_its_readiness_probe(results_dir):
     assert leftovers(doc["domains"].values()) == {}
 
 
-def test_mumble_handshake_fails_under_load_without_the_probe(results_dir, cpu_load):
+def test_mumble_handshake_fails_inside_its_warm_up_without_the_probe(results_dir):
+    # What load does to mumble, set directly: the warm-up after the restore's restart made far
+    # longer than the gap between the restore and the custom suite. Under real load (six busy
+    # loops) the window was a few seconds and the harness's gap grew with the load too: in a CI
+    # run of 2026-12-07 the suite came after the warm-up and found the server ready. 20 x the
+    # recipe's work (RESTART_WORK, the restarts' only; the first start stays quick, so the
+    # restore's hook finds the server) is about 20 s idle and longer loaded, so the outcome no
+    # longer depends on how busy the machine is. The sweep of the six (test_sweep.py) still shows
+    # the flake under real load, and its classification.
     pb = run_playbook("isolate.yml", results_dir, recipe="mumble",
                       canon_tier_order=["install", "backup_restore", "custom"],
-                      canon_settings_overrides={"readiness": []})
+                      canon_settings_overrides={"readiness": [], "env": {"RESTART_WORK": "6000000"}})
     assert pb.rc != 0
     [doc] = pb.results
     t = tiers(doc)
