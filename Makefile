@@ -26,7 +26,7 @@ unit:             ## fast: pure logic and parsers, no swarm (seconds)
 
 test: bench       ## everything: unit + integration on the real bench swarm (about 45 min: .ci/run took 2753 s on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
-	$(PYTHON) -m pytest -q -ra --durations=30 -m "not sweep and not interrupt" tests/integration
+	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
 test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration

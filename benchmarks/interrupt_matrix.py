@@ -180,10 +180,12 @@ def read_json(path: str):
 
 
 def ledger_records() -> dict:
+    """The ledger's runs on this server (the matrix's): another server's runs (a test session on
+    the second server, tests/integration/split.py) are neither a case's runs nor a busy bench."""
     out = {}
     for path in glob.glob(os.path.join(STATE_DIR, "runs", "*", "run.json")):
         rec = read_json(path)
-        if rec and rec.get("run_id"):
+        if rec and rec.get("run_id") and rec.get("server", SERVER) == SERVER:
             out[rec["run_id"]] = rec
     return out
 

@@ -1,6 +1,12 @@
 """Integration tests drive the real bench swarm through the collection's own playbooks.
 
 The bench must be up (``make bench``; ``make test`` does it first).
+
+A session runs on one abra server, ``CANON_TEST_SERVER`` (default: the bench's own, ``default``;
+or the second one, ``bench2.canon.test``): its playbooks target that server's inventory host, its
+docker commands that server's engine, its proxy checks that server's proxy, its ledger readings
+that server's runs. ``tests/integration/split.py`` runs two sessions at once, one per server
+(docs/bench.md, "The second server").
 """
 from __future__ import annotations
 
@@ -17,12 +23,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BENCH_ROOT = os.environ.get("CANON_BENCH_ROOT", "/var/lib/canon-bench")
 STATE_DIR = os.path.join(BENCH_ROOT, "state")
 ABRA_DIR = os.path.join(BENCH_ROOT, "abra")
-SERVER = "default"
-PROXY = "http://127.0.0.1:8480"
+SERVER = os.environ.get("CANON_TEST_SERVER") or "default"
+SECOND = "bench2.canon.test"            # the second server's abra name and docker context
+# per server: its docker context (None: the host's own engine), the inventory and host its
+# playbooks run on, its proxy as seen from the host
+SERVERS = {
+    "default": {"context": None, "inventory": None, "host": None, "proxy": "http://127.0.0.1:8480"},
+    SECOND: {"context": SECOND, "inventory": os.path.join(ROOT, "inventory", "bench-two", "hosts.yml"),
+             "host": "bench2", "proxy": "http://10.213.255.2:8481"},
+}
+if SERVER not in SERVERS:
+    raise SystemExit("CANON_TEST_SERVER=%s: the bench has the servers %s" % (SERVER, ", ".join(SERVERS)))
+CONTEXT = SERVERS[SERVER]["context"]
+PROXY = SERVERS[SERVER]["proxy"]
+ON_DEFAULT = SERVER == "default"
+HOST_ENGINE = None      # docker(..., context=HOST_ENGINE): the host's own engine, whatever the session's server
+_SESSION = object()
 
 
-def docker(*args, check=True, context=None) -> str:
-    """The docker CLI on the bench's engine, or on another server's through its docker context."""
+def docker(*args, check=True, context=_SESSION) -> str:
+    """The docker CLI on the session server's engine, or on another's (``context``: a docker
+    context name, or None for the host's own engine)."""
+    if context is _SESSION:
+        context = CONTEXT
     res = subprocess.run(["docker", *(["--context", context] if context else []), *args],
                          capture_output=True, text=True, timeout=120)
     if check and res.returncode != 0:
@@ -56,9 +79,20 @@ class Playbook:
         return next(t for t in self.results[index]["tiers"] if t["name"] == name)
 
 
+def playbook_argv(playbook: str, results_dir: str, extra_vars: dict) -> list:
+    """ansible-playbook on the session's server: its inventory, and ``canon_hosts`` naming its
+    host (the playbooks' ``hosts:``), unless the test names its own."""
+    server = SERVERS[SERVER]
+    extra = dict(extra_vars, canon_results_dir=results_dir)
+    argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook)]
+    if server["inventory"]:
+        argv += ["-i", server["inventory"]]
+        extra.setdefault("canon_hosts", server["host"])
+    return argv + ["-e", json.dumps(extra)]
+
+
 def run_playbook(playbook: str, results_dir: str, timeout: int = 900, **extra_vars) -> Playbook:
-    argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
-            "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
+    argv = playbook_argv(playbook, results_dir, extra_vars)
     res = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
     # Every playbook runs clean on the tested ansible-core: a deprecation today is a failure with
     # the next release (2.18's "conditional result of type str" warning became 2.19's error).
@@ -77,23 +111,31 @@ def default_signals() -> None:
 
 
 def start_playbook(playbook: str, results_dir: str, **extra_vars) -> subprocess.Popen:
-    argv = ["ansible-playbook", os.path.join(ROOT, "playbooks", playbook),
-            "-e", json.dumps(dict(extra_vars, canon_results_dir=results_dir))]
+    argv = playbook_argv(playbook, results_dir, extra_vars)
     return subprocess.Popen(argv, cwd=ROOT, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, preexec_fn=default_signals)
 
 
-def ledger_runs() -> list:
+def ledger_runs(server=_SESSION) -> list:
+    """The ledger's runs on ``server`` (default: the session's; None: every server's). The other
+    session of a split run claims runs on the other server meanwhile."""
+    if server is _SESSION:
+        server = SERVER
     runs = []
     for path in glob.glob(os.path.join(STATE_DIR, "runs", "*", "run.json")):
-        with open(path) as fh:
-            runs.append(json.load(fh))
+        try:
+            with open(path) as fh:
+                run = json.load(fh)
+        except (OSError, ValueError):     # released (or being written) by a run on another server
+            continue
+        if server is None or run.get("server") == server:
+            runs.append(run)
     return runs
 
 
-def leftovers(domains, context=None) -> dict:
-    """Everything of these apps that still exists on the bench (or on the engine of the docker
-    ``context``): swarm objects and .env files."""
+def leftovers(domains, context=_SESSION) -> dict:
+    """Everything of these apps that still exists on the session server's engine (or on the
+    engine of the docker ``context``): swarm objects and .env files."""
     left = {}
     stacks = [d.replace(".", "_") for d in domains]
     for kind, args in (("service", ["service", "ls", "--format", "{{.Name}}"]),
@@ -167,26 +209,27 @@ def pytest_configure(config):
 
 
 def left_by_an_earlier_session() -> list:
-    """Undo what an earlier, killed session's fixtures (or a benchmark) left on the bench: apps on
-    the suite's own ``coll-`` domains (abra-made, so the harness janitor does not own them), tags
-    the bench sources do not release (a fix release a fixture was tagging) and warm canonicals
-    (the live keycloak is bench.yml's own deploy, never in the registry). What was removed."""
+    """Undo what an earlier, killed session's fixtures (or a benchmark) left on the bench: warm
+    canonicals on the session's server (a benchmark's, a killed session's: the tests seed the ones
+    they need; the live keycloak is bench.yml's own deploy, never in the registry), and, by the
+    session on the bench's own server only (the one whose tests make them), apps on the suite's
+    own ``coll-`` domains (abra-made, so the harness janitor does not own them) and tags the bench
+    sources do not release (a fix release a fixture was tagging). What was removed."""
     import tempfile
 
-    from scenario import playbook, released_tags_only, remove_app
-    removed = released_tags_only()
-    # warm canonicals (a benchmark's, a killed session's): the tests seed the ones they need
+    from scenario import released_tags_only, remove_app
+    removed = released_tags_only() if ON_DEFAULT else []
     registry = os.path.join(STATE_DIR, "canon", SERVER)
     for name in sorted(os.listdir(registry)) if os.path.isdir(registry) else []:
         if name.endswith(".json"):
             with tempfile.TemporaryDirectory() as results:
-                res = playbook("warm_teardown.yml", results, recipe=name[:-len(".json")])
-            if res.returncode != 0:
-                pytest.fail("the bench holds a warm canonical that warm_teardown.yml could not remove:\n%s"
-                            % res.stdout[-2000:])
+                res = run_playbook("warm_teardown.yml", results, recipe=name[:-len(".json")])
+            if res.rc != 0:
+                pytest.fail("%s holds a warm canonical that warm_teardown.yml could not remove:\n%s"
+                            % (SERVER, res.stdout[-2000:]))
             removed.append("canonical " + name[:-len(".json")])
     envs = os.path.join(ABRA_DIR, "servers", SERVER)
-    for name in sorted(os.listdir(envs)) if os.path.isdir(envs) else []:
+    for name in sorted(os.listdir(envs)) if ON_DEFAULT and os.path.isdir(envs) else []:
         if name.startswith("coll-") and name.endswith(".env"):
             remove_app(name[:-len(".env")])
             removed.append(name[:-len(".env")])
@@ -195,14 +238,15 @@ def left_by_an_earlier_session() -> list:
 
 @pytest.fixture(scope="session", autouse=True)
 def bench_is_up():
-    res = subprocess.run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
+    res = subprocess.run(["docker", *(["--context", CONTEXT] if CONTEXT else []), "info", "--format",
+                          "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
     if res.returncode != 0 or res.stdout.strip() != "active":
-        pytest.fail("the bench swarm is not up: run `make bench` (make test does it first)")
+        pytest.fail("the swarm of %s is not up: run `make bench` (make test does it first)" % SERVER)
     if not os.path.exists(os.path.join(BENCH_ROOT, "bin", "abra")):
         pytest.fail("the bench is not provisioned: run `make bench`")
     removed = left_by_an_earlier_session()
     if removed:
-        print("\nbench: removed what an earlier session left: %s" % ", ".join(removed))
+        print("\nbench (%s): removed what an earlier session left: %s" % (SERVER, ", ".join(removed)))
 
 
 @pytest.fixture
@@ -218,13 +262,15 @@ LIVE_KEYCLOAK = "warm-keycloak.bench.canon.test"
 def live_keycloak_fingerprint() -> dict:
     """The live keycloak's service specs and the bytes of its volume, to prove nothing touched it."""
     stack = LIVE_KEYCLOAK.replace(".", "_")
-    names = [n for n in docker("service", "ls", "--format", "{{.Name}}").split() if n.startswith(stack + "_")]
+    names = [n for n in docker("service", "ls", "--format", "{{.Name}}", context=HOST_ENGINE).split()
+             if n.startswith(stack + "_")]
     specs = {}
-    for svc in json.loads(docker("service", "inspect", *names)) if names else []:
+    for svc in json.loads(docker("service", "inspect", *names, context=HOST_ENGINE)) if names else []:
         specs[svc["Spec"]["Name"]] = {"spec": svc["Spec"], "version": svc["Version"]["Index"]}
     volumes = {}
-    for vol in [v for v in docker("volume", "ls", "--format", "{{.Name}}").split() if v.startswith(stack + "_")]:
-        mount = json.loads(docker("volume", "inspect", vol))[0]["Mountpoint"]
+    for vol in [v for v in docker("volume", "ls", "--format", "{{.Name}}", context=HOST_ENGINE).split()
+                if v.startswith(stack + "_")]:
+        mount = json.loads(docker("volume", "inspect", vol, context=HOST_ENGINE))[0]["Mountpoint"]
         digest = subprocess.run(["sh", "-c", "cd %s && find . -type f -print0 | sort -z | xargs -0 sha256sum" % mount],
                                 capture_output=True, text=True).stdout
         volumes[vol] = digest
@@ -239,18 +285,3 @@ def live_keycloak_untouched(bench_is_up):
     yield
     after = live_keycloak_fingerprint()
     assert after == before, "the live keycloak was touched"
-
-
-@pytest.fixture
-def cpu_load():
-    """Six busy loops in containers beside the run (host loops barely slow containers here:
-    each container gets its own CPU share)."""
-    ids = []
-    try:
-        for _ in range(6):
-            ids.append(docker("run", "-d", "--rm", "--network", "none", "--label", "coopcloud.canon.load=test",
-                              "canon-bench/busybox:1.36", "sh", "-c", "while :; do :; done").strip())
-        yield ids
-    finally:
-        if ids:
-            docker("rm", "-f", *ids, check=False)

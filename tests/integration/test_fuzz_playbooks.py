@@ -23,7 +23,7 @@ import re
 
 import pytest
 
-from conftest import ABRA_DIR, STATE_DIR, docker, run_playbook
+from conftest import ABRA_DIR, SERVER, STATE_DIR, docker, run_playbook
 
 SEED = 20261127
 PER_PLAYBOOK = 7
@@ -38,16 +38,45 @@ UNKNOWN_RECIPES = ["no-such-recipe", "peertube", "gitea-next"]
 BAD_RUN_IDS = ["../x", "a/b", "../../state", "$(id)", "custom-html-2026;id", "x" * 100, ".."]
 
 
+def other_servers_runs() -> set:
+    """Runs in the shared ledger that are another server's (the other session of a split run)."""
+    out = set()
+    for path in glob.glob(os.path.join(STATE_DIR, "runs", "*", "run.json")):
+        try:
+            with open(path) as fh:
+                run = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if run.get("server") != SERVER:
+            out.add(run.get("run_id"))
+    return out
+
+
 def snapshot() -> dict:
-    """What a harness run could leave: the ledger, app .env files, and docker's objects."""
+    """What a harness run on the session's server could leave: the ledger (its runs, and the
+    leases, locks and registry not held by another server's run), its app .env files, and its
+    engine's objects."""
+    others = other_servers_runs()
     state = {}
     for sub in ("runs", "leases", "locks", "canon"):
         base = os.path.join(STATE_DIR, sub)
         for path in glob.glob(os.path.join(base, "**", "*"), recursive=True):
-            if os.path.isfile(path):
+            rel = os.path.relpath(path, STATE_DIR)
+            parts = rel.split(os.sep)
+            if sub == "runs" and parts[1] in others or sub == "canon" and parts[1] != SERVER:
+                continue
+            try:
                 st = os.stat(path)
-                state[os.path.relpath(path, STATE_DIR)] = (st.st_size, st.st_mtime_ns)
-    envs = sorted(os.path.relpath(p, ABRA_DIR) for p in glob.glob(os.path.join(ABRA_DIR, "servers", "*", "*.env")))
+                if not os.path.isfile(path):
+                    continue
+                if sub in ("leases", "locks"):
+                    with open(path) as fh:
+                        if json.load(fh).get("run_id") in others:
+                            continue
+            except (OSError, ValueError):     # released meanwhile by another server's run
+                continue
+            state[rel] = (st.st_size, st.st_mtime_ns)
+    envs = sorted(os.path.relpath(p, ABRA_DIR) for p in glob.glob(os.path.join(ABRA_DIR, "servers", SERVER, "*.env")))
     objects = {}
     for kind, args in (("stack", ["stack", "ls"]), ("service", ["service", "ls"]), ("volume", ["volume", "ls"]),
                        ("secret", ["secret", "ls"]), ("config", ["config", "ls"]), ("network", ["network", "ls"])):

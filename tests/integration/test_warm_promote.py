@@ -11,7 +11,8 @@ import pytest
 import urllib.error
 import urllib.request
 
-from conftest import ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, ledger_runs, leftovers, run_playbook, wait_for
+from conftest import (ABRA_DIR, BENCH_ROOT, LIVE_KEYCLOAK, PROXY, ROOT, SERVER, ledger_runs, leftovers, run_playbook,
+                      wait_for)
 
 
 def http_get(domain, path):
@@ -110,7 +111,7 @@ def test_gitea_advance(results_dir, warm, drift):
         logs = subprocess.run(["grep", "-rl", "read-only file system",
                                os.path.join(results_dir, rec["run_id"], "evidence")], capture_output=True, text=True)
         assert logs.stdout.strip(), "the crash's own error is not in the evidence"
-    canonical = json.loads(open(os.path.join(BENCH_ROOT, "state", "canon", "default", "gitea.json")).read())
+    canonical = json.loads(open(os.path.join(BENCH_ROOT, "state", "canon", SERVER, "gitea.json")).read())
     assert canonical["version"] == "3.6.0+1.25.0-rootless" and canonical["status"] == "live"
 
 
