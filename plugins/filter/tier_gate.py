@@ -7,7 +7,8 @@ DOCUMENTATION = r"""
 name: tier_gate
 short_description: Whether a rung of the ladder runs - or its record when it is blocked or not applicable
 description:
-  - Returns an empty dict when the rung O(tier) runs. Otherwise the rung's record - outcome
+  - >-
+    Returns an empty dict when the rung O(tier) runs. Otherwise the rung's record - outcome
     C(skipped) (not intended) when an earlier record (the preflight or a rung) neither passed nor
     was not applicable, with the reason C(blocked: <that one> did not pass); else outcome
     C(not-applicable) (intended) with the recipe's reason when its settings declare the rung not
