@@ -60,11 +60,15 @@ def test_the_roles_tier_file_records_as_the_rule_says(tmp_path):
         "blocked": ([PRE, {"name": "install", "outcome": "fail"}], "lint", {"lint": "n/a"}, lint_ok,
                     ("skipped", False, "blocked: install did not pass")),
         "na": ([PRE], "lint", {"lint": "not ours"}, lint_ok, ("not-applicable", True, "not ours")),
+        # the custom tier's own decision: no suite is not applicable; a broken template, the harness's error
+        "nosuite": ([PRE], "custom", {}, {}, ("not-applicable", True, "no custom suite in /nonexistent/custom-html")),
+        "broken": ([PRE], "custom", {}, {}, ("harness-error", None, None)),
     }
     hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
                     "canon_tiers": tiers, "canon_tier": tier, "canon_settings": {"not_applicable": na},
                     "canon_recipe_info": info, "canon_results_dir": str(tmp_path),
-                    "canon_run": {"run_id": name, "domains": {}}, "canon_proxy_url": ""}
+                    "canon_run": {"run_id": name, "domains": {}}, "canon_proxy_url": "", "canon_recipe": "custom-html",
+                    "canon_suites_dir": "{{ canon_no_such_variable }}" if name == "broken" else "/nonexistent"}
              for name, (tiers, tier, na, info, _w) in cases.items()}
     for name in cases:
         (tmp_path / name).mkdir()
@@ -89,5 +93,8 @@ def test_the_roles_tier_file_records_as_the_rule_says(tmp_path):
         if intended is not None:
             assert rec["intended"] is intended and rec["reason"] == reason, (name, rec)
         ran = (tmp_path / name / "tier").is_file()
-        assert ran == (name in ("runs", "fails")), name
+        assert ran == (name in ("runs", "fails", "nosuite", "broken")), name
     assert "R001 bad" in json.loads((tmp_path / "fails.json").read_text())[-1]["error"]
+    broken = json.loads((tmp_path / "broken.json").read_text())[-1]
+    assert broken["harness_error"] == "template" and broken["task"] == "custom - find the recipe's suite", broken
+    assert "canon_no_such_variable" in broken["error"], broken
