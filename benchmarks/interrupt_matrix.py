@@ -663,7 +663,7 @@ POINTS = [
           tiers=["install", "backup_restore"]),
     Point("restore", "isolate", "backup_restore: abra app restore running",
           lambda w: w.step("r", lambda: w.line("backup_restore - restore")) and
-          (w.abra("restore") or w.line("backup_restore - the app is ready again", after="r")),
+          (w.abra("restore") or w.line("backup_restore - readiness probes on", after="r")),
           tiers=["install", "backup_restore"]),
     Point("custom", "isolate", "custom: the recipe's pytest suite running against the app",
           lambda w: w.step("c", lambda: w.line("custom - pytest")) and

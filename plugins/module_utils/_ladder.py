@@ -48,6 +48,22 @@ def _intended_na(t: dict | None) -> bool:
     return bool(t) and t["outcome"] == "not-applicable" and t.get("intended", True)
 
 
+def tier_gate(tiers: list, tier: str, not_applicable: dict | None, started) -> dict | None:
+    """Whether rung ``tier`` runs, given the records so far (``tiers``, preflight included):
+    ``None`` when it runs, else its record. A rung is blocked (``skipped``, not intended) by the
+    first earlier record that neither passed nor was not applicable; else one the recipe declares
+    not applicable (``not_applicable[tier]``, its reason) is ``not-applicable``, intended."""
+    blocked_by = next((t.get("name", "") for t in tiers or []
+                       if t.get("outcome") not in ("pass", "not-applicable")), "")
+    reason = (not_applicable or {}).get(tier) or ""
+    record = {"name": tier, "duration": 0, "started_epoch": float(started)}
+    if blocked_by:
+        return dict(record, outcome="skipped", intended=False, reason="blocked: %s did not pass" % blocked_by)
+    if reason:
+        return dict(record, outcome="not-applicable", intended=True, reason=reason)
+    return None
+
+
 def level(tiers: list) -> dict:
     """``{"level": n, "name": last rung reached, "stopped_at": tier or None, "of": rungs,
     "applicable": rungs not declared not applicable, "passed": rungs that passed,

@@ -58,7 +58,7 @@ def task_files() -> list:
 def claim_include(path: str) -> dict:
     """The task of a role's main.yml that includes the claim."""
     [task] = [t for t in load(path)
-              if (t.get("ansible.builtin.include_tasks") == "claim.yml"
+              if (t.get("ansible.builtin.import_tasks") == "claim.yml"
                   or (t.get("ansible.builtin.include_role") or {}).get("tasks_from") == "claim.yml")]
     return task
 
@@ -70,7 +70,8 @@ def test_one_task_file_claims_a_run():
 
 
 def test_lifecycle_and_promote_include_the_claim_and_run_in_its_environment():
-    assert claim_include(LIFECYCLE)["ansible.builtin.include_tasks"] == "claim.yml"
+    # the lifecycle imports it (no include task at run time); promote includes it from its own role
+    assert claim_include(LIFECYCLE)["ansible.builtin.import_tasks"] == "claim.yml"
     assert claim_include(PROMOTE)["ansible.builtin.include_role"] == {
         "name": "coopcloud.canon.lifecycle", "tasks_from": "claim.yml"}
     for path in (LIFECYCLE, PROMOTE):
@@ -102,7 +103,7 @@ def test_each_role_claims_its_kind_of_run(tmp_path):
         "canon_state_dir": str(tmp_path / "state"), "canon_abra_dir": str(tmp_path / "abra"),
         "canon_abra_bin": "/bin/true", "canon_docker_bin": str(docker), "canon_base_domain": "canon.test",
         "canon_results_dir": str(tmp_path / "results"), "canon_recipe": "custom-html",
-        # lifecycle's defaults, for the include_tasks that does not load the role
+        # lifecycle's defaults, for the import_tasks that does not load the role
         "canon_server": "default", "canon_docker_context": "", "canon_protected_domains": [],
         "canon_exclusive": True, "canon_deadline": 3600, "canon_lease": 900,
         # kept by a cold run that fails; a promote does not pass it on
@@ -112,8 +113,8 @@ def test_each_role_claims_its_kind_of_run(tmp_path):
     tasks = []
     for kind, path in (("lifecycle", LIFECYCLE), ("promote", PROMOTE)):
         include = dict(claim_include(path))
-        if "ansible.builtin.include_tasks" in include:
-            include["ansible.builtin.include_tasks"] = os.path.join(ROOT, CLAIM)
+        if "ansible.builtin.import_tasks" in include:
+            include["ansible.builtin.import_tasks"] = os.path.join(ROOT, CLAIM)
         tasks += [
             dict(include, name="Claim as %s does" % kind),
             {"name": "What %s's tasks see" % kind, "environment": ENVIRONMENT, "check_mode": False,
