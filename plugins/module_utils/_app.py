@@ -10,13 +10,22 @@ commands a state change needs is unit-tested without running anything.
 from __future__ import annotations
 
 import os
+import time
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path, read_env_file
+from ansible_collections.coopcloud.canon.plugins.module_utils._abra import (
+    AbraError, env_file_path, fata_message, read_env_file)
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STACK_LABEL
 from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import env_line, parse_env
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Result
 from ansible_collections.coopcloud.canon.plugins.module_utils._recipe import version_key
 
 STATES = ("present", "deployed", "undeployed", "absent")
+
+# docker's stack removal (``docker stack rm``, and abra's copy of it) removes the services and then
+# at once the networks; a task that is still stopping holds its network, and the removal fails
+# with "network <id> is in use by task <id>" after the services are already gone.
+NETWORK_IN_USE = "is in use by task"
 
 
 def observe(abra_dir: str, server: str, domain: str, docker) -> dict:
@@ -113,3 +122,30 @@ def plan(observed: dict, state: str, version: str | None = None, force: bool = F
     if state == "absent" and observed["exists"]:
         steps.append("remove")
     return steps
+
+
+def undeploy(abra, docker, domain: str, wait: float = 60, poll: float = 1) -> list:
+    """``abra app undeploy``; when it failed only because swarm was still stopping a task on the
+    stack's network (:data:`NETWORK_IN_USE`, every service already removed), wait for the stack's
+    containers to stop and remove the networks abra could not: swarm's timing, not the app's
+    fault. Returns those networks ([] when abra did it all); raises abra's error otherwise."""
+    res = abra.undeploy(domain, check=False)
+    if res.ok:
+        return []
+    stack = stack_name(domain)
+    label = "%s=%s" % (STACK_LABEL, stack)
+    if NETWORK_IN_USE in res.stderr + res.stdout and not docker.list_names("service", label=label):
+        deadline = time.monotonic() + wait
+        stopping = docker.stack_containers(stack)
+        while stopping and time.monotonic() < deadline:
+            time.sleep(poll)
+            stopping = docker.stack_containers(stack)
+        networks = [] if stopping else docker.list_names("network", label=label)
+        if not stopping and sorted(docker.remove("network", networks)) == sorted(networks):
+            return networks
+    # not that race, or it outlasted the wait: abra's own error, as a checked call reports it
+    logged = Result(argv=res.argv, rc=res.rc, stdout=abra.redactor(res.stdout), stderr=abra.redactor(res.stderr),
+                    duration=res.duration, timed_out=res.timed_out)
+    what = "timed out" if res.timed_out else "failed (exit %d)" % res.rc
+    raise AbraError("abra app undeploy %s: %s" % (what, fata_message(logged.stderr) or logged.stderr.strip()[-500:]),
+                    logged)

@@ -13,6 +13,10 @@ description:
     C(abra app undeploy) and C(abra app remove), always with C(-n).
   - The current state is read from the app's C(.env) and the swarm before anything runs;
     C(changed) comes from comparing it with the state afterwards.
+  - Docker's stack removal, which C(abra app undeploy) uses, removes the services and then at once
+    the networks; a task still stopping holds its network (C(network ... is in use by task ...)).
+    When that is the only reason the undeploy failed, the module waits up to 60 s for the stack's
+    containers to stop, removes the networks abra could not, and says so in a warning.
 author: coopcloud.canon contributors (@coop-cloud)
 version_added: 0.1.0
 extends_documentation_fragment:
@@ -131,7 +135,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._abra import env_file_path
 from ansible_collections.coopcloud.canon.plugins.module_utils._app import (
-    env_changes, observe, plan, write_env)
+    env_changes, observe, plan, undeploy, write_env)
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import add_redactions
 from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
@@ -157,7 +161,10 @@ def apply(m, steps):
         elif step == "upgrade":
             abra.upgrade(domain, version=p["version"], converge_checks=p["converge_checks"], timeout=p["timeout"])
         elif step == "undeploy":
-            abra.undeploy(domain)
+            networks = undeploy(abra, m.docker, domain)
+            if networks:
+                m.warn("abra app undeploy %s: swarm was still stopping a task on %s; removed once it had stopped"
+                       % (domain, ", ".join(networks)))
         elif step == "remove":
             abra.remove(domain)
 

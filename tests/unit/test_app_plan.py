@@ -65,3 +65,70 @@ def test_env_write_reads_back_as_given(tmp_path, value):
     p.write_text("TYPE=x\n")
     write_env(str(p), {"VALUE": value})
     assert env_changes(str(p), {"VALUE": value}) == {}
+
+
+class FakeAbra:
+    """abra app undeploy with a given result; the redactor hides the one secret value."""
+
+    def __init__(self, rc, stderr):
+        from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Redactor, Result
+        self.result = Result(argv=["abra", "app", "undeploy", "a.example.org", "-n"], rc=rc, stdout="", stderr=stderr)
+        self.redactor = Redactor()
+        self.redactor.add("s3cr3t-value")
+
+    def undeploy(self, domain, check=True):
+        assert check is False
+        return self.result
+
+
+class FakeDocker:
+    """A stack whose services are gone, whose task stops after ``stops_after`` looks, and whose
+    network docker removes once it has."""
+
+    def __init__(self, services=(), stops_after=2, networks=("a_example_org_internal",)):
+        self.services, self.looks, self.stops_after, self.networks = list(services), 0, stops_after, list(networks)
+        self.removed = []
+
+    def list_names(self, kind, label=None):
+        assert label == "com.docker.stack.namespace=a_example_org"
+        return self.services if kind == "service" else [n for n in self.networks if n not in self.removed]
+
+    def stack_containers(self, stack):
+        self.looks += 1
+        return ["c1"] if self.looks <= self.stops_after else []
+
+    def remove(self, kind, names):
+        assert kind == "network" and self.looks > self.stops_after, "removed before the task stopped"
+        self.removed += names
+        return list(names)
+
+
+IN_USE = ("Failed to remove network 4vcg: Error response from daemon: rpc error: code = FailedPrecondition "
+          "desc = network 4vcg is in use by task qwo4failed to remove some resources from stack: a_example_org")
+
+
+def test_undeploy_that_succeeds_removes_nothing_itself():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._app import undeploy
+    docker = FakeDocker()
+    assert undeploy(FakeAbra(0, ""), docker, "a.example.org") == [] and docker.removed == []
+
+
+def test_undeploy_beaten_by_a_stopping_task_removes_the_network_once_the_task_stopped():
+    from ansible_collections.coopcloud.canon.plugins.module_utils._app import undeploy
+    docker = FakeDocker()
+    assert undeploy(FakeAbra(1, IN_USE), docker, "a.example.org", poll=0) == ["a_example_org_internal"]
+    assert docker.removed == ["a_example_org_internal"]
+
+
+@pytest.mark.parametrize("stderr,services,stops_after", [
+    ("FATA a.example.org is not deployed? s3cr3t-value", [], 0),     # another failure
+    (IN_USE, ["a_example_org_app"], 0),                              # services still there: not that race
+    (IN_USE, [], 10 ** 6),                                           # the task never stops
+])
+def test_any_other_undeploy_failure_is_abras_error(stderr, services, stops_after):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._abra import AbraError
+    from ansible_collections.coopcloud.canon.plugins.module_utils._app import undeploy
+    docker = FakeDocker(services=services, stops_after=stops_after)
+    with pytest.raises(AbraError, match=r"^abra app undeploy failed \(exit 1\): ") as err:
+        undeploy(FakeAbra(1, stderr), docker, "a.example.org", wait=0.05, poll=0.01)
+    assert docker.removed == [] and "s3cr3t-value" not in str(err.value) + err.value.result.stderr
