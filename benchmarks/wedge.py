@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -141,8 +142,9 @@ def main() -> int:
             r["case"], r["expected"], r["verdict"], r["elapsed_s"] or 0, r["since_deploy_s"] or 0,
             r["longest_quiet_s"] or 0, r["progress_events"], "yes" if r["met"] else "NO", r["message"]))
 
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     doc = {"benchmark": "wedge", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "machine": info, "parameters": {"timeout": args.timeout, "wedge_window": args.window, "poll": args.poll,
+           "commit": commit or "unknown", "machine": info, "parameters": {"timeout": args.timeout, "wedge_window": args.window, "poll": args.poll,
                                            "target_s": args.target},
            "results": rows, "all_met": all(r["met"] for r in rows)}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)

@@ -11,12 +11,16 @@ has one session's harness runs at a time. Each session ends with its own secret 
 wrote. Files stay on ``default`` when they need it: the live keycloak, the forge and its tags,
 sweeps of both servers, the ssh inventory, the collection built and installed.
 
+Both sessions run under the bench lock (``flock /tmp/canon-bench.lock``, the one the benchmarks
+take), held here: a benchmark started meanwhile waits for the suite, and the suite for it.
+
 Each session writes its own log; both are printed when the second one ends. The exit status is
 the first non-zero of the two (0 when both passed). SIGINT and SIGTERM are passed to both, which
 end the way Ctrl-C does (conftest.py), tearing their fixtures down.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -41,6 +45,7 @@ SECOND = ["test_isolate.py", "test_exit_paths.py",
           "test_warm_promote.py::test_gitea_advance",
           "test_warm_promote.py::test_promote_needs_a_green_cold_run_of_that_release"]
 SCAN = "test_zz_secret_scan.py"            # last in each session: the scan of what it wrote
+BENCH_LOCK = "/tmp/canon-bench.lock"
 
 
 def sessions(args: list) -> dict:
@@ -51,6 +56,12 @@ def sessions(args: list) -> dict:
 
 
 def main(argv: list) -> int:
+    lock = open(BENCH_LOCK, "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("split: waiting for the bench lock %s (a benchmark holds it)" % BENCH_LOCK, flush=True)
+        fcntl.flock(lock, fcntl.LOCK_EX)
     logs = tempfile.mkdtemp(prefix="canon-split-")
     procs = {}
     t0 = time.monotonic()
