@@ -24,14 +24,14 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything: unit + integration on the real bench swarm (about 45 min: .ci/run took 2753 s on 2026-12-07)
+test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 31 min: 1607 s for the integration tests on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
-test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06)
+test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06); CI runs it after make test
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
-test-interrupt: bench ## four interruptions of real runs (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote) and their leak check (340 s on 2026-12-07)
+test-interrupt: bench ## the four interruptions of real runs alone (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote; make test runs them too; 340 s on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m interrupt tests/integration
 
 showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (1948 s, 32 min, on 2026-11-28)
