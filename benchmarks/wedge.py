@@ -144,8 +144,9 @@ def main() -> int:
 
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     doc = {"benchmark": "wedge", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-           "commit": commit or "unknown", "machine": info, "parameters": {"timeout": args.timeout, "wedge_window": args.window, "poll": args.poll,
-                                           "target_s": args.target},
+           "commit": commit or "unknown", "machine": info,
+           "parameters": {"timeout": args.timeout, "wedge_window": args.window, "poll": args.poll,
+                          "target_s": args.target},
            "results": rows, "all_met": all(r["met"] for r in rows)}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w") as fh:

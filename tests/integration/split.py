@@ -86,8 +86,8 @@ def main(argv: list) -> int:
             if server not in rcs and proc.poll() is not None:
                 rcs[server] = proc.returncode
                 log.close()
-                print("\n===== %s session: exit %d after %.0f s =====" % (server, proc.returncode,
-                                                                        time.monotonic() - t0), flush=True)
+                print("\n===== %s session: exit %d after %.0f s =====" % (
+                    server, proc.returncode, time.monotonic() - t0), flush=True)
                 with open(log.name) as fh:
                     sys.stdout.write(fh.read())
                 sys.stdout.flush()
