@@ -24,7 +24,7 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 31 min: 1607 s for the integration tests on 2026-12-07)
+test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 31 min: 1586 s for the integration tests in .ci/run at 6444124 on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
