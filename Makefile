@@ -28,7 +28,7 @@ test: bench       ## everything but the sweep of the six: unit tests on both cor
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
-test-sweep: bench ## the sweep of the six under load and their classification (1376 s, 23 min, on 2026-12-06); CI runs it after make test
+test-sweep: bench ## the sweep of the six under load and their classification (917 s, 15 min, at 876af45 on 2026-12-07); CI runs it after make test
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
 test-interrupt: bench ## the four interruptions of real runs alone (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote; make test runs them too; 340 s on 2026-12-07)

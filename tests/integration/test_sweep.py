@@ -25,7 +25,7 @@ from conftest import BENCH_ROOT, LIVE_KEYCLOAK, ROOT, leftovers, ledger_runs, ru
 
 CAP = 2
 
-# `make test-sweep` runs it (about 23 minutes), and CI (.ci/run) after `make test`: with it, `make
+# `make test-sweep` runs it (about 15 minutes), and CI (.ci/run) after `make test`: with it, `make
 # test` would pass the 45 minutes it is held to. It needs the bench's own server (the live keycloak,
 # the seeded scenario, the proxy on 8480), so it cannot be the second server's share of the suite.
 pytestmark = pytest.mark.sweep
