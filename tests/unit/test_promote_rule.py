@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 
 import pytest
 import yaml
@@ -19,6 +18,7 @@ import yaml
 from ansible_collections.coopcloud.canon.plugins.filter.promote_mode import promote_mode as mode_filter
 from ansible_collections.coopcloud.canon.plugins.filter.promote_refusal import promote_refusal as refusal_filter
 from ansible_collections.coopcloud.canon.plugins.module_utils import _warm
+from localplay import run_play
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMOTE_TASKS = os.path.join(ROOT, "roles", "promote", "tasks")
@@ -137,7 +137,6 @@ def test_the_roles_tasks_refuse_and_decide_as_the_rule_says(tmp_path):
                     "canon_warm": {"domain": "warm-canon-custom-html.canon.test"},
                     "canon_promote": {"outcome": "pending", "mode": ""}}
              for name, (record, cold, release, app, _w, _m) in cases.items()}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     tasks = role_tasks()
     play = [{"name": "the promote rule", "hosts": "all", "gather_facts": False, "tasks": [
         {"name": "refuse", "block": [named(tasks, "Only a green cold run")],
@@ -147,12 +146,7 @@ def test_the_roles_tasks_refuse_and_decide_as_the_rule_says(tmp_path):
             "dest": str(tmp_path) + "/{{ inventory_hostname }}.json",
             "content": "{{ {'refused': refused | default(''), 'mode': canon_promote.mode} | to_json }}"}},
     ]}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "[DEPRECATION WARNING]" not in res.stdout + res.stderr
+    run_play(tmp_path, hosts, play)
     for name, (_r, _c, release, _a, words, mode) in cases.items():
         got = json.loads((tmp_path / (name + ".json")).read_text())
         if words:

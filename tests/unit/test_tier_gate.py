@@ -5,16 +5,12 @@ itself (one host per case, no server)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import pytest
-import yaml
 
 from ansible_collections.coopcloud.canon.plugins.filter.tier_gate import tier_gate as gate_filter
 from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from localplay import run_play
 
 PRE = {"name": "preflight", "outcome": "pass"}
 
@@ -71,19 +67,13 @@ def test_the_roles_tier_file_records_as_the_rule_says(tmp_path):
              for name, (tiers, tier, na, info, _w) in cases.items()}
     for name in cases:
         (tmp_path / name).mkdir()
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
     play = [{"name": "one rung", "hosts": "all", "gather_facts": False, "tasks": [
         # in the role, as main.yml includes it (the tiers' files import the role's shared tasks by role_path)
         {"name": "the rung", "ansible.builtin.include_role": {"name": "coopcloud.canon.lifecycle", "tasks_from": "tier.yml"}},
         {"name": "keep", "ansible.builtin.copy": {
             "dest": str(tmp_path) + "/{{ inventory_hostname }}.json", "content": "{{ canon_tiers | to_json }}"}},
     ]}]
-    (tmp_path / "play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    res = subprocess.run(["ansible-playbook", "-i", str(tmp_path / "hosts.yml"), str(tmp_path / "play.yml")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
-    assert "[DEPRECATION WARNING]" not in res.stdout + res.stderr
+    run_play(tmp_path, hosts, play)
     for name, (tiers, tier, _na, _i, (outcome, intended, reason)) in cases.items():
         got = json.loads((tmp_path / (name + ".json")).read_text())
         assert got[:len(tiers)] == tiers and len(got) == len(tiers) + 1, (name, got)
