@@ -69,9 +69,13 @@ def classify_target(folder: str, recipe: str) -> tuple:
     raise ClassifyError("no sweep.json or result.json in %s (name a sweep's results folder or a run's)" % folder)
 
 
-def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict:
-    """A sweep or re-run record (cold or promote) as an observation for ``decide``."""
+def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict | None:
+    """A sweep or re-run record (cold or promote) as an observation for ``decide``; None for a
+    run that was stopped (Ctrl-C, SIGTERM, the classification's own stop) before it could say
+    anything of the recipe: it is neither a pass nor a fail."""
     outcome = record.get("outcome")
+    if outcome == "interrupted":
+        return None
     if kind == "cold":
         failure = record.get("failure") or {}
         if outcome == "pass":
@@ -141,6 +145,7 @@ class Classifier:
         origin = cold if kind == "cold" else promote
         self.observations = [observation("loaded" if sweep_loaded else "isolated", kind, origin, origin=True)]
         self.records = []
+        self.stopped_runs = []      # re-runs stopped before they ended: kept out of the observations
 
     # -- arms ------------------------------------------------------------------------------
     def _assert_alone(self):
@@ -269,6 +274,10 @@ class Classifier:
         record["load"] = load_fingerprint(sampler.samples)
         self.records.append(record)
         obs = observation(arm, self.kind, record)
+        if obs is None:
+            self.stopped_runs.append({"arm": arm, "run_id": record.get("run_id"), "result": record.get("result"),
+                                      "interrupted": record.get("interrupted")})
+            return None
         obs["load"] = record["load"]
         return obs
 
@@ -282,7 +291,10 @@ class Classifier:
             arm = decision["next_arm"]
             if self.progress:
                 self.progress("%s: %s run %d (%s so far)" % (self.recipe, arm, n, decision["verdict"]))
-            self.observations.append(self.run_arm(arm, n))
+            obs = self.run_arm(arm, n)
+            if obs is None:     # stopped half way: no evidence either way, and no more runs
+                break
+            self.observations.append(obs)
             decision = decide(self.observations, budget=self.budget)
         promote = self.entry.get("promote") or {}
         context = location_context(self.kind, self.entry.get("cold") or {}, promote, self.entry.get("warm_drift", True))
@@ -296,7 +308,9 @@ class Classifier:
             self.recipe, self.kind, self.observations, decision, location,
             recipe_commit=self.entry.get("recipe_commit") or recipe_commit(self.server, self.recipe, self.entry.get("version")),
             harness_commit=harness_commit(), server=self.server.name, started=started, finished=time.time())
-        doc["interrupted"] = bool(self.stop and self.stop.is_set())
+        doc["interrupted"] = bool(self.stop and self.stop.is_set()) or bool(self.stopped_runs)
+        if self.stopped_runs:
+            doc["stopped_runs"] = self.stopped_runs   # where they were, not counted as observations
         doc["version"] = self.entry.get("version")
         if "base" in context:
             doc["base_release"] = context["base"]

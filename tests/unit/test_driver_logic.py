@@ -363,6 +363,34 @@ def test_a_reset_that_goes_through_leaves_the_promote_to_decide(tmp_path, monkey
                                 ("promote.yml", "2.4.0")]
 
 
+def test_a_re_run_stopped_half_way_is_no_observation(tmp_path, monkeypatch):
+    # Ctrl-C during the first re-run's promote: that run says nothing of the recipe, so it is
+    # neither a fail nor a pass (counted as a fail, it would make the sweep's red genuine); the
+    # classification stops there and names the run it stopped in
+    import threading
+    script = dict(RESET_OK, **{"promote.yml": [{"promote": ("promoted", "")},
+                                               {"status": "canceled", "promote": ("pending", "")}]})
+    clf = _promote_classifier(tmp_path, monkeypatch, script)
+    stop = threading.Event()
+    real_run = _ScriptedJob.run
+
+    def run_then_stop(job):
+        res = real_run(job)
+        if res.status == "canceled":
+            stop.set()
+        return res
+    monkeypatch.setattr(_ScriptedJob, "run", run_then_stop)
+    clf.stop = stop
+    doc = clf.run()
+    runs = doc["arms"]["isolated"]["runs"] + doc["arms"]["loaded"]["runs"]
+    assert [r["outcome"] for r in runs] == ["fail"]      # the sweep's own, nothing from the stopped run
+    assert doc["arms"]["isolated"]["fail"] == 1 and doc["budget"]["used"] == 0
+    assert doc["interrupted"] is True
+    assert [s["arm"] for s in doc["stopped_runs"]] == ["isolated"]
+    assert doc["stopped_runs"][0]["run_id"]
+    assert doc["verdict"] != "genuine"
+
+
 def test_a_classification_the_recipe_stops_half_way_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
     # a reset the recipe itself stops (its previous release is not green cold) leaves no verdict:
     # one line saying why, exit 2, never a traceback
