@@ -145,12 +145,14 @@ def cold_record(job, results_dir: str, server) -> dict:
     if job.status == "canceled":
         rec["outcome"] = "interrupted"
     elif not doc:
-        # No result at all: the harness could not even start the run.
+        # No result at all: the playbook died or never started the run. Nothing of the recipe
+        # was shown, so it is never the recipe's red: the server's fault when a signature or the
+        # engine says so, else the harness's own (harness-error, an infra kind).
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a result" % job.status
         sig = infra_signature(msg, proxy_urls(server)) or engine_problem(server)
         rec["failure"] = {"tier": "harness", "error": clip_words(msg, 2000), "fingerprint": fingerprint("harness", msg)}
-        rec["outcome"] = "infra" if sig else "fail"
-        rec["infra"] = sig
+        rec["outcome"] = "infra"
+        rec["infra"] = sig or "harness-error"
     elif job.status == "timeout":
         rec["outcome"] = "fail"
         rec["failure"] = rec["failure"] or {"tier": "harness", "error": "the run passed its deadline",

@@ -85,11 +85,12 @@ def test_a_run_the_guardian_recorded_as_interrupted_reads_interrupted(tmp_path):
     assert rec["outcome"] == "interrupted" and rec["interrupted"]["tier"] == "upgrade"
 
 
-def test_a_killed_run_without_a_record_is_still_a_harness_failure(tmp_path, monkeypatch):
+def test_a_killed_run_without_a_record_is_a_harness_error_never_the_recipes_red(tmp_path, monkeypatch):
     import canon.sweep as sweep
     monkeypatch.setattr(sweep, "engine_problem", lambda server: None)
     rec = sweep.cold_record(_killed_job("ledgerapp-20261206200000-abc123"), str(tmp_path), None)
-    assert rec["outcome"] == "fail" and rec["failure"]["tier"] == "harness"
+    assert rec["outcome"] == "infra" and rec["infra"] == "harness-error"
+    assert rec["failure"]["tier"] == "harness" and "the playbook was killed" in rec["failure"]["error"]
 
 
 # -- canon classify --from: a sweep's folder or a single run's (issue 17 item 4) -------------
