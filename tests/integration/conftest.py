@@ -24,14 +24,32 @@ BENCH_ROOT = os.environ.get("CANON_BENCH_ROOT", "/var/lib/canon-bench")
 STATE_DIR = os.path.join(BENCH_ROOT, "state")
 ABRA_DIR = os.path.join(BENCH_ROOT, "abra")
 SERVER = os.environ.get("CANON_TEST_SERVER") or "default"
-SECOND = "bench2.canon.test"            # the second server's abra name and docker context
-# per server: its docker context (None: the host's own engine), the inventory and host its
-# playbooks run on, its proxy as seen from the host
-SERVERS = {
-    "default": {"context": None, "inventory": None, "host": None, "proxy": "http://127.0.0.1:8480"},
-    SECOND: {"context": SECOND, "inventory": os.path.join(ROOT, "inventory", "bench-two", "hosts.yml"),
-             "host": "bench2", "proxy": "http://10.213.255.2:8481"},
-}
+
+
+def _inventory_vars(*path) -> dict:
+    import yaml
+    with open(os.path.join(ROOT, "inventory", *path)) as fh:
+        return yaml.safe_load(fh)
+
+
+def _servers() -> dict:
+    """Per server: its docker context (None: the host's own engine), the inventory and host its
+    playbooks run on, its proxy as seen from the host; read from the bench inventories
+    (inventory/bench/group_vars/bench.yml, inventory/bench-two/host_vars/bench2.yml), which
+    the playbooks read too, so the bench's addresses have one source."""
+    bench = _inventory_vars("bench", "group_vars", "bench.yml")
+    second = _inventory_vars("bench-two", "host_vars", "bench2.yml")
+    return {
+        "default": {"context": None, "inventory": None, "host": None,
+                    "proxy": "http://127.0.0.1:%d" % int(bench["bench_proxy_port"])},
+        second["canon_server"]: {"context": second["canon_docker_context"], "host": "bench2",
+                                 "inventory": os.path.join(ROOT, "inventory", "bench-two", "hosts.yml"),
+                                 "proxy": second["canon_proxy_url"]},
+    }
+
+
+SERVERS = _servers()
+SECOND = next(name for name in SERVERS if name != "default")    # bench2.canon.test
 if SERVER not in SERVERS:
     raise SystemExit("CANON_TEST_SERVER=%s: the bench has the servers %s" % (SERVER, ", ".join(SERVERS)))
 CONTEXT = SERVERS[SERVER]["context"]
