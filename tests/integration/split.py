@@ -20,7 +20,6 @@ end the way Ctrl-C does (conftest.py), tearing their fixtures down.
 """
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -56,12 +55,21 @@ def sessions(args: list) -> dict:
 
 
 def main(argv: list) -> int:
-    lock = open(BENCH_LOCK, "a")
+    """Both sessions under the bench lock (the project's one flock wrapper, module_utils/_flock)."""
+    sys.path.insert(0, ROOT)
+    import canon  # noqa: F401  (puts the checkout's collection on sys.path)
+    from ansible_collections.coopcloud.canon.plugins.module_utils._flock import Busy, flocked
+    holder = "make test (tests/integration/split.py, pid %d)" % os.getpid()
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("split: waiting for the bench lock %s (a benchmark holds it)" % BENCH_LOCK, flush=True)
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        with flocked(BENCH_LOCK, wait=False, holder=holder):
+            return run_sessions(argv)
+    except Busy as busy:
+        print("split: waiting for the bench lock %s (held by %s)" % (BENCH_LOCK, busy.holder or "a benchmark"), flush=True)
+    with flocked(BENCH_LOCK, holder=holder):
+        return run_sessions(argv)
+
+
+def run_sessions(argv: list) -> int:
     logs = tempfile.mkdtemp(prefix="canon-split-")
     procs = {}
     t0 = time.monotonic()
