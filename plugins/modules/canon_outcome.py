@@ -54,10 +54,10 @@ msg:
   returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import runs_verdict  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule  # noqa: E402
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import runs_verdict
+from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
 def main():

@@ -15,7 +15,7 @@ from ansible_collections.coopcloud.canon.plugins.module_utils import _recipe as 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import (
     DockerClient, DockerError, StackConfigError, client_too_old)
 from ansible_collections.coopcloud.canon.plugins.module_utils._envfile import parse_env
-from loader import needs_loader, stack_config_docker  # noqa: E402
+from loader import needs_loader, stack_config_docker
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "recipes")
 DOMAIN = "chained-1a2b3c.bench.canon.test"

@@ -11,7 +11,7 @@ import yaml
 from ansible_collections.coopcloud.canon.plugins.module_utils import _lint as lint
 from ansible_collections.coopcloud.canon.plugins.module_utils import _recipe
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
-from loader import needs_loader, stack_config_docker  # noqa: E402
+from loader import needs_loader, stack_config_docker
 
 RELEASE = "1.0.0+1.25.3"
 STACK = "rec_example_com"

@@ -1,4 +1,18 @@
-from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import wait_ready
+import os
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+import threading
+
+import pytest
+
+from ansible_collections.coopcloud.canon.plugins.module_utils import _settings
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Result
+from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import pipe_receiver, tls_handshake, wait_ready
+from ansible_collections.coopcloud.canon.plugins.modules import readiness as module
 
 
 class FakeClock:
@@ -41,22 +55,6 @@ def test_port_that_opens_late_is_waited_for():
 
 # ---------------------------------------------------------------- probe kinds (issue 17)
 
-import os  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import ssl  # noqa: E402
-import stat  # noqa: E402
-import subprocess  # noqa: E402
-import threading  # noqa: E402
-
-import pytest  # noqa: E402
-
-from ansible_collections.coopcloud.canon.plugins.module_utils import _settings  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Result  # noqa: E402
-from ansible_collections.coopcloud.canon.plugins.module_utils._readiness import (  # noqa: E402
-    pipe_receiver, tls_handshake)
-from ansible_collections.coopcloud.canon.plugins.modules import readiness as module  # noqa: E402
 
 # what every probe resolved to before tls and exec existed: its keys must stay exactly these
 OLD_KEYS = {"type", "service", "port", "path", "codes", "stable", "interval", "timeout", "send", "expect"}

@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.coopcloud.canon.plugins.modules import abra_app_info, abra_recipe, env_drift
-from loader import needs_loader, stack_config_docker  # noqa: E402
+from loader import needs_loader, stack_config_docker
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "recipes", "chained")
 DOMAIN = "chai-1a2b3c.bench.canon.test"
