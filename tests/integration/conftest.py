@@ -112,12 +112,16 @@ def playbook_argv(playbook: str, results_dir: str, extra_vars: dict) -> list:
 def run_playbook(playbook: str, results_dir: str, timeout: int = 900, **extra_vars) -> Playbook:
     argv = playbook_argv(playbook, results_dir, extra_vars)
     res = subprocess.run(argv, cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout)
-    # Every playbook runs clean on the tested ansible-core: a deprecation today is a failure with
-    # the next release (2.18's "conditional result of type str" warning became 2.19's error).
-    for stream in (res.stdout, res.stderr):
-        assert "[DEPRECATION WARNING]" not in stream, "%s printed a deprecation warning:\n%s" % (
-            playbook, "\n".join(line for line in stream.splitlines() if "DEPRECATION" in line))
+    assert_no_deprecation(playbook, res.stdout, res.stderr)
     return Playbook(res.returncode, res.stdout, res.stderr, results_dir)
+
+
+def assert_no_deprecation(playbook: str, *streams) -> None:
+    """Every playbook runs clean on the tested ansible-core: a deprecation today is a failure with
+    the next release (2.18's "conditional result of type str" warning became 2.19's error)."""
+    for stream in streams:
+        assert "[DEPRECATION WARNING]" not in (stream or ""), "%s printed a deprecation warning:\n%s" % (
+            playbook, "\n".join(line for line in stream.splitlines() if "DEPRECATION" in line))
 
 
 def default_signals() -> None:

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from conftest import (ROOT, ansible_env, deploying, docker, ledger_runs, leftovers, run_playbook, run_processes,
-                      start_playbook, wait_for)
+from conftest import (ROOT, ansible_env, assert_no_deprecation, deploying, docker, ledger_runs, leftovers,
+                      run_playbook, run_processes, start_playbook, wait_for)
 
 
 def live_run_of(recipe, known=()):
@@ -54,6 +54,7 @@ def test_keep_on_failure_keeps_then_teardown_removes_and_second_teardown_changes
                           "-e", json.dumps({"run_id": doc["run_id"]})],
                          cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=600)
     assert dry.returncode == 0, dry.stdout[-3000:]
+    assert_no_deprecation("teardown.yml --check", dry.stdout, dry.stderr)
     assert "check: nothing was removed" in dry.stdout and doc["domains"]["base"] in dry.stdout, dry.stdout[-3000:]
     # the kept app crash-loops on purpose, so swarm keeps replacing its task containers: the
     # objects the teardown would remove (services, volumes, secrets, configs, networks, stack,

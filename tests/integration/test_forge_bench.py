@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from conftest import BENCH_ROOT, ROOT, ansible_env
+from conftest import BENCH_ROOT, ROOT, ansible_env, assert_no_deprecation
 
 FORGE = os.path.join(BENCH_ROOT, "forge")
 API = "http://127.0.0.1:8490/api/v1"
@@ -71,6 +71,7 @@ def test_fix_branch_pull_request_testme_verdict_close(forge_up, tmp_path):
                               "-e", json.dumps({"forge_recipe": RECIPE, "forge_head": branch, "forge_out": str(out)})],
                              cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=300)
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+        assert_no_deprecation("forge.yml", res.stdout, res.stderr)
         r = json.loads(out.read_text())
         assert r["check"]["changed"] and r["check"]["pr"]["number"] is None
         pr = r["testme"]["pr"]

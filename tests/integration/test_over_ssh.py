@@ -8,8 +8,8 @@ import signal
 import subprocess
 import time
 
-from conftest import (ROOT, ansible_env, default_signals, deploying, ledger_runs, leftovers,
-                      run_playbook, run_processes, wait_for)
+from conftest import (ROOT, ansible_env, assert_no_deprecation, default_signals, deploying, ledger_runs,
+                      leftovers, run_playbook, run_processes, wait_for)
 
 SSH_INVENTORY = os.path.join(ROOT, "inventory", "bench-ssh", "hosts.yml")
 LEASE = 30   # seconds; the custom-html lifecycle takes about 80 s, so a green run renews it
@@ -57,6 +57,7 @@ def test_a_run_over_ssh_is_held_on_its_lease_and_ends_green(results_dir):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert proc.returncode == 0, out[-3000:]
+    assert_no_deprecation("isolate.yml over ssh", out)
     [doc] = [json.load(open(os.path.join(results_dir, run["run_id"], "result.json")))]
     assert doc["outcome"] == "pass" and doc["level"]["level"] == 5, doc
     assert "PASS, 5 of 5 applicable rungs" in out and doc["teardown"]["clean"] is True

@@ -12,7 +12,7 @@ import subprocess
 import textwrap
 
 import pytest
-from conftest import ROOT, ansible_env, docker
+from conftest import ROOT, ansible_env, assert_no_deprecation, docker
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STACK_LABEL, DockerClient
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import Evidence
@@ -88,6 +88,7 @@ def run_converge(tmp_path, domain: str, check: bool = False, **options) -> dict:
     res = subprocess.run(argv + (["--check"] if check else []), cwd=ROOT, env=ansible_env(),
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0 and out.exists(), res.stdout[-3000:] + res.stderr[-2000:]
+    assert_no_deprecation(str(book), res.stdout, res.stderr)
     return json.loads(out.read_text())
 
 
