@@ -154,15 +154,41 @@ def check_compose_paths(tree: str, files: list, version: str) -> None:
             raise RecipeError("COMPOSE_FILE names %s, which release %s does not have" % (f, version))
 
 
+def yaml_problem(tree: str, files: list) -> str | None:
+    """``file:line:column: problem`` of the first of ``files`` that is not YAML, else None.
+
+    docker's loader names neither the file nor (after its own processing) always the right line
+    when a compose file of a chain does not parse; PyYAML's marks do. Only the syntax is read:
+    what the file means is still docker's to say."""
+    try:
+        import yaml
+    except ImportError:
+        return None
+    for f in files:
+        try:
+            with open(os.path.join(tree, f), encoding="utf-8", errors="replace") as fh:
+                yaml.safe_load(fh)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = "%s:%d:%d" % (f, mark.line + 1, mark.column + 1) if mark else f
+            return "%s: %s" % (where, " ".join(x for x in (exc.context, exc.problem) if x))
+        except (yaml.YAMLError, OSError) as exc:
+            return "%s: %s" % (f, exc)
+    return None
+
+
 def load_stack(docker, tree: str, files: list, env: dict, version: str) -> dict:
     """The merged, interpolated stack of ``files`` by docker's own loader (``docker stack
     config``), run in the release's tree with ``env``: what ``docker stack deploy`` would deploy.
-    A file docker refuses is a :class:`RecipeError` with docker's message."""
+    A file docker refuses is a :class:`RecipeError` with docker's message, led by the file and
+    line when the refusal is a file that is not YAML."""
     check_compose_paths(tree, files, version)
     try:
         return docker.stack_config(files, env, cwd=tree)
     except StackConfigError as exc:
-        raise RecipeError("compose files %s of release %s do not load: %s" % (":".join(files), version, exc))
+        where = yaml_problem(tree, files)
+        raise RecipeError("compose files %s of release %s do not load: %s%s"
+                          % (":".join(files), version, where + "; docker: " if where else "", exc))
 
 
 def _refs(entries) -> list:

@@ -114,6 +114,23 @@ def test_docker_refusal_is_a_recipe_error(tmp_path):
         r.load_stack(DockerClient(binary=DOCKER), str(tmp_path), ["compose.yml"], {}, "1.0.0+1")
 
 
+@needs_loader
+def test_a_malformed_overlay_is_named_with_its_line(tmp_path):
+    # docker's own message names neither the file nor the overlay's line; the error leads with both
+    (tmp_path / "compose.yml").write_text("services:\n  app:\n    image: nginx:1.27\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "compose.x.yml").write_text(
+        "services:\n  app:\n    environment:\n      - A=1\n     - B=2\n")
+    with pytest.raises(r.RecipeError) as err:
+        r.load_stack(DockerClient(binary=DOCKER), str(tmp_path), ["compose.yml", "sub/compose.x.yml"], {}, "1.0.0+1")
+    message = str(err.value)
+    assert message.startswith("compose files compose.yml:sub/compose.x.yml of release 1.0.0+1 do not load: "
+                              "sub/compose.x.yml:5:")
+    assert "; docker: " in message
+    # a file docker refuses for what it means, not its syntax, keeps docker's words alone
+    assert r.yaml_problem(str(tmp_path), ["compose.yml"]) is None
+
+
 def _fake_docker(tmp_path, script: str) -> str:
     path = tmp_path / "docker"
     path.write_text("#!/bin/sh\n" + script)
