@@ -70,7 +70,8 @@ _INFRA_RES = tuple((name, tuple(re.compile(p, re.S) for p in pats)) for name, pa
 _REFUSED = r"(?:connection refused|connection reset|econnrefused|econnreset|couldn't connect)"
 _URL_RE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?\[?([^/\]]+?)\]?(?::(\d+))?(?:/.*)?$")
 
-HARNESS_KINDS = ("template", "conditional", "module-crash", "module-arguments", "missing-tool", "task-error")
+HARNESS_KINDS = ("template", "conditional", "module-crash", "module-arguments", "missing-tool", "suite-runner",
+                 "task-error")
 # Ansible's own words for a failure of the task machinery rather than of what the task checked.
 # ansible-core 2.19 prefixes errors raised by the task executor with "Task failed: "; the older
 # forms (2.18 and before) are kept so a controller on either release is read the same way.
@@ -91,6 +92,9 @@ _HARNESS_RES = (
         re.S)),
     ("missing-tool", re.compile(
         r"^(?:task failed: )?\[errno 2\] no such file or directory: b?'[^']+'", re.S)),
+    # the custom tier's own words (roles/lifecycle/tasks/tiers/custom.yml) when the harness could
+    # not run the suite at all: timeout or Python missing, pytest absent, pytest's usage error
+    ("suite-runner", re.compile(r"^the custom suite could not run: ", re.S)),
 )
 
 

@@ -43,6 +43,10 @@ HARNESS = [
     ({"failed": True, "rc": 2, "msg": "Error executing command.", "cmd": "nosuchtool-xyz --x", "stderr": ""},
      "missing-tool"),
     ({"failed": True, "msg": "[Errno 2] No such file or directory: b'jq'"}, "missing-tool"),
+    # the custom tier's own words when the harness could not run the suite at all
+    ({"failed": True, "assertion": "not canon_runner_broken", "evaluated_to": False,
+      "msg": "the custom suite could not run: exit 1 pytest is not installed for /usr/bin/python3: "
+             "/usr/bin/python3: No module named pytest"}, "suite-runner"),
     # any other error the 2.19 task executor raised itself
     ({"failed": True, "exception": TB, "msg": "Task failed: Action failed: could not read the results folder"},
      "task-error"),
@@ -52,6 +56,8 @@ RECIPE = [
     # a module's deliberate fail_json about what it checked, assert's fail_msg: the recipe's
     {"failed": True, "exception": TB, "msg": "the recipe answered 500"},
     {"failed": True, "msg": "custom tests failed: E   AssertionError: expected 3 rows, got 2 | 1 failed"},
+    # the same words inside a suite's own failure are the suite's, not the harness's
+    {"failed": True, "msg": "custom tests failed: E   AssertionError: 'the custom suite could not run: x'"},
     {"failed": True, "msg": "abra app deploy failed (exit 1): FATA deploy timed out after 300s"},
     {"failed": True, "msg": "Status code was 502 and not [200]: HTTP Error 502: Bad Gateway", "status": 502},
     # a task timeout is what a stuck app looks like, not a harness fault
