@@ -114,7 +114,10 @@ def cold_record(job, results_dir: str, server) -> dict:
         rec["run_id"] = job.run_ids[-1]
         rec["domains"] = dict(job.domains.get(rec["run_id"]) or {})
         if not doc:
-            # the playbook died before its result: the run's guardian (or a janitor) wrote one
+            # the playbook died before its result: the run's guardian (or a janitor) writes one
+            # once its teardown is done, so it is waited for while the ledger still holds the run
+            if server is not None and getattr(server, "state_dir", None) and job.status != "canceled":
+                wait_for_guardian(server, rec["run_id"])
             on_disk = read_json(os.path.join(results_dir, rec["run_id"], "result.json"), None)
             if isinstance(on_disk, dict) and on_disk.get("interrupted"):
                 rec["interrupted"] = on_disk["interrupted"]
@@ -184,6 +187,19 @@ def promote_record(job, results_dir: str, server=None) -> dict:
     if rec["outcome"] in PROMOTE_RED and sig:
         rec.update(outcome="infra", infra=sig)
     return rec
+
+
+def wait_for_guardian(server, run_id: str, timeout: float = TEARDOWN_GRACE) -> bool:
+    """Wait while the run's guardian is alive and the ledger still holds the run as running (it
+    is tearing the run down, then writes its result.json); True once it is done or gone."""
+    ledger = Ledger(server.state_dir)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        record = ledger.get(run_id)
+        if not record or not ledger.is_live(record):
+            return True
+        time.sleep(1)
+    return False
 
 
 def wait_for_teardown(server, run_ids, timeout: float = TEARDOWN_GRACE) -> list:

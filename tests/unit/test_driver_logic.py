@@ -85,6 +85,41 @@ def test_a_run_the_guardian_recorded_as_interrupted_reads_interrupted(tmp_path):
     assert rec["outcome"] == "interrupted" and rec["interrupted"]["tier"] == "upgrade"
 
 
+def test_a_killed_run_is_read_once_its_guardian_has_written_its_record(tmp_path):
+    # ansible-playbook SIGKILLed: the job ends at once, the guardian tears the run down and only
+    # then writes result.json (interrupted) and leaves the ledger; the record waits for it
+    import subprocess
+    import sys
+    import threading
+    import types
+
+    from canon.sweep import cold_record
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder, _ledger
+    run_id = "ledgerapp-20261206200000-abc124"
+    state = tmp_path / "state"
+    ledger = _ledger.Ledger(str(state))
+    # a process that passes for the run's guardian (its command line carries the mark and the run)
+    guardian = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", _ledger.GUARDIAN_MARK, run_id])
+    try:
+        ledger.put({"run_id": run_id, "status": "running", "guardian_pid": guardian.pid, "server": "edge-2"})
+
+        def guardian_finishes():
+            doc = _ladder.interrupted_document({"run_id": run_id, "recipe": "ledgerapp"}, "controller-died", "t",
+                                               "install", {"removed": {"service": ["x"]}})
+            _ledger.write_json_atomic(str(tmp_path / "results" / run_id / "result.json"), doc)
+            guardian.terminate()
+        timer = threading.Timer(1.5, guardian_finishes)
+        timer.start()
+        server = types.SimpleNamespace(name="edge-2", state_dir=str(state), vars={})
+        rec = cold_record(_killed_job(run_id), str(tmp_path / "results"), server)
+        timer.join()
+    finally:
+        guardian.kill()
+        guardian.wait()
+    assert rec["outcome"] == "interrupted" and rec["interrupted"]["tier"] == "install"
+    assert rec["teardown"]["removed"] == {"service": ["x"]} and rec["teardown"]["by"] == "guardian"
+
+
 def test_a_killed_run_without_a_record_is_a_harness_error_never_the_recipes_red(tmp_path, monkeypatch):
     import canon.sweep as sweep
     monkeypatch.setattr(sweep, "engine_problem", lambda server: None)
