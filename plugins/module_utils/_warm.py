@@ -432,6 +432,17 @@ def read_canonical(ledger: Ledger, server: str, recipe: str) -> dict:
     return dict(empty_canonical(server, recipe), **record) if record else empty_canonical(server, recipe)
 
 
+def green_cold_refusal(cold_result: Mapping, recipe: str | None) -> str | None:
+    """Why ``cold_result`` (a ``result.json``) is not a green cold run of ``recipe``; None when it
+    is. The part of the promote rule that needs no canonical: promote.yml asks it of its input
+    before claiming a run, advance_refusal again under the lease."""
+    if cold_result.get("outcome") != "pass":
+        return "cold run %s is %r, not pass" % (cold_result.get("run_id"), cold_result.get("outcome"))
+    if cold_result.get("recipe") not in (None, recipe):
+        return "cold run %s is of recipe %s, not %s" % (cold_result.get("run_id"), cold_result.get("recipe"), recipe)
+    return None
+
+
 def advance_refusal(canonical: dict, cold_result: dict | None, version: str | None = None) -> str | None:
     """Why the canonical may not advance to ``version`` (default: the cold run's head) on the
     strength of ``cold_result`` (a ``result.json``); ``None`` when it may."""
@@ -441,8 +452,9 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
         return "the cold result is not a result.json (a JSON object with its versions)"
     head = (cold_result.get("versions") or {}).get("head")
     version = version or head
-    if cold_result.get("outcome") != "pass":
-        return "cold run %s of %s is %r, not pass" % (cold_result.get("run_id"), head, cold_result.get("outcome"))
+    refusal = green_cold_refusal(cold_result, canonical.get("recipe"))
+    if refusal:
+        return refusal
     if not head:
         return "cold run %s names no head version" % cold_result.get("run_id")
     if head != version:
@@ -451,9 +463,6 @@ def advance_refusal(canonical: dict, cold_result: dict | None, version: str | No
         validate_version(version)
     except NameError_ as exc:
         return str(exc)
-    if cold_result.get("recipe") not in (None, canonical.get("recipe")):
-        return "cold run %s is of recipe %s, not %s" % (
-            cold_result.get("run_id"), cold_result.get("recipe"), canonical.get("recipe"))
     if cold_result.get("server") not in (None, canonical.get("server")):
         return "cold run %s ran on server %s, not %s" % (
             cold_result.get("run_id"), cold_result.get("server"), canonical.get("server"))

@@ -20,6 +20,7 @@ import yaml
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import (
     NameError_, validate_recipe, validate_version)
+from ansible_collections.coopcloud.canon.plugins.module_utils._warm import green_cold_refusal
 
 
 def role_recipes(roles_dir: str) -> list[str]:
@@ -104,8 +105,5 @@ def cold_result_problem(path, recipe: str) -> str:
         return "cold_result %s is not a result.json: %s" % (path, exc)
     if not isinstance(doc, dict):
         return "cold_result %s is not a result.json (a JSON object with its versions)" % path
-    if doc.get("outcome") != "pass":
-        return "cold_result %s: cold run %s is %r, not pass" % (path, doc.get("run_id"), doc.get("outcome"))
-    if doc.get("recipe") not in (None, recipe):
-        return "cold_result %s: cold run %s is of recipe %s, not %s" % (path, doc.get("run_id"), doc.get("recipe"), recipe)
-    return ""
+    refusal = green_cold_refusal(doc, recipe)     # the promote rule's own words (module_utils/_warm.py)
+    return "cold_result %s: %s" % (path, refusal) if refusal else ""
