@@ -54,8 +54,8 @@ sanity:           ## ansible-test sanity (validate-modules, pylint, pep8, yamlli
 
 lint: sanity
 lint:             ## ansible-lint at the root (production profile, .ansible-lint) from its own venv, never the project's ansible-core; antsibull-changelog lint
-	test -x /opt/canon-lint/bin/ansible-lint || { $(PYTHON) -m venv /opt/canon-lint && \
-	  /opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
-	    'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.19,<2.20' 'ansible-builder==3.2.0'; }
+	test -x /opt/canon-lint/bin/pip || $(PYTHON) -m venv /opt/canon-lint
+	/opt/canon-lint/bin/pip install --quiet --disable-pip-version-check \
+	  'ansible-lint==25.12.2' 'ansible-compat==26.10.0' 'ansible-core>=2.19,<2.20' 'ansible-builder==3.2.0'
 	PATH=/opt/canon-lint/bin:$$PATH ansible-lint
 	$(PYTHON) -m antsibull_changelog lint

@@ -103,6 +103,17 @@ def test_requires_ansible_is_the_tested_range():
     assert tuple(v.removesuffix(".0") if v.count(".") == 2 else v for v in got) == (lower, upper)
 
 
+def test_the_sanity_and_lint_venvs_pin_the_tested_ansible_core():
+    """The venvs make sanity and make lint build (hacking/sanity.sh, the Makefile's lint target)
+    and the execution environment install the ansible-core range pyproject.toml tests with."""
+    with open(os.path.join(ROOT, "pyproject.toml")) as fh:
+        pin = "ansible-core" + re.search(r'"ansible-core(>=[0-9.]+,<[0-9.]+)"', fh.read()).group(1)
+    for path in ("hacking/sanity.sh", "Makefile", "execution-environment.yml"):
+        with open(os.path.join(ROOT, path)) as fh:
+            pins = re.findall(r"ansible-core[<>=!~][^'\"\s]*", fh.read())
+        assert pins and set(pins) == {pin}, (path, pins, pin)
+
+
 def test_the_readme_command_installs_the_clone_from_inside_it(tmp_path):
     """``ANSIBLE_COLLECTIONS_PATH=<path> ansible-galaxy collection install .`` in the clone (a plain
     ``install .`` finds the clone's own .collections link and does nothing)."""
