@@ -43,6 +43,16 @@ INFRA_SIGNATURES = (
         r"image \S.{0,200}? could not be accessed",
         r"repository does not exist",
     )),
+    ("registry-unavailable", (
+        # the registry refused or could not be reached: its rate limit, or its API endpoint
+        # (``Get "https://<registry>/v2/": ...``, only the registry's root, never an app's URL)
+        # timing out, not resolving or refusing; the image may well exist
+        r"toomanyrequests",
+        r"pull rate limit",
+        r"error pulling image configuration",
+        r"https://[^/\s\"']+/v2/[\"']?:\s.{0,200}?(?:timeout|timed out|no such host|server misbehaving"
+        r"|request canceled|temporary failure in name resolution|connection refused|connection reset)",
+    )),
     ("server-busy", (
         # canon_run's refusals (_run.claim): another harness run had the server, so this run
         # never started; it says nothing about the recipe

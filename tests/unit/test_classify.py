@@ -101,6 +101,14 @@ def test_fingerprint_is_tier_and_12_hex():
     ("Error: No such image: caddy:2", "image-unavailable"),
     ("image mattermost/mattermost-team-edition:10.5 could not be accessed on a registry to record its digest",
      "image-unavailable"),
+    ("toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and "
+     "upgrading: https://www.docker.com/increase-rate-limit", "registry-unavailable"),
+    ("Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: request canceled while "
+     "waiting for connection (Client.Timeout exceeded while awaiting headers)", "registry-unavailable"),
+    ("Get \"https://ghcr.io/v2/\": dial tcp: lookup ghcr.io on 127.0.0.53:53: server misbehaving",
+     "registry-unavailable"),
+    ("error pulling image configuration: download failed after attempts=6: dial tcp 104.16.0.1:443: i/o timeout",
+     "registry-unavailable"),
     ("write /var/lib/docker/tmp/x: no space left on device", "disk-full"),
     ("refusing to start: an isolation run has server default to itself (custom-html-20261127224642-62867e)",
      "server-busy"),
@@ -144,6 +152,9 @@ def test_recipe_failures_are_not_infra():
     assert c.infra_signature(MUMBLE_ERROR) is None  # a refused connection to the app, not to the proxy
     assert c.infra_signature("abra app upgrade failed (exit 1): deploy failed") is None
     assert c.infra_signature("") is None
+    # an app's own API answering badly or refusing is the app's, even under a /v2/ path
+    assert c.infra_signature('readiness: Get "https://ledger.example.org/api/v2/": connection refused') is None
+    assert c.infra_signature("readiness: https://ledger.example.org/v2/ping answered 500: timeout in handler") is None
 
 
 # -- statistics ----------------------------------------------------------------------------
