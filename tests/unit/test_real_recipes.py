@@ -8,7 +8,8 @@ true findings (checked by hand, see the corpus README) must be found. Env drift 
 release to the next (from the first commit with a ``.env.sample`` to HEAD when there is one
 release or none). Lint runs on each recipe's head release (newest tag, HEAD when untagged) by
 the calls ``abra_recipe`` makes (``inspect_release``, ``gather_facts``, ``lint_recipe``): no
-traceback, and the error findings are exactly the true ones of docs/real-recipes.md's Lint.
+traceback, and the error findings are exactly the true ones of docs/real-recipes.md's Lint;
+every older release is linted too, with no traceback.
 
 Skips with a message when the corpus folder is absent (a clone without ``shared/``) or when no
 docker CLI 23+ is installed. ``python3 tests/unit/test_real_recipes.py`` prints the measured
@@ -180,6 +181,9 @@ def survey(bundle: str, docker: str, workdir: str) -> dict:
                              "lines": _drift.drift_lines(drift["missing"])})
     out["drift_seconds"] = round(time.monotonic() - start, 2)
     out["lint"] = lint_head(repo, name, client, versions, os.path.join(workdir, "%s-lint" % name))
+    # every older release too, as a promote or an upgrade base would be linted
+    out["lint_releases"] = [lint_head(repo, name, client, versions[:i + 1], os.path.join(workdir, "%s-lint-%d" % (name, i)))
+                            for i in range(len(versions) - 1)]
     return out
 
 
@@ -379,3 +383,19 @@ if __name__ == "__main__":
                 print("\n%s %s -> %s: %s" % (name, d["from"], d["to"], {k: v for k, v in d["drift"].items()}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_lint_reads_every_release_without_a_traceback(corpus):
+    """Every tagged release, not only the head, is linted by abra_recipe's calls: no traceback and
+    every rule answered; a release that cannot be read says why (RecipeError), as the module would."""
+    problems, linted = [], 0
+    for name, s in sorted(corpus.items()):
+        for lint in s["lint_releases"] + [s["lint"]]:
+            linted += 1
+            where = "%s (%s)" % (name, lint["linted"])
+            if lint["traceback"]:
+                problems.append("%s: %s" % (where, lint["traceback"]))
+            elif not lint["error"]:
+                assert [r["rule"] for r in lint["results"]] == [r.ref for r in _lint.RULES], where
+    assert not problems, "\n".join(problems)
+    assert linted > len(corpus)     # older releases were linted, not only the heads
