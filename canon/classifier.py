@@ -241,7 +241,7 @@ class Classifier:
         return promote_record(res, self.runs_dir, self.server)
 
     def base_run(self) -> dict:
-        """The same suite commit (this checkout's suites) against the upgrade base release,
+        """The same suite commit (the inventory's canon_suites_dir) against the upgrade base release,
         alone on the server: install then custom. What tells a stale test from a regression
         only the suite catches (canon.verdict._locate_custom)."""
         versions = (self.entry.get("cold") or {}).get("versions") or {}

@@ -20,8 +20,9 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Left out of the tarball on purpose (galaxy.yml build_ignore): tests and benchmarks with their
-# data, the bench (stand-in binaries, bench recipes, its playbook), the clone's dev config.
-SHIPPED_NOT = ("tests/unit/", "tests/integration/", "tests/conftest.py", "benchmarks/", "roles/bench/",
+# data, the bench (stand-in binaries, bench recipes, its playbook, the custom suites written for
+# its stand-ins), the clone's dev config.
+SHIPPED_NOT = ("tests/unit/", "tests/integration/", "tests/conftest.py", "tests/suites/", "benchmarks/", "roles/bench/",
                "playbooks/bench.yml", "ansible.cfg", ".ansible-lint", ".ansible-lint-ignore", "Makefile",
                ".gitignore", ".collections/", ".ci/", ".hypothesis/", ".benchmarks/", ".pytest_cache/", "results/")
 
@@ -70,8 +71,9 @@ def test_what_an_installed_collection_runs_is_there(tarball):
         assert must in files, must
     for module in glob.glob(os.path.join(ROOT, "plugins", "modules", "*.py")):
         assert "plugins/modules/" + os.path.basename(module) in files
-    # the custom tier's suites (canon_suites_dir defaults to tests/suites)
-    assert [p for p in files if p.startswith("tests/suites/custom-html/")]
+    # the bench's custom suites are the bench's: an installed collection runs its server's own
+    # (canon_suites_dir, unset by default), and nothing it runs reads tests/suites
+    assert not [p for p in files if p.startswith("tests/suites/")]
     assert not [p for p in files if p.startswith("roles/bench") or "bench/files/recipes" in p]
 
 
