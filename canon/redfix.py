@@ -23,7 +23,7 @@ from canon.classifier import ClassifyError, Classifier
 from canon.load import LoadArm
 from canon.progress import shorten
 from canon.report import markdown_table, relative_documents, write_all
-from canon.sweep import PROMOTE_RED, Sweep
+from canon.sweep import PROMOTE_RED, Sweep, is_red
 
 from canon.verdict import runs_needed
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, write_json_atomic
@@ -32,7 +32,7 @@ SCHEMA = "coopcloud.canon/redfix"
 
 
 def red(entry: dict) -> bool:
-    return entry["cold"]["outcome"] in ("fail", "incomplete") or entry["promote"]["outcome"] in PROMOTE_RED
+    return is_red(entry)  # the sweep's own rule: infra, harness errors and interruptions are not a red
 
 
 def verification_runs(decision: dict) -> int:
