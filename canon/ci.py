@@ -43,6 +43,7 @@ from canon.runner import Job
 from canon.sweep import cold_record
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._forge import (
     VERDICT_MARK, ForgeClient, ForgeError)
 
@@ -51,6 +52,11 @@ SUITES_REPO = "canon-suites"
 SUITES_TIERS = ("install", "custom")
 QUEUE = "ci-queue.jsonl"
 DEFAULT_DEADLINE = 3600
+# A tier's detail in the comment's table: cut at a word with "…"; the run's result.json keeps it whole.
+DETAIL_LIMIT = 300
+# A commit status's description is a one-line summary: GitHub refuses one over 140 characters,
+# and Gitea/Forgejo show it in a narrow column; cut at a word with "…", never mid-word.
+STATUS_DESCRIPTION_MAX = 140
 
 
 class CIError(Exception):
@@ -186,9 +192,9 @@ def tier_table(doc: dict | None) -> str:
         return "_no result document: the run did not get as far as writing one_"
     rows = ["| tier | outcome | seconds | detail |", "|---|---|---:|---|"]
     for t in doc.get("tiers", []):
-        detail = str(t.get("error") or t.get("detail") or t.get("reason") or "").replace("\n", " ").replace("|", "\\|")
+        detail = " ".join(str(t.get("error") or t.get("detail") or t.get("reason") or "").split())
         rows.append("| %s | %s | %s | %s |" % (t.get("name"), t.get("outcome"), t.get("duration", ""),
-                                               detail[:300]))
+                                               clip_words(detail, DETAIL_LIMIT).replace("|", "\\|")))
     return "\n".join(rows)
 
 
@@ -315,12 +321,12 @@ class CI:
     @staticmethod
     def describe(answer: dict) -> str:
         if answer.get("error"):
-            return answer["error"][:140]
+            return clip_words(" ".join(answer["error"].split()), STATUS_DESCRIPTION_MAX)
         parts = []
         for r in answer["runs"]:
             f = r.get("failure") or {}
             parts.append("%s %s" % (r["recipe"], r["outcome"].upper() + (" at %s" % f["tier"] if f else "")))
-        return "; ".join(parts)[:140]
+        return clip_words("; ".join(parts), STATUS_DESCRIPTION_MAX)
 
 
 def answer_pending(inventory: str | None = None, results_dir: str | None = None, tier_order=None,

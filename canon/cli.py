@@ -248,18 +248,24 @@ def shard_plan(sweep) -> dict:
 
 
 def summarise_sweep(doc, directory, paths):
+    """The end summary on stdout: the outcome, the banner the reports open with (the same words:
+    red, infra, interrupted and not run counted apart), systemic events, one line per recipe."""
+    from canon.report import banner_text
     multi = len(doc.get("servers") or []) > 1
     where = ", ".join("%s (cap %s)" % (s["name"], s["cap"]) for s in doc["servers"]) if multi else None
     print("sweep %s on %s: %s in %.0f s (cap %d)" % (doc["sweep_id"], where or doc["server"], doc["outcome"].upper(),
                                                      doc["duration"] or 0, doc["cap"]) if not multi else
           "sweep %s on %s: %s in %.0f s" % (doc["sweep_id"], where, doc["outcome"].upper(), doc["duration"] or 0))
+    print("  " + banner_text(doc))
     for ev in doc.get("systemic") or []:
         print("  systemic event in %s: %s" % (", ".join(ev["recipes"]), shorten(ev["normalised"], 160)))
     for r in doc["recipes"]:
         f = r["cold"].get("failure") or {}
+        cold = r["cold"]["outcome"] + (" (%s)" % r["cold"]["infra"] if r["cold"].get("infra") else "")
+        task = " task '%s'" % f["task"] if f.get("task") and r["cold"].get("infra") == "harness-error" else ""
         print("  %-16s %scold %-11s promote %-20s %s" % (
-            r["recipe"], ("on %-18s " % r.get("server")) if multi else "", r["cold"]["outcome"],
-            r["promote"]["outcome"], ("%s: %s" % (f.get("tier"), shorten(f.get("error", ""), 160))) if f else ""))
+            r["recipe"], ("on %-18s " % r.get("server")) if multi else "", cold,
+            r["promote"]["outcome"], ("%s%s: %s" % (f.get("tier"), task, shorten(f.get("error", ""), 160))) if f else ""))
     print("results: %s" % directory)
     for p in (paths or {}).values():
         print("  %s" % p)

@@ -18,6 +18,12 @@ from canon.ci import ReleaseCandidate, answer_pending, forge_settings, git
 from canon.runner import Job
 from canon.sweep import TEARDOWN_GRACE, promote_record
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
+
+# Errors carried in a fix's record: cut at a word with "…" (the runs' own records are whole).
+REASON_LIMIT = 500
+ERROR_LIMIT = 300
+
 
 class BenchForge:
     def __init__(self, forge, server, inventory: str, results_dir: str):
@@ -54,7 +60,7 @@ class BenchForge:
         res = self._job("fix_pr.yml", extravars, "redfix-pr-%s" % recipe, results)
         if res.status != "successful" or not os.path.exists(record_path):
             reason = "; ".join(x["msg"] for x in res.failures) or res.status
-            return {"status": "not-fixed", "reason": "the pull request could not be made: %s" % reason[:500]}
+            return {"status": "not-fixed", "reason": "the pull request could not be made: %s" % clip_words(reason, REASON_LIMIT)}
         with open(record_path) as fh:
             pr = json.load(fh)
         self.prs[recipe] = dict(pr, kind=kind)
@@ -87,7 +93,7 @@ class BenchForge:
             prec = promote_record(pres, results)
             runs.append({"arm": "isolated", "stage": "promote", "outcome": "pass" if prec["outcome"] in ("promoted", "current")
                          else "fail", "promote": prec["outcome"], "run_id": prec.get("run_id"),
-                         "error": prec.get("detail", "")[:300]})
+                         "error": clip_words(prec.get("detail", ""), ERROR_LIMIT)})
             out["verification"]["condition"] += ", then its promote"
             if prec["outcome"] not in ("promoted", "current"):
                 return dict(out, status="not-fixed", reason="the fixed release's promote was %s: %s"

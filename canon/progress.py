@@ -82,8 +82,10 @@ class Progress:
             return
         self._last = self._now()
         running = "  ".join("%s:%s" % (r, v.get("tier") or v.get("stage")) for r, v in sorted(snap["running"].items()))
-        line = "[%s] %d/%d done, %d red%s | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
-                                                   eta_text(self.left(snap)), running or "-")
+        # red is the recipes' failures only; infra (and harness errors) are counted apart
+        infra = ", %d infra" % snap["infra"] if snap.get("infra") else ""
+        line = "[%s] %d/%d done, %d red%s%s | %s" % (clock(snap["elapsed"]), snap["done"], snap["total"], snap["red"],
+                                                     infra, eta_text(self.left(snap)), running or "-")
         with self._lock:
             self.stream.write("\r\033[K" + line[:200])
             self.stream.flush()

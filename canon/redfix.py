@@ -23,16 +23,19 @@ from canon.classifier import ClassifyError, Classifier
 from canon.load import LoadArm
 from canon.progress import shorten
 from canon.report import markdown_table, relative_documents, write_all
-from canon.sweep import PROMOTE_RED, Sweep
+from canon.sweep import PROMOTE_RED, Sweep, is_red
 
 from canon.verdict import runs_needed
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import now_iso, write_json_atomic
 
 SCHEMA = "coopcloud.canon/redfix"
+# A verification run's error in redfix.json: cut at a word with "…" (its run's result.json is whole).
+ERROR_LIMIT = 300
 
 
 def red(entry: dict) -> bool:
-    return entry["cold"]["outcome"] in ("fail", "incomplete") or entry["promote"]["outcome"] in PROMOTE_RED
+    return is_red(entry)  # the sweep's own rule: infra, harness errors and interruptions are not a red
 
 
 def verification_runs(decision: dict) -> int:
@@ -133,7 +136,7 @@ class Redfix:
                 self.say("verify %s: loaded run %d of %d with %s" % (recipe, i, n, setting))
                 obs = clf.run_arm("loaded", i)
                 runs.append({"arm": "loaded", "outcome": obs["outcome"], "run_id": obs.get("run_id"),
-                             "error": obs.get("error", "")[:300]})
+                             "error": clip_words(obs.get("error", ""), ERROR_LIMIT)})
                 if obs["outcome"] != "pass":
                     break
             load = ",".join("%s=%s" % (k, v) for k, v in sorted((self.load_spec or {"cpu": 6}).items()) if v)
@@ -146,7 +149,8 @@ class Redfix:
             obs = clf.run_arm("isolated", 1)
             rec = clf.records[-1]
             runs.append({"arm": "isolated", "outcome": obs["outcome"], "run_id": obs.get("run_id"),
-                         "promote": rec.get("outcome"), "mode": rec.get("mode"), "error": obs.get("error", "")[:300]})
+                         "promote": rec.get("outcome"), "mode": rec.get("mode"),
+                         "error": clip_words(obs.get("error", ""), ERROR_LIMIT)})
             out["verification"] = {"condition": "promote from the same green cold result", "needed": 1, "runs": runs}
             if rec.get("outcome") != "promoted":
                 out["status"] = "not-fixed"
@@ -278,7 +282,7 @@ def m2_report(doc: dict, first: dict, classifications: dict) -> str:
                      s2.get("sweep_id"), s2.get("outcome"), s2.get("duration") or 0, doc.get("duration") or 0))
     lines.append("")
     for ev in doc.get("systemic") or []:
-        lines.append("- systemic event in %s: %s" % (", ".join(ev["recipes"]), ev.get("normalised", "")[:120]))
+        lines.append("- systemic event in %s: %s" % (", ".join(ev["recipes"]), shorten(ev.get("normalised", ""), 120)))
     lines += ["| recipe | failure | flake or real | evidence | fix | verification | after |",
               "|---|---|---|---|---|---|---|"]
     for entry in first["recipes"]:

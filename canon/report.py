@@ -27,6 +27,8 @@ from markupsafe import Markup
 from canon.load import HOST_CONTROLLER, HOST_NOT_MEASURED
 from canon.progress import shorten
 from canon.timeline import _number, duration_text, timeline_svg
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import (
+    level as ladder_level, level_text as ladder_text, overall)
 
 SWEEP_SCHEMA = "coopcloud.canon/sweep"
 CLASSIFICATION_SCHEMA = "coopcloud.canon/classification"
@@ -191,7 +193,7 @@ def cold_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
         error = failure.get("error") or failed.get("error") or ""
         return "%s: %s" % (tier, one_line(error, limit)) if error else str(tier)
     if outcome == "infra":
-        return "infra: %s" % one_line(cold.get("infra") or "infrastructure failure", limit)
+        return "infra: %s" % infra_text(cold, limit)
     if outcome == "incomplete":
         skipped = first_tier(cold, "skipped")
         if skipped:
@@ -208,6 +210,20 @@ def cold_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
     return "cold: %s" % outcome  # an outcome this renderer does not know is shown as it is
 
 
+def infra_text(cold: dict, limit: int | None = CELL_LIMIT) -> str:
+    """Why a cold run could not say anything about the recipe: the infra kind (``engine-down``)
+    and, when the run recorded one, its error; a harness error names the tier, the task and the
+    error (``harness-error in upgrade task 'write the marker': <error>``). The error is cut at a
+    word boundary at ``limit`` (None: whole)."""
+    kind = str(cold.get("infra") or "infrastructure failure")
+    failure = cold.get("failure") or {}
+    error = failure.get("error") or cold.get("detail") or ""
+    if kind == "harness-error":
+        tier, task = failure.get("tier") or (first_tier(cold, "harness-error") or {}).get("name"), failure.get("task")
+        kind += (" in %s" % tier if tier else "") + (" task '%s'" % one_line(task, None) if task else "")
+    return "%s: %s" % (kind, one_line(error, limit)) if error else one_line(kind, limit)
+
+
 def promote_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
     """What went wrong in the recipe's warm promotion (``promote: failed — <detail>``); None otherwise."""
     promote = entry.get("promote") or {}
@@ -216,6 +232,23 @@ def promote_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
         return None
     detail = one_line(promote.get("detail"), limit)
     return "promote: %s — %s" % (outcome, detail) if detail else "promote: %s" % outcome
+
+
+def level_of(entry: dict) -> str:
+    """What the recipe's cold run verified, as its result document says it (``level_text``:
+    ``PASS, 3 of 3 applicable rungs (upgrade n/a: oldest release; custom n/a: no suite)``); for a
+    sweep written before the documents carried it, the same words made from its tiers by the
+    ladder's own rule; ``—`` when the run recorded no tiers."""
+    cold = entry.get("cold") or {}
+    if cold.get("level_text"):
+        return one_line(cold["level_text"], None)
+    tiers = [t for t in cold.get("tiers") or [] if isinstance(t, dict) and t.get("name") and t.get("outcome")]
+    if not tiers:
+        return DASH
+    outcome = cold.get("outcome") or overall(tiers)
+    if outcome == "infra" and cold.get("infra") == "harness-error":
+        outcome = "harness-error"
+    return one_line(ladder_text(outcome, ladder_level(tiers)), None)
 
 
 def is_green(entry: dict) -> bool:
@@ -424,45 +457,97 @@ def result_rows(sweep: dict, classifications=()) -> list[dict]:
             "fix": fix_text(classification),
             "fix_url": fix_url(classification),
             "green": green,
+            "state": recipe_state(entry)[0],
+            "level": level_of(entry),
             "classification_doc": classification,
         })
     return rows
 
 
-def red_items(sweep: dict) -> list[str]:
-    """What is red, one item per recipe: ``discourse custom``, ``gitea promote``, ``x infra``."""
-    items = []
+# What a recipe's line of the banner says about it. Only ``red`` is the recipe's failure: an
+# infra or harness error (the server or the harness could not say anything about the recipe) and
+# an interrupted run are counted apart, as the sweep's outcome counts them.
+BANNER_STATES = ("red", "infra", "interrupted", "not-run", "green")
+
+
+def recipe_state(entry: dict) -> tuple[str, str]:
+    """(state, item) of one recipe for the banner; state is one of BANNER_STATES and item what
+    the banner lists: ``discourse custom`` (red, where), ``keycloak (engine-down)`` (infra, its
+    kind), ``mumble`` or ``mumble (promote)`` (interrupted), ``gitea`` (not run, green)."""
+    recipe = str(entry.get("recipe") or "?")
+    cold, promote = entry.get("cold") or {}, entry.get("promote") or {}
+    outcome = cold.get("outcome") or "not-run"
+    if outcome == "fail":
+        return "red", "%s %s" % (recipe, (cold.get("failure") or {}).get("tier")
+                                 or (first_tier(cold, "fail") or {}).get("name") or "cold")
+    if outcome == "incomplete":
+        return "red", "%s incomplete" % recipe
+    if outcome == "infra":
+        kind = str(cold.get("infra") or "unrecognised")
+        tier = (cold.get("failure") or {}).get("tier")
+        if kind == "harness-error" and tier:
+            kind += " in %s" % tier
+        return "infra", "%s (%s)" % (recipe, kind)
+    if outcome == "interrupted":
+        return "interrupted", recipe
+    if outcome == "not-run":
+        return "not-run", recipe
+    if outcome not in COLD_GREEN:
+        return "red", "%s cold %s" % (recipe, outcome)  # an outcome this renderer does not know: shown
+    promoted = promote.get("outcome") or "not-run"
+    if promoted == "infra":
+        return "infra", "%s (promote: %s)" % (recipe, promote.get("infra") or "unrecognised")
+    if promoted == "interrupted":
+        return "interrupted", "%s (promote)" % recipe
+    if promote_failure(entry) is not None:
+        return "red", "%s promote" % recipe
+    return "green", recipe
+
+
+def banner_groups(sweep: dict) -> dict[str, list[str]]:
+    """The banner's items of each state (BANNER_STATES), in the sweep's order."""
+    groups: dict[str, list[str]] = {state: [] for state in BANNER_STATES}
     for entry in sweep.get("recipes") or []:
-        if is_green(entry):
-            continue
-        recipe = str(entry.get("recipe") or "?")
-        cold = entry.get("cold") or {}
-        outcome = cold.get("outcome") or "not-run"
-        if outcome == "fail":
-            where = (cold.get("failure") or {}).get("tier") or (first_tier(cold, "fail") or {}).get("name") or "cold"
-        elif outcome in ("infra", "incomplete", "interrupted"):
-            where = outcome
-        elif outcome == "not-run":
-            continue  # not run is not red: the banner counts it apart
-        elif promote_failure(entry):
-            where = "promote"
-        else:
-            where = "cold " + outcome
-        items.append("%s %s" % (recipe, where))
-    return items
+        state, item = recipe_state(entry)
+        groups[state].append(item)
+    return groups
+
+
+def red_items(sweep: dict) -> list[str]:
+    """What is red, one item per recipe: ``discourse custom``, ``gitea promote``. Infra, harness
+    errors and interrupted runs are not a recipe's red (see banner_groups)."""
+    return banner_groups(sweep)["red"]
 
 
 def banner_text(sweep: dict) -> str:
-    """One line a maintainer reads first: ``3 of 6 red: discourse custom, mattermost-lts backup_restore, …``."""
+    """One line a maintainer reads first: ``2 of 6 red: discourse custom, gitea promote; 1 infra:
+    keycloak (engine-down); 1 interrupted: mumble; 1 not run``, or ``all 6 green``; with no red
+    but some infra or interrupted, ``none red, 4 of 6 green; 1 infra: …``."""
     entries = sweep.get("recipes") or []
-    red = red_items(sweep)
-    not_run = sum(1 for e in entries if ((e.get("cold") or {}).get("outcome") or "not-run") == "not-run")
-    tail = "; %d not run" % not_run if not_run else ""
     if not entries:
         return "no recipes in this sweep"
-    if not red:
-        return "all %d green%s" % (len(entries) - not_run, tail) if len(entries) > not_run else "none run" + tail[1:]
-    return "%d of %d red: %s%s" % (len(red), len(entries), ", ".join(red), tail)
+    groups = banner_groups(sweep)
+    tail = "".join("; %d %s: %s" % (len(groups[state]), state, ", ".join(groups[state]))
+                   for state in ("infra", "interrupted") if groups[state])
+    not_run = len(groups["not-run"])
+    tail += "; %d not run" % not_run if not_run else ""
+    if groups["red"]:
+        return "%d of %d red: %s%s" % (len(groups["red"]), len(entries), ", ".join(groups["red"]), tail)
+    green = len(groups["green"])
+    if green == len(entries) - not_run and green:
+        return "all %d green%s" % (green, tail)
+    if not green and not groups["infra"] and not groups["interrupted"]:
+        return "none of %d run" % len(entries)
+    return "none red, %d of %d green%s" % (green, len(entries), tail)
+
+
+def banner_class(sweep: dict) -> str:
+    """``red`` when a recipe is red, ``amber`` when none is but some could not be judged (infra,
+    harness error, interrupted), else ``green``."""
+    groups = banner_groups(sweep)
+    if groups["red"]:
+        return "red"
+    return "amber" if groups["infra"] or groups["interrupted"] else "green"
 
 
 def load_text(sweep: dict) -> str:
@@ -591,6 +676,9 @@ def markdown_table(sweep: dict, classifications=()) -> str:
                 text = markdown_cell(row[column])
             cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
+    # What each cold run verified, rung by rung, as its result document says it.
+    lines += ["", "What each cold run verified:", ""]
+    lines += ["- %s: %s" % (markdown_cell(row["recipe"]), markdown_cell(row["level"])) for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -619,8 +707,8 @@ def _cold_details(cold: dict) -> str:
     return "\n".join(lines)
 
 
-def _stage_out(stage: dict, classification: dict | None) -> str:
-    lines = []
+def _stage_out(stage: dict, classification: dict | None, level: str | None = None) -> str:
+    lines = ["level: %s" % clean_text(level)] if level and level != DASH else []
     for key in ("run_id", "result"):
         if stage.get(key):
             lines.append("%s: %s" % (key, clean_text(stage[key])))
@@ -654,7 +742,7 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
             element.text = _cold_details(stage)
             counts["failures"] += 1
         elif outcome == "infra":
-            ET.SubElement(case, "error", message=clean_text(stage.get("infra") or "infrastructure failure"),
+            ET.SubElement(case, "error", message=clean_text(infra_text(stage, None)),
                           type="infra").text = _cold_details(stage)
             counts["errors"] += 1
         elif outcome in COLD_SKIPPED:
@@ -681,7 +769,7 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
         elif outcome not in PROMOTE_GREEN:
             ET.SubElement(case, "error", message="unknown promote outcome %r" % outcome, type="unknown")
             counts["errors"] += 1
-    out = _stage_out(stage, classification)
+    out = _stage_out(stage, classification, level_of(entry) if kind == "cold" else None)
     if out:
         ET.SubElement(case, "system-out").text = out
 
@@ -749,7 +837,7 @@ def junit_xml(sweep: dict, classifications=()) -> str:
     properties = ET.SubElement(suite, "properties")
     for name, value in (("sweep_id", sweep_id), ("server", sweep.get("server")), ("cap", sweep.get("cap")),
                         ("harness_commit", sweep.get("harness_commit")), ("outcome", sweep.get("outcome")),
-                        ("load", load_text(sweep))):
+                        ("load", load_text(sweep)), ("banner", banner_text(sweep))):
         if value is not None:
             ET.SubElement(properties, "property", name=name, value=clean_text(value))
     for line in systemic_lines(sweep):
@@ -858,7 +946,8 @@ def _row_view(row: dict, entry: dict, directory: str | None) -> dict:
         if short:
             reasons.append({"short": short, "whole": whole})
     view = {key: row[key] for key in ("recipe", "failure", "root cause", "classification", "fix", "fix_url",
-                                      "green")}
+                                      "green", "level")}
+    view["state"] = row["state"] if row["state"] in ("red", "green") else "amber"
     view.update(isolation=row["isolation result"], cause=row["root cause"], reasons=reasons,
                 evidence=evidence_links(entry, directory) if not row["green"] else [],
                 cause_whole=root_cause_text(row["classification_doc"], None) if row["classification_doc"] else "")
@@ -891,7 +980,7 @@ def _tier_view(sweep: dict) -> tuple[list[str], list[dict]]:
                           else ""})
         cells.append({"outcome": promote.get("outcome") or "not-run", "duration": seconds_text(promote.get("duration")),
                       "title": one_line(promote.get("detail"), None)})
-        lines.append({"recipe": clean_text(entry.get("recipe") or "?"), "cells": cells})
+        lines.append({"recipe": clean_text(entry.get("recipe") or "?"), "cells": cells, "level": level_of(entry)})
     return names, lines
 
 
@@ -976,7 +1065,7 @@ def html_page(sweep: dict, classifications=(), directory: str | None = None) -> 
     details += [c for recipe, found in grouped.items() if recipe not in listed for c in found]
     tier_names, tier_rows = _tier_view(sweep)
     return _environment().get_template("index.html.j2").render(
-        title=title, banner=banner_text(sweep), red=bool(red_items(sweep)),
+        title=title, banner=banner_text(sweep), banner_class=banner_class(sweep),
         summary=_summary_items(sweep),
         started=utc_text(sweep["started"]) if sweep.get("started") else "its start",
         svg=_inline_svg(timeline_svg(sweep), "timeline of " + title),

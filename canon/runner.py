@@ -18,7 +18,11 @@ import ansible_runner
 
 from canon import ROOT
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
+
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
+# A failed task's message as the job keeps it: cut at a word with "…" (the run's evidence is whole).
+MSG_LIMIT = 2000
 
 
 @dataclass
@@ -94,7 +98,7 @@ class Job:
                         self.result.promotions = list(promos)
                     self._tell_tiers(res["ansible_facts"].get("canon_tiers"))
             if kind == "runner_on_failed" and not data.get("ignore_errors"):
-                self.result.failures.append({"task": task, "msg": str(res.get("msg", ""))[:2000]})
+                self.result.failures.append({"task": task, "msg": clip_words(res.get("msg", ""), MSG_LIMIT)})
         return False  # the events are not kept on disk beyond the job
 
     def _tell_tiers(self, tiers) -> None:

@@ -202,6 +202,14 @@ def wait_for_guardian(server, run_id: str, timeout: float = TEARDOWN_GRACE) -> b
     return False
 
 
+def is_red(entry: dict) -> bool:
+    """The recipe failed: its cold run failed or was incomplete, or its promotion failed. An
+    infra or harness error (the cold outcome ``infra``) and an interrupted run are not a red of
+    the recipe; the sweep's outcome, the live status line and the reports' banner count them apart."""
+    return ((entry.get("cold") or {}).get("outcome") in ("fail", "incomplete")
+            or (entry.get("promote") or {}).get("outcome") in PROMOTE_RED)
+
+
 def wait_for_teardown(server, run_ids, timeout: float = TEARDOWN_GRACE) -> list:
     """Wait until the guardians of stopped runs have torn them down; the runs still there."""
     ledger = Ledger(server.state_dir)
@@ -453,9 +461,8 @@ class Sweep:
             running = {r: dict(v) for r, v in self._running.items()}
             done = [r for r in self.doc["recipes"] if r["status"] in ("done", "interrupted")]
         return {"elapsed": time.time() - self.doc["started_epoch"], "running": running, "done": len(done),
-                "total": len(self.doc["recipes"]),
-                "red": sum(1 for r in done if r["cold"]["outcome"] not in ("pass",)
-                           or r["promote"]["outcome"] in PROMOTE_RED)}
+                "total": len(self.doc["recipes"]), "red": sum(1 for r in done if is_red(r)),
+                "infra": sum(1 for r in done if not is_red(r) and "infra" in (r["cold"]["outcome"], r["promote"]["outcome"]))}
 
     def plan_estimate(self) -> float | None:
         """Seconds the unfinished recipes should take by the plan (``canon sweep --plan``'s
@@ -552,8 +559,7 @@ class Sweep:
         doc["summary"] = {"recipes": len(doc["recipes"]), "cold": cold, "promote": promote, "infra": infra}
         if any(r["status"] != "done" for r in doc["recipes"]):
             doc["outcome"] = "interrupted"
-        elif any(r["cold"]["outcome"] in ("fail", "incomplete") or r["promote"]["outcome"] in PROMOTE_RED
-                 for r in doc["recipes"]):
+        elif any(is_red(r) for r in doc["recipes"]):
             doc["outcome"] = "fail"
         elif infra:
             doc["outcome"] = "infra"

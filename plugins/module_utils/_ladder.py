@@ -44,6 +44,20 @@ def clip_words(text, limit: int, mark: str = "…") -> str:
     return head.rstrip() + mark
 
 
+def clip_words_tail(text, limit: int, mark: str = "…") -> str:
+    """The end of ``text``, at most ``limit`` characters, starting at a word boundary (never
+    mid-word) with ``mark`` in front when the start was cut: for a command's stderr, whose last
+    lines say what went wrong. A single word longer than the limit is cut, marked, as a last resort."""
+    text = "" if text is None else str(text)
+    if limit is None or len(text) <= limit:
+        return text
+    room = max(0, limit - len(mark))
+    cut = text[len(text) - room - 1:]
+    space = min([i for i in (cut.find(" "), cut.find("\n"), cut.find("\t")) if i >= 0] or [-1])
+    tail = cut[space + 1:] if 0 <= space < len(cut) - 1 else text[len(text) - room:]
+    return mark + tail.lstrip()
+
+
 def _intended_na(t: dict | None) -> bool:
     return bool(t) and t["outcome"] == "not-applicable" and t.get("intended", True)
 

@@ -14,6 +14,8 @@ import select
 import ssl
 import time
 
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
+
 
 def wait_ready(attempt, stable: int, interval: float, timeout: float, clock=time.monotonic, sleep=time.sleep) -> dict:
     """Call ``attempt()`` (returns ``(ok, detail)``) until it succeeds ``stable`` times in a row.
@@ -30,7 +32,7 @@ def wait_ready(attempt, stable: int, interval: float, timeout: float, clock=time
         attempts += 1
         ok, detail = attempt()
         elapsed = round(clock() - start, 2)
-        history.append((elapsed, bool(ok), str(detail)[:200]))
+        history.append((elapsed, bool(ok), clip_words(detail, 200)))
         history = history[-20:]
         if ok:
             streak += 1

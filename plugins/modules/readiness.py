@@ -100,6 +100,7 @@ from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._docker import PROBE_LABEL
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words, clip_words_tail
 from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import NameError_, stack_name, validate_url_path
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import CommandError
@@ -127,10 +128,10 @@ def tcp_attempt(docker, container, host, port, send, expect):
         res = docker.exec(container, tcp_probe_script() + [send, host, str(port)], check=False)
         answer = (res.stdout or "").strip()
         if res.rc != 0 and not answer:
-            return False, "connect %s:%s failed (exit %d) %s" % (host, port, res.rc, res.stderr.strip()[-120:])
+            return False, "connect %s:%s failed (exit %d) %s" % (host, port, res.rc, clip_words_tail(res.stderr.strip(), 120))
         if expect and expect not in answer:
-            return False, "answered %r without %r" % (answer[:80], expect)
-        return True, "answered %r" % answer[:80]
+            return False, "answered %r without %r" % (clip_words(answer, 80), expect)
+        return True, "answered %r" % clip_words(answer, 80)
     return attempt
 
 
@@ -147,7 +148,7 @@ def tls_attempt(docker, container, host, port, deadline):
         ok, detail = tls_handshake(send, pipe_receiver(stream.stdout.fileno()), deadline)
         closed = docker.close_stream(stream)
         if not ok and closed.stderr.strip():
-            detail += " (%s)" % closed.stderr.strip()[-120:]
+            detail += " (%s)" % clip_words_tail(closed.stderr.strip(), 120)
         return ok, "%s:%s %s" % (host, port, detail)
     return attempt
 
@@ -161,10 +162,10 @@ def exec_attempt(docker, stack, service, command, expect):
         res = docker.exec(container, command, check=False)
         out = (res.stdout or "").strip()
         if res.rc != 0:
-            return False, "%s exited %d: %s" % (command[0], res.rc, (res.stderr or res.stdout or "").strip()[-120:])
+            return False, "%s exited %d: %s" % (command[0], res.rc, clip_words_tail((res.stderr or res.stdout or "").strip(), 120))
         if expect and expect not in out:
-            return False, "%s printed %r without %r" % (command[0], out[:80], expect)
-        return True, "%s exited 0%s" % (command[0], ": %r" % out[:80] if out else "")
+            return False, "%s printed %r without %r" % (command[0], clip_words(out, 80), expect)
+        return True, "%s exited 0%s" % (command[0], ": %r" % clip_words(out, 80) if out else "")
     return attempt
 
 

@@ -88,6 +88,7 @@ from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
 from ansible_collections.coopcloud.canon.plugins.module_utils._identity import OK, classify, verdict
+from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._module import CanonModule
 
 
@@ -122,13 +123,13 @@ def main():
     samples = []
     for _sample in range(p["samples"]):
         status, body = sample(url, host, p["timeout"])
-        samples.append((classify(status, body, expect, p["codes"]), status, body.strip()[:200]))
+        samples.append((classify(status, body, expect, p["codes"]), status, clip_words(body.strip(), 200)))
     result = verdict(samples)
     if result["verdict"] != OK:
         m.fail(msg="%s %s: %s (%s); e.g. HTTP %s %r, expected %r" % (
             p["domain"], p["path"], result["verdict"], ", ".join("%s %d" % kv for kv in sorted(result["counts"].items())),
             result["example"]["status"] if result["example"]["status"] is not None else "000",
-            result["example"]["excerpt"][:120], expect), **result)
+            clip_words(result["example"]["excerpt"], 120), expect), **result)
     m.exit(changed=False, **result)
 
 

@@ -191,3 +191,33 @@ def test_the_verdict_comment_states_the_honest_level(doc, words):
     body = ci.comment_body({"head_sha": "0123456789abcdef"}, {"state": "failure", "runs": [
         {"recipe": "custom-html", "version": "1.0.1+1.36", "run_id": doc["run_id"], "outcome": "fail", "doc": doc}]})
     assert words in body
+
+
+# -- never cut mid-word where the verdict is read (issue 17) ----------------------------------------------
+
+LONG_ERROR = ("custom tests failed: E AssertionError: no channel list from the murmur server | on port 64738 after "
+              "the handshake " + "and the server closed the connection without an answer " * 8).strip()
+
+
+def _cut_at_a_word(whole: str, kept: str, limit: int) -> bool:
+    return kept.endswith("…") and len(kept) <= limit and whole.startswith(kept[:-1]) and whole[len(kept) - 1] == " "
+
+
+def test_the_comments_tier_table_cuts_a_long_detail_at_a_word():
+    doc = dict(RESULT, tiers=[{"name": "custom", "outcome": "fail", "duration": 6.4, "error": LONG_ERROR}])
+    row = ci.tier_table(doc).splitlines()[2]
+    detail = row.split(" | ", 3)[3][:-len(" |")].replace("\\|", "|")
+    assert _cut_at_a_word(LONG_ERROR, detail, ci.DETAIL_LIMIT)
+    assert "no channel list from the murmur server \\| on port 64738" in row   # the pipe stays escaped
+
+
+@pytest.mark.parametrize("answer", [
+    {"error": "the head commit carries no release tag: " + "fetch the mirror and push the candidate again " * 5},
+    {"runs": [{"recipe": "custom-html-%d" % i, "outcome": "fail", "failure": {"tier": "backup_restore"}}
+              for i in range(6)]},
+])
+def test_the_commit_status_description_keeps_its_limit_and_cuts_at_a_word(answer):
+    whole = (" ".join(answer["error"].split()) if answer.get("error") else
+             "; ".join("%s FAIL at backup_restore" % r["recipe"] for r in answer["runs"]))
+    described = ci.CI.describe(answer)
+    assert len(whole) > ci.STATUS_DESCRIPTION_MAX and _cut_at_a_word(whole, described, ci.STATUS_DESCRIPTION_MAX)

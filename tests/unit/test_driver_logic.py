@@ -452,3 +452,62 @@ def test_a_classification_the_recipe_stops_half_way_is_refused_in_one_line(tmp_p
     err = capsys.readouterr().err
     assert err == ("canon: the classification of gitea stopped: cannot reset the gitea canonical: "
                    "2.3.1 is not green cold\n")
+
+
+# -- never cut mid-word where the verdict is read (issue 17) -----------------------------------
+
+LONG = ("routing identity wrong-backend: the warm domain answered from another stack's app " * 12).strip()
+
+
+def _cut_at_a_word(whole: str, kept: str, limit: int) -> bool:
+    return kept.endswith("…") and len(kept) <= limit and whole.startswith(kept[:-1]) and whole[len(kept) - 1] == " "
+
+
+def test_a_verification_runs_error_is_cut_at_a_word(tmp_path, monkeypatch):
+    import canon.redfix as redfix
+
+    class FakeClassifier:
+        def __init__(self, *args, **kwargs):
+            self.records = []
+
+        def run_arm(self, arm, n):
+            self.records.append({"outcome": "failed", "mode": "advance"})
+            return {"outcome": "fail", "run_id": "gitea-20261206200000-abc123", "error": LONG}
+    monkeypatch.setattr(redfix, "Classifier", FakeClassifier)
+    rf = redfix.Redfix.__new__(redfix.Redfix)
+    rf.server, rf.inventory, rf.dir, rf.profile, rf.load_spec = None, "inv", str(tmp_path), {}, None
+    rf.probe_image, rf.deadline, rf.stop, rf.progress = "img", 60, None, None
+    out = rf.fix_setting({"recipe": "gitea"}, {"verdict": "genuine"}, {"setting": "warm_drift", "detail": "reconcile"})
+    [run] = out["verification"]["runs"]
+    assert out["status"] == "not-fixed" and _cut_at_a_word(LONG, run["error"], redfix.ERROR_LIMIT)
+
+
+def test_m2_cuts_a_systemic_event_at_a_word():
+    from canon.redfix import m2_report
+    doc = {"redfix_id": "redfix-20261206200000-abc123", "server": "default", "outcome": "fail", "sweeps": {},
+           "systemic": [{"recipes": ["a", "b"], "normalised": LONG}], "recipes": {}}
+    [line] = [line for line in m2_report(doc, {"recipes": []}, {}).splitlines() if line.startswith("- systemic")]
+    assert _cut_at_a_word(LONG, line.split(": ", 1)[1], 120)
+
+
+def test_a_pull_request_that_could_not_be_made_says_why_cut_at_a_word(tmp_path):
+    from types import SimpleNamespace
+    import canon.forge_ci as forge_ci
+    bench = forge_ci.BenchForge.__new__(forge_ci.BenchForge)
+    bench.prs = {}
+    bench._job = lambda *a, **k: SimpleNamespace(status="failed", failures=[{"msg": LONG}])
+    entry = {"recipe": "gitea", "cold": {"failure": {"tier": "custom", "error": "e"}}, "promote": {"outcome": "skipped"}}
+    out = bench.pull_request(SimpleNamespace(dir=str(tmp_path)), entry, {"verdict": "genuine"},
+                             {"kind": "test-pr", "branch": "canon/fix", "title": "t", "patch": "p"})
+    head = "the pull request could not be made: "
+    assert out["status"] == "not-fixed" and out["reason"].startswith(head)
+    assert _cut_at_a_word(LONG, out["reason"][len(head):], forge_ci.REASON_LIMIT)
+
+
+def test_a_failed_tasks_message_is_cut_at_a_word():
+    from canon.runner import MSG_LIMIT, Job
+    job = Job("isolate.yml", {}, "ident", "inv", 10)
+    msg = ("the deploy of the release did not converge " * 80).strip()
+    job._event({"event": "runner_on_failed", "event_data": {"task": "install - deploy", "res": {"msg": msg}}})
+    [failure] = job.result.failures
+    assert failure["task"] == "install - deploy" and _cut_at_a_word(msg, failure["msg"], MSG_LIMIT)

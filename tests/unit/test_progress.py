@@ -135,3 +135,54 @@ def test_job_tells_each_new_tier_record_once():
                                                         "res": {"ansible_facts": {"other": 1}}}})
     facts([{"name": "preflight"}])                                           # a second run of the job
     assert told == ["preflight", "install", "preflight"]
+
+
+# -- red is a recipe's failure only; infra and interrupted runs are counted apart (issue 17) ------
+
+def _sweep_doc(recipes):
+    return {"schema": "coopcloud.canon/sweep", "schema_version": 1, "sweep_id": "sweep-20261206200000-abc123",
+            "server": "default", "cap": 2, "duration": 61.0, "outcome": "fail", "systemic": [], "recipes": recipes}
+
+
+RECIPES = [
+    {"recipe": "discourse", "status": "done", "cold": {"outcome": "fail", "failure": {"tier": "custom", "error": "e"}},
+     "promote": {"outcome": "skipped"}},
+    {"recipe": "gitea", "status": "done", "cold": {"outcome": "pass"}, "promote": {"outcome": "failed"}},
+    {"recipe": "keycloak", "status": "done", "cold": {"outcome": "infra", "infra": "engine-down"},
+     "promote": {"outcome": "skipped"}},
+    {"recipe": "custom-html", "status": "done",
+     "cold": {"outcome": "infra", "infra": "harness-error",
+              "failure": {"tier": "upgrade", "task": "upgrade - write the marker", "error": "template error"}},
+     "promote": {"outcome": "skipped"}},
+    {"recipe": "mumble", "status": "interrupted", "cold": {"outcome": "interrupted"}, "promote": {"outcome": "not-run"}},
+    {"recipe": "bluesky-pds", "status": "done", "cold": {"outcome": "pass"}, "promote": {"outcome": "promoted"}},
+]
+
+
+def test_the_live_line_counts_only_a_recipes_red():
+    import threading
+    import time
+    from canon.sweep import Sweep
+    sweep = Sweep.__new__(Sweep)
+    sweep._lock, sweep._running = threading.Lock(), {}
+    sweep.doc = dict(_sweep_doc([dict(r) for r in RECIPES]), started_epoch=time.time())
+    snap = sweep.snapshot()
+    assert (snap["done"], snap["red"], snap["infra"]) == (6, 2, 2)
+    out = Stream(tty=True)
+    Progress(stream=out).update(snap)
+    assert "6/6 done, 2 red, 2 infra | -" in out.getvalue()
+
+
+def test_the_end_summary_opens_with_the_reports_banner(capsys):
+    from canon import report
+    from canon.cli import summarise_sweep
+    doc = _sweep_doc(RECIPES)
+    summarise_sweep(doc, "results/sweep-20261206200000-abc123", {})
+    lines = capsys.readouterr().out.splitlines()
+    banner = ("2 of 6 red: discourse custom, gitea promote; 2 infra: keycloak (engine-down), custom-html "
+              "(harness-error in upgrade); 1 interrupted: mumble")
+    assert lines[0] == "sweep sweep-20261206200000-abc123 on default: FAIL in 61 s (cap 2)"
+    assert lines[1] == "  " + banner == "  " + report.banner_text(doc)
+    html_line = next(line for line in lines if line.split()[:1] == ["custom-html"])
+    assert "cold infra (harness-error)" in html_line and "upgrade task 'upgrade - write the marker': template error" \
+        in html_line

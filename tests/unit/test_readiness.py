@@ -245,3 +245,57 @@ def test_a_tls_probe_says_why_when_nc_cannot_connect(tmp_path):
     ok, detail = module.tls_attempt(DockerClient(binary=str(fake)), "probe1", "mumb_app", 64738, 5)()
     assert not ok
     assert "connection closed before the TLS handshake completed" in detail and "Connection refused" in detail
+
+
+# -- what a probe answered, in its detail: cut at a word, never mid-word (issue 17) ---------------
+
+ANSWER = "Welcome to the bench channel server " * 6
+STDERR = "psql: error: connection to server on socket failed: " + "the server is starting up and not accepting yet " * 4
+
+
+def _cut_at_a_word(whole: str, kept: str, limit: int) -> bool:
+    return kept.endswith("…") and len(kept) <= limit and whole.startswith(kept[:-1]) and whole[len(kept) - 1] == " "
+
+
+def _tail_at_a_word(whole: str, kept: str, limit: int) -> bool:
+    return kept.startswith("…") and len(kept) <= limit and whole.endswith(kept[1:]) and \
+        whole[len(whole) - len(kept)] == " "
+
+
+def test_a_tcp_answer_in_the_detail_is_cut_at_a_word():
+    ok, detail = module.tcp_attempt(FakeDocker(rc=0, stdout=ANSWER), "probe1", "mumb_app", 64738, "hello", "channels")()
+    shown = detail[len("answered '"):detail.index("' without")]
+    assert not ok and _cut_at_a_word(ANSWER.strip(), shown, 80)
+
+
+@pytest.mark.parametrize("docker, expect, words", [
+    (FakeDocker(rc=0, stdout=ANSWER), "accepting", "pg_isready printed '"),
+    (FakeDocker(rc=2, stderr=STDERR), "", "pg_isready exited 2: "),
+])
+def test_an_exec_probes_output_in_the_detail_is_cut_at_a_word(docker, expect, words):
+    ok, detail = module.exec_attempt(docker, "s", "db", ["pg_isready", "-q"], expect)()
+    assert not ok and detail.startswith(words)
+    if docker.result[2]:   # stderr: its end says what went wrong
+        assert _tail_at_a_word(STDERR.strip(), detail[len(words):], 120)
+    else:
+        assert _cut_at_a_word(ANSWER.strip(), detail[len(words):detail.index("' without")], 80)
+
+
+def test_the_history_keeps_each_detail_cut_at_a_word():
+    long = "connect mumb_app:64738 failed (exit 1) " + "nc: can't connect to remote host: refused " * 8
+    res = run([(False, long)] + [(True, "ok")] * 3)
+    kept = res["history"][0][2]
+    assert _cut_at_a_word(long, kept, 200) and res["last_detail"] == "ok"
+
+
+@pytest.mark.parametrize("text, limit, want", [
+    ("short", 10, "short"),
+    ("the server is starting up", 12, "…starting up"),
+    ("the server is starting up", 11, "…up"),
+    ("averyveryverylongsingletoken", 10, "…ngletoken"),   # one word longer than the limit: cut, marked
+    (None, 5, ""),
+])
+def test_clip_words_tail_keeps_the_end_from_a_word(text, limit, want):
+    from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words_tail
+    got = clip_words_tail(text, limit)
+    assert got == want and len(got) <= limit

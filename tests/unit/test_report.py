@@ -659,3 +659,113 @@ def test_root_cause_states_the_location_confidence(location, text):
 def test_an_interrupted_run_says_where_and_why(cold, text):
     from canon.report import cold_failure
     assert cold_failure({"cold": cold}) == text
+
+
+# ---------------------------------------------------------------- harness errors and honest levels (issue 17)
+
+HARNESS_ERROR = ("AnsibleUndefinedVariable: 'dict object' has no attribute 'table'. The error appears to be in "
+                 "'roles/lifecycle/tasks/upgrade.yml': line 12, column 3, but may be elsewhere in the file "
+                 "depending on the exact syntax problem. The offending line appears to be: - name: upgrade - "
+                 "render the env of the new release")
+HARNESS_TASK = "upgrade - render the env of the new release"
+
+
+def _recorded_cold(tiers, run_id="custom-html-20261206200000-abc123"):
+    """A cold record made as the sweep makes it: the lifecycle's result document (the ladder's
+    own result_document) read by canon.sweep.cold_record from the job's events."""
+    from types import SimpleNamespace
+    from canon.sweep import cold_record
+    from ansible_collections.coopcloud.canon.plugins.module_utils import _ladder
+    doc = _ladder.result_document({"run_id": run_id, "recipe": "custom-html", "versions": {"head": "1.0.1+1.36"}},
+                                  tiers)
+    job = SimpleNamespace(results=[doc], run_ids=[run_id], domains={}, status="successful", failures=[],
+                          started=T0, finished=T0 + 40.0, duration=40.0)
+    return cold_record(job, "results", None)
+
+
+HARNESS_TIERS = [{"name": "install", "outcome": "pass", "duration": 12.0},
+                 {"name": "upgrade", "outcome": "harness-error", "duration": 1.5, "task": HARNESS_TASK,
+                  "harness_error": "templating", "error": HARNESS_ERROR},
+                 {"name": "backup_restore", "outcome": "skipped", "intended": False,
+                  "reason": "blocked: upgrade did not pass"}]
+NA_TIERS = [{"name": "install", "outcome": "pass", "duration": 12.0},
+            {"name": "upgrade", "outcome": "not-applicable", "intended": True, "reason": "oldest release"},
+            {"name": "backup_restore", "outcome": "pass", "duration": 4.0},
+            {"name": "custom", "outcome": "not-applicable", "intended": True, "reason": "no suite"},
+            {"name": "lint", "outcome": "pass", "duration": 0.4}]
+NA_LEVEL = "PASS, 3 of 3 applicable rungs (upgrade n/a: oldest release; custom n/a: no suite)"
+
+
+def test_a_harness_error_cell_names_the_task_and_the_error_cut_at_a_word(sweep):
+    cold = _recorded_cold(HARNESS_TIERS)
+    assert cold["outcome"] == "infra" and cold["infra"] == "harness-error"
+    sweep["recipes"][5]["cold"] = cold
+    sweep["recipes"][5]["promote"] = {"outcome": "skipped", "detail": "the cold run was not green (infra)"}
+    row = report.result_rows(sweep)[5]
+    head = "infra: harness-error in upgrade task '%s': " % HARNESS_TASK
+    assert row["failure"].startswith(head + "AnsibleUndefinedVariable: 'dict object' has no attribute 'table'.")
+    clipped = row["failure"][len(head):]
+    assert clipped.endswith("…") and len(clipped) <= report.CELL_LIMIT
+    assert HARNESS_ERROR.startswith(clipped[:-1]) and HARNESS_ERROR[len(clipped) - 1] == " "   # at a word
+    # the page: the task and the error in the row's reason, whole behind its disclosure, not only a tooltip
+    page = report.html_page(sweep)
+    summary = html.escape(row["failure"], quote=True).replace("&#x27;", "&#39;")
+    assert "<summary>%s</summary>" % summary in page
+    assert "<pre>%s</pre>" % html.escape(head + HARNESS_ERROR).replace("&#x27;", "&#39;") in page
+    # JUnit: the cold testcase's error names them too, whole
+    keycloak = [c for c in ET.fromstring(report.junit_xml(sweep)).iter("testcase")
+                if c.get("classname") == "keycloak" and c.get("name") == "cold"][0]
+    assert keycloak.find("error").get("message") == head[len("infra: "):] + HARNESS_ERROR
+
+
+def test_an_infra_cell_keeps_its_kind_and_adds_the_error_the_run_recorded():
+    cold = {"outcome": "infra", "infra": "image-unavailable",
+            "failure": {"tier": "install", "error": "pull access denied for recipe/app"}}
+    assert report.cold_failure({"cold": cold}) == "infra: image-unavailable: pull access denied for recipe/app"
+    assert report.cold_failure({"cold": {"outcome": "infra", "infra": "disk-full", "detail": "2.1 GiB free"}}) == \
+        "infra: disk-full: 2.1 GiB free"
+
+
+@pytest.mark.parametrize("cold, level", [
+    ({"level_text": NA_LEVEL}, NA_LEVEL),                                       # as the result document says
+    ({"outcome": "pass", "tiers": NA_TIERS}, NA_LEVEL),                         # a sweep from before level_text
+    ({"outcome": "fail", "tiers": [{"name": "install", "outcome": "pass"}, {"name": "upgrade", "outcome": "fail"}]},
+     "FAIL, 1 of 5 applicable rungs, stopped at upgrade"),
+    ({"outcome": "infra", "infra": "harness-error", "tiers": HARNESS_TIERS},
+     "HARNESS-ERROR, 1 of 5 applicable rungs, stopped at upgrade"),
+    ({"outcome": "interrupted"}, "—"),
+    ({}, "—"),
+])
+def test_the_level_of_a_recipe(cold, level):
+    assert report.level_of({"cold": cold}) == level
+
+
+def test_every_format_shows_each_recipes_honest_level(sweep):
+    sweep["recipes"][5]["cold"] = _recorded_cold(NA_TIERS)
+    assert sweep["recipes"][5]["cold"]["level_text"] == NA_LEVEL
+    md = report.markdown_table(sweep)
+    assert "What each cold run verified:\n\n- discourse 0.7.0+3.3.1: FAIL, 3 of 5 applicable rungs, stopped at custom\n" \
+        in md
+    assert "- keycloak 10.1.0+26.0.5: %s\n" % NA_LEVEL in md
+    page = report.html_page(sweep)
+    assert "<th>promote</th><th>level</th>" in page and '<td class="level">%s</td>' % NA_LEVEL in page
+    root = ET.fromstring(report.junit_xml(sweep))
+    cold = [c for c in root.iter("testcase") if c.get("classname") == "keycloak" and c.get("name") == "cold"][0]
+    assert cold.find("system-out").text.splitlines()[0] == "level: " + NA_LEVEL
+    # the n/a tiers stay skipped with their reason
+    tiers = {c.get("name"): c for c in root.iter("testcase") if c.get("classname") == "keycloak.cold"}
+    assert tiers["upgrade"].find("skipped").get("message") == "not applicable: oldest release"
+    assert tiers["custom"].find("skipped").get("message") == "not applicable: no suite"
+
+
+def test_an_all_green_sweep_reads_as_before_with_the_levels_added(sweep):
+    for r in sweep["recipes"]:
+        r["cold"] = _cold(r["recipe"], r["cold"]["started_epoch"], [0.2, 30.0, 80.0, 10.0, 5.0, 0.3], PASSED)
+        r["promote"] = _promote(r["recipe"], "promoted", r["cold"]["finished_epoch"], 60.0, "fresh")
+    md = report.markdown_table(sweep)
+    assert "\nall 6 green\n" in md
+    table, _, levels = md.partition("\n\nWhat each cold run verified:\n\n")
+    assert levels == "".join("- %s %s: PASS, 5 of 5 applicable rungs\n" % (r["recipe"], r["version"])
+                             for r in sweep["recipes"])
+    assert table.endswith("| keycloak 10.1.0+26.0.5 | — | — | — | — | — |") and "rungs" not in table
+    assert '<p class="banner green" id="banner">all 6 green</p>' in report.html_page(sweep)

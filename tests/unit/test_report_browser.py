@@ -144,3 +144,21 @@ def test_a_screenshot_of_the_page(rendered, tmp_path):
     subprocess.run([CHROMIUM] + FLAGS + ["--user-data-dir=%s" % (tmp_path / "profile"), "--screenshot=%s" % shot,
                                          "file://" + os.path.abspath(page)], capture_output=True, timeout=120, check=True)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+def test_a_harness_errors_task_and_error_are_visible_not_only_on_hover(tmp_path):
+    """A harness error is not a red of the recipe (the banner counts it as infra), but its task and
+    error are shown like any reason: first words visible, whole once the disclosure is opened."""
+    sweep, classifications = recorded()
+    keycloak = next(e for e in sweep["recipes"] if e["recipe"] == "keycloak")
+    error = ("AnsibleUndefinedVariable: 'dict object' has no attribute 'table'. The error appears to be in "
+             "'roles/lifecycle/tasks/upgrade.yml': line 12, column 3, but may be elsewhere in the file depending on "
+             "the exact syntax problem.")
+    keycloak["cold"].update(outcome="infra", infra="harness-error", level_text=None,
+                            failure={"tier": "upgrade", "task": "upgrade - render the env", "error": error})
+    keycloak["promote"] = {"outcome": "skipped", "detail": "the cold run was not green (infra)"}
+    report.write_all(sweep, classifications, str(tmp_path))
+    seen = probe(str(tmp_path / "index.html"), tmp_path)
+    reason = "infra: harness-error in upgrade task 'upgrade - render the env': " + error
+    assert reason[:80] in _flat(seen["closed"]) and reason in _flat(seen["opened"])
+    assert "1 infra: keycloak (harness-error in upgrade)" in seen["banner"] and "keycloak promote" not in seen["banner"]

@@ -50,13 +50,67 @@ def test_banner_names_every_red_recipe_and_where(sweep):
     (lambda s: s["recipes"][5].update(cold={"outcome": "not-run"}, promote={"outcome": "not-run"}),
      "5 of 6 red: discourse custom, mattermost-lts backup_restore, mumble custom, bluesky-pds promote, gitea promote; "
      "1 not run"),
-    (lambda s: s["recipes"][0].update(cold={"outcome": "infra", "infra": "engine down"}),
-     "5 of 6 red: discourse infra, mattermost-lts backup_restore, mumble custom, bluesky-pds promote, gitea promote"),
+    # infra, a harness error and an interrupted run are never a recipe's red: counted apart (issue 17)
+    (lambda s: s["recipes"][0].update(cold={"outcome": "infra", "infra": "engine-down"}),
+     "4 of 6 red: mattermost-lts backup_restore, mumble custom, bluesky-pds promote, gitea promote; "
+     "1 infra: discourse (engine-down)"),
+    (lambda s: (s["recipes"][1].update(cold={"outcome": "infra", "infra": "harness-error",
+                                             "failure": {"tier": "upgrade", "task": "upgrade - write the marker",
+                                                         "error": "template error"}}),
+                s["recipes"][2].update(cold={"outcome": "interrupted"}),
+                s["recipes"][3].update(promote={"outcome": "infra", "infra": "proxy-down"}),
+                s["recipes"][5].update(promote={"outcome": "interrupted"})),
+     "2 of 6 red: discourse custom, gitea promote; 2 infra: mattermost-lts (harness-error in upgrade), "
+     "bluesky-pds (promote: proxy-down); 2 interrupted: mumble, keycloak (promote)"),
+    (lambda s: [r.update(cold={"outcome": "pass"}, promote={"outcome": "promoted"}) for r in s["recipes"][:5]]
+     + [s["recipes"][5].update(cold={"outcome": "infra", "infra": "engine-down"})],
+     "none red, 5 of 6 green; 1 infra: keycloak (engine-down)"),
+    (lambda s: [r.update(cold={"outcome": "not-run"}, promote={"outcome": "not-run"}) for r in s["recipes"]],
+     "none of 6 run"),
     (lambda s: s.update(recipes=[]), "no recipes in this sweep"),
 ])
 def test_banner_cases(sweep, change, banner):
     change(sweep)
     assert report.banner_text(sweep) == banner
+
+
+def test_the_banner_of_the_issue_counts_red_infra_and_interrupted_apart(sweep):
+    """``2 of 6 red: discourse custom, gitea promote; 1 infra: keycloak (engine-down); 1
+    interrupted: mumble`` in results.md, index.html (amber nowhere: a recipe is red), junit.xml
+    and the CLI's end summary alike."""
+    recipes = {r["recipe"]: r for r in sweep["recipes"]}
+    recipes["mattermost-lts"].update(cold={"outcome": "pass"}, promote={"outcome": "promoted"})
+    recipes["bluesky-pds"]["promote"] = {"outcome": "promoted"}
+    recipes["keycloak"]["cold"] = {"outcome": "infra", "infra": "engine-down", "tiers": []}
+    recipes["mumble"]["cold"] = {"outcome": "interrupted"}
+    words = "2 of 6 red: discourse custom, gitea promote; 1 infra: keycloak (engine-down); 1 interrupted: mumble"
+    assert report.banner_text(sweep) == words
+    assert report.red_items(sweep) == ["discourse custom", "gitea promote"]
+    assert "\n%s\n" % words in report.markdown_table(sweep)
+    assert '<p class="banner red" id="banner">%s</p>' % words in report.html_page(sweep)
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(report.junit_xml(sweep)).iter("property")}
+    assert props["banner"] == words
+
+
+@pytest.mark.parametrize("change, css", [
+    (lambda s: None, "red"),
+    (lambda s: [r.update(cold={"outcome": "pass"}, promote={"outcome": "promoted"}) for r in s["recipes"]], "green"),
+    # nothing red, but something could not be judged: not green either
+    (lambda s: [r.update(cold={"outcome": "pass"}, promote={"outcome": "promoted"}) for r in s["recipes"][1:]]
+     + [s["recipes"][0].update(cold={"outcome": "infra", "infra": "harness-error"})], "amber"),
+    (lambda s: [r.update(cold={"outcome": "pass"}, promote={"outcome": "promoted"}) for r in s["recipes"][1:]]
+     + [s["recipes"][0].update(cold={"outcome": "interrupted"})], "amber"),
+])
+def test_the_banner_is_red_only_for_a_recipes_red(sweep, change, css):
+    change(sweep)
+    assert report.banner_class(sweep) == css
+    assert '<p class="banner %s" id="banner">' % css in report.html_page(sweep)
+
+
+def test_an_infra_row_is_not_marked_red(sweep):
+    sweep["recipes"][0]["cold"] = {"outcome": "infra", "infra": "engine-down", "tiers": []}
+    page = report.html_page(sweep)
+    assert page.count('<tr class="red">') == 4 and page.count('<tr class="amber">') == 1
 
 
 @pytest.mark.parametrize("seconds, text", [(None, "—"), ("x", "—"), (0, "0.0 s"), (8.64, "8.6 s"), (59.9, "59.9 s"),
