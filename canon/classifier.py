@@ -72,13 +72,16 @@ def classify_target(folder: str, recipe: str) -> tuple:
 def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict:
     """A sweep or re-run record (cold or promote) as an observation for ``decide``."""
     outcome = record.get("outcome")
+    # cold_record and promote_record turn a harness error into infra with signature harness-error;
+    # a record read as the role wrote it says harness-error: never recipe evidence either way
+    infra = record.get("infra") or ("harness-error" if outcome == "harness-error" else None)
     if kind == "cold":
         failure = record.get("failure") or {}
         if outcome == "pass":
             obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
-        elif outcome == "infra":
+        elif outcome in ("infra", "harness-error"):
             obs = {"outcome": "infra", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
-                   "error": failure.get("error") or record.get("infra") or ""}
+                   "error": failure.get("error") or record.get("infra") or "", "infra": infra}
         else:
             obs = {"outcome": "fail", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
                    "error": failure.get("error", "")}
@@ -86,8 +89,8 @@ def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict
         error = record.get("detail") or ""
         if outcome in ("promoted", "current"):
             obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
-        elif outcome == "infra":
-            obs = {"outcome": "infra", "tier": "promote", "fingerprint": None, "error": error}
+        elif outcome in ("infra", "harness-error"):
+            obs = {"outcome": "infra", "tier": "promote", "fingerprint": None, "error": error, "infra": infra}
         else:
             # A fallback that saved the canonical still means the in-place advance failed.
             error = record.get("in_place_error") or error or outcome

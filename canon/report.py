@@ -214,6 +214,8 @@ def promote_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
     outcome = promote.get("outcome") or "not-run"
     if outcome in PROMOTE_GREEN or outcome in PROMOTE_SKIPPED - {"interrupted"}:
         return None
+    if outcome == "infra":
+        outcome = "infra (%s)" % (promote.get("infra") or "unrecognised")  # a harness error: infra (harness-error)
     detail = one_line(promote.get("detail"), limit)
     return "promote: %s — %s" % (outcome, detail) if detail else "promote: %s" % outcome
 
@@ -445,7 +447,8 @@ def red_items(sweep: dict) -> list[str]:
         elif outcome == "not-run":
             continue  # not run is not red: the banner counts it apart
         elif promote_failure(entry):
-            where = "promote"
+            # named apart, as a cold run's infra is: the server (or the harness) failed, not the recipe
+            where = "promote infra" if (entry.get("promote") or {}).get("outcome") == "infra" else "promote"
         else:
             where = "cold " + outcome
         items.append("%s %s" % (recipe, where))
@@ -672,7 +675,7 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
                           type="promote").text = detail
             counts["failures"] += 1
         elif outcome == "infra":
-            ET.SubElement(case, "error", message=detail or "infrastructure failure", type="infra").text = detail
+            ET.SubElement(case, "error", message=clean_text(promote_failure(entry, None)), type="infra").text = detail
             counts["errors"] += 1
         elif outcome in PROMOTE_SKIPPED:
             ET.SubElement(case, "skipped", message=("%s: %s" % (outcome, one_line(detail, None))) if detail
