@@ -76,13 +76,16 @@ def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict
     outcome = record.get("outcome")
     if outcome == "interrupted":
         return None
+    # cold_record and promote_record turn a harness error into infra with signature harness-error;
+    # a record read as the role wrote it says harness-error: never recipe evidence either way
+    infra = record.get("infra") or ("harness-error" if outcome == "harness-error" else None)
     if kind == "cold":
         failure = record.get("failure") or {}
         if outcome == "pass":
             obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
-        elif outcome == "infra":
+        elif outcome in ("infra", "harness-error"):
             obs = {"outcome": "infra", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
-                   "error": failure.get("error") or record.get("infra") or ""}
+                   "error": failure.get("error") or record.get("infra") or "", "infra": infra}
         else:
             obs = {"outcome": "fail", "tier": failure.get("tier"), "fingerprint": failure.get("fingerprint"),
                    "error": failure.get("error", "")}
@@ -90,8 +93,8 @@ def observation(arm: str, kind: str, record: dict, origin: bool = False) -> dict
         error = record.get("detail") or ""
         if outcome in ("promoted", "current"):
             obs = {"outcome": "pass", "tier": None, "fingerprint": None, "error": ""}
-        elif outcome == "infra":
-            obs = {"outcome": "infra", "tier": "promote", "fingerprint": None, "error": error}
+        elif outcome in ("infra", "harness-error"):
+            obs = {"outcome": "infra", "tier": "promote", "fingerprint": None, "error": error, "infra": infra}
         else:
             # A fallback that saved the canonical still means the in-place advance failed.
             error = record.get("in_place_error") or error or outcome

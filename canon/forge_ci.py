@@ -91,9 +91,10 @@ class BenchForge:
                                                  "warm_drift": entry.get("warm_drift", True)},
                                  "redfix-verify-promote-%s" % recipe, results)
             prec = promote_record(pres, results)
+            # an infra promote (a harness error included) says nothing about the fix: not a red run
             runs.append({"arm": "isolated", "stage": "promote", "outcome": "pass" if prec["outcome"] in ("promoted", "current")
-                         else "fail", "promote": prec["outcome"], "run_id": prec.get("run_id"),
-                         "error": clip_words(prec.get("detail", ""), ERROR_LIMIT)})
+                         else "infra" if prec["outcome"] == "infra" else "fail", "promote": prec["outcome"],
+                         "run_id": prec.get("run_id"), "error": clip_words(prec.get("detail", ""), ERROR_LIMIT)})
             out["verification"]["condition"] += ", then its promote"
             if prec["outcome"] not in ("promoted", "current"):
                 return dict(out, status="not-fixed", reason="the fixed release's promote was %s: %s"

@@ -157,7 +157,9 @@ class Redfix:
                 out["reason"] = "the promote with %s was %s" % (setting, rec.get("outcome"))
         if any(r["outcome"] != "pass" for r in runs):
             out["status"] = "not-fixed"
-            out.setdefault("reason", "a verification run was red with the fix in place")
+            red = [r for r in runs if r["outcome"] not in ("pass", "infra")]
+            out.setdefault("reason", "a verification run was red with the fix in place" if red
+                           else "a verification run was infra: the server could not take it, the fix is not verified")
         return out
 
     def fix_pr(self, entry, classification, fix) -> dict:

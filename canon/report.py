@@ -230,6 +230,8 @@ def promote_failure(entry: dict, limit: int | None = CELL_LIMIT) -> str | None:
     outcome = promote.get("outcome") or "not-run"
     if outcome in PROMOTE_GREEN or outcome in PROMOTE_SKIPPED - {"interrupted"}:
         return None
+    if outcome == "infra":
+        outcome = "infra (%s)" % (promote.get("infra") or "unrecognised")  # a harness error: infra (harness-error)
     detail = one_line(promote.get("detail"), limit)
     return "promote: %s — %s" % (outcome, detail) if detail else "promote: %s" % outcome
 
@@ -760,7 +762,7 @@ def _testcase(suite: ET.Element, recipe: str, name: str, stage: dict, kind: str,
                           type="promote").text = detail
             counts["failures"] += 1
         elif outcome == "infra":
-            ET.SubElement(case, "error", message=detail or "infrastructure failure", type="infra").text = detail
+            ET.SubElement(case, "error", message=clean_text(promote_failure(entry, None)), type="infra").text = detail
             counts["errors"] += 1
         elif outcome in PROMOTE_SKIPPED:
             ET.SubElement(case, "skipped", message=("%s: %s" % (outcome, one_line(detail, None))) if detail

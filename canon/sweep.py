@@ -170,20 +170,35 @@ def promote_record(job, results_dir: str, server=None) -> dict:
     if getattr(job, "deprecations", None):
         rec["deprecations"] = list(job.deprecations)
     if promo:
+        # a promote that stopped before its record (promote.yml's rescue: its claim failed) has no run
         rec.update(outcome=promo.get("outcome", "failed"), run_id=promo.get("run_id"), mode=promo.get("mode"),
-                   result=os.path.join(results_dir, promo.get("run_id", ""), "promote.json"),
+                   result=os.path.join(results_dir, promo["run_id"], "promote.json") if promo.get("run_id") else None,
                    detail=promo.get("fallback_error") or promo.get("in_place_error") or "",
                    in_place_error=promo.get("in_place_error", ""), fallback=promo.get("fallback", False),
                    drift=promo.get("drift", {}), domain=promo.get("domain"), version=promo.get("version"),
                    previous=promo.get("previous"), fallback_error=promo.get("fallback_error", ""))
         if rec["outcome"] == "pending":
             rec["outcome"] = "failed"
+        # the promote role decided infra and harness errors already (the promote_failure filter,
+        # the same _infra rules): a harness error is infra here, as cold_record reads it
+        if rec["outcome"] == "infra":
+            rec["infra"] = promo.get("infra") or infra_signature(rec["detail"], proxy_urls(server)) or "unrecognised"
+        elif rec["outcome"] == "harness-error":
+            rec.update(outcome="infra", infra="harness-error", harness_error=promo.get("harness_error") or {})
+        if promo.get("later_error"):
+            rec["later_error"] = promo["later_error"]
     if job.status == "canceled":
         rec["outcome"] = "interrupted"
     elif not promo:
         msg = "; ".join(f["msg"] for f in job.failures) or "the playbook ended (%s) without a record" % job.status
-        rec.update(outcome="infra" if infra_signature(msg, proxy_urls(server)) else "failed", detail=clip_words(msg, 2000))
-    sig = infra_signature(rec.get("detail") or "", proxy_urls(server))
+        sig = infra_signature(msg, proxy_urls(server))
+        rec.update(outcome="infra" if sig else "failed", detail=clip_words(msg, 2000))
+        if sig:
+            rec["infra"] = sig
+    # a record written before the role decided (or a playbook that ended without one) is read here;
+    # the in-place error decides, as in the role: a fallback that then hit the server does not
+    # make an advance the recipe failed infra
+    sig = infra_signature(rec.get("in_place_error") or rec.get("detail") or "", proxy_urls(server))
     if rec["outcome"] in PROMOTE_RED and sig:
         rec.update(outcome="infra", infra=sig)
     return rec

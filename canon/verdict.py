@@ -175,6 +175,8 @@ def _observation(raw: dict) -> dict:
     signature = infra_signature(error) if outcome != "pass" else None
     if outcome == "fail" and signature:
         outcome = "infra"  # a bench failure is not recipe evidence, whoever labelled it
+    if outcome == "infra" and not signature:
+        signature = raw.get("infra")  # decided where the error was whole (e.g. harness-error)
     fp = raw.get("fingerprint")
     if outcome != "pass" and not fp:
         fp = fingerprint(raw.get("tier"), error)

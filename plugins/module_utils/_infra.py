@@ -194,3 +194,26 @@ def tier_failure(result: dict, task: str = "", proxy_urls=()) -> dict:
         record.update(outcome="harness-error", harness_error=kind,
                       error="harness error (%s) in task %r: %s" % (kind, task or "unnamed", error))
     return record
+
+
+PROMOTE_RECIPE_OUTCOMES = ("failed", "refused")
+
+
+def promote_failure(result: dict, task: str = "", proxy_urls=(), recipe_outcome: str = "failed") -> dict:
+    """A failed promote step, decided by the same rules as a tier (:func:`tier_failure`), as the
+    keys of its ``promote.json`` record: ``outcome`` (``recipe_outcome`` when the failure is the
+    recipe's own: ``failed`` for an advance, ``refused`` before one; ``infra``; ``harness-error``),
+    ``in_place_error`` (the whole error) and, when so, ``infra`` (the signature) or
+    ``harness_error`` (``kind``, ``task`` and the whole ``error``)."""
+    if recipe_outcome not in PROMOTE_RECIPE_OUTCOMES:
+        raise ValueError("recipe_outcome must be one of %s, got %r" % (", ".join(PROMOTE_RECIPE_OUTCOMES), recipe_outcome))
+    result = result if isinstance(result, dict) else {"msg": _text(result)}
+    decided = tier_failure(result, task, proxy_urls)
+    record = {"outcome": recipe_outcome, "in_place_error": decided["error"]}
+    if decided["outcome"] == "infra":
+        record.update(outcome="infra", infra=decided["infra"])
+    elif decided["outcome"] == "harness-error":
+        record.update(outcome="harness-error",
+                      harness_error={"kind": decided["harness_error"], "task": decided["task"],
+                                     "error": _error_text(result)})
+    return record

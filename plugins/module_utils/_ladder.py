@@ -239,6 +239,36 @@ def runs_verdict(outcomes: list) -> dict:
     return {"status": status, "msg": "%d of %d run(s) did not pass: %s" % (len(bad), len(outcomes), "; ".join(words))}
 
 
+# A promotion that ends with the canonical on the release passes; promote.yml has always exited
+# 0 for these (canon's report still shows a fallback's in-place failure).
+PROMOTE_PASSES = ("promoted", "promoted-by-fallback", "current")
+
+
+def promote_runs(records: list) -> list:
+    """Promote records (``promote.json`` as the promote role collects them in
+    ``canon_promotions``) as the runs :func:`runs_verdict` reads: a promotion in
+    ``PROMOTE_PASSES`` passes; ``infra`` and ``harness-error`` stay themselves (the task named);
+    anything else (``failed``, ``refused``, a record never finished) is red, with its error."""
+    runs = []
+    for rec in records or []:
+        if not isinstance(rec, dict):
+            continue
+        outcome = str(rec.get("outcome") or "no outcome")
+        error = rec.get("fallback_error") or rec.get("in_place_error") or ""
+        run = {"results": rec.get("results") or rec.get("run_id"), "run_id": rec.get("run_id")}
+        if outcome in PROMOTE_PASSES:
+            run["outcome"] = "pass"
+        elif outcome == "infra":
+            run.update(outcome="infra", infra=rec.get("infra"))
+        elif outcome == "harness-error":
+            he = rec.get("harness_error") or {}
+            run.update(outcome="harness-error", harness_error={"tier": "promote", "task": he.get("task") or ""})
+        else:
+            run.update(outcome=outcome, level_text="PROMOTION %s%s" % (outcome.upper(), ": %s" % error if error else ""))
+        runs.append(run)
+    return runs
+
+
 def table(doc: dict) -> list:
     """A short per-tier table, one string per line; a long detail wraps onto continuation lines
     (at word boundaries, never cut: the decision is read here)."""
