@@ -190,7 +190,9 @@ def test_nothing_in_canon_counts_an_infra_or_harness_promote_red(promoted):
     assert rec["outcome"] not in report.PROMOTE_FAILED
     cell = report.promote_failure(entry)
     assert cell.startswith("promote: infra (%s) — " % rec["infra"]), cell
-    assert report.red_items({"recipes": [entry]}) == ["ledger promote infra"]  # named apart, as a cold infra is
+    # never red: the banner names it apart, with its signature, as a cold run's infra
+    assert report.red_items({"recipes": [entry]}) == []
+    assert report.banner_groups({"recipes": [entry]})["infra"] == ["ledger (promote: %s)" % rec["infra"]]
     assert report.red_items({"recipes": [sweep_entry(promote_record(job([FAILED_PROMOTION]), "/r"))]}) == [
         "ledger promote"]
     # JUnit: an error of type infra, never a failure
