@@ -263,6 +263,17 @@ def red_after(rec: dict) -> bool:
     return s2.get("cold") not in ("pass",) or s2.get("promote") in PROMOTE_RED
 
 
+def evidence_words(iso: dict, lod: dict, classification: dict) -> str:
+    """The classification's runs in plain words, the statistic beside them: "isolated 2 of 2 red
+    (the same failure), loaded none run; Fisher p = 1"."""
+    def arm(name, counts):
+        runs = counts.get("fail", 0) + counts.get("pass", 0)
+        return "%s %s" % (name, "%d of %d red" % (counts.get("fail", 0), runs) if runs else "none run")
+    same = " (the same failure)" if classification.get("verdict") == "genuine" else ""
+    return "%s%s, %s; Fisher p = %.3g" % (arm("isolated", iso), same, arm("loaded", lod),
+                                         (classification.get("confidence") or {}).get("p_value", 1.0))
+
+
 def describe_verification(fix: dict) -> str:
     v = fix.get("verification") or {}
     runs = v.get("runs") or []
@@ -301,9 +312,7 @@ def m2_report(doc: dict, first: dict, classifications: dict) -> str:
             entry["promote"]["outcome"], entry["promote"].get("detail", ""))
         arms = c.get("arms") or {}
         iso, lod = arms.get("isolated", {}), arms.get("loaded", {})
-        evidence = "isolated %d/%d red, loaded %d/%d red; p=%.3g" % (
-            iso.get("fail", 0), iso.get("fail", 0) + iso.get("pass", 0), lod.get("fail", 0),
-            lod.get("fail", 0) + lod.get("pass", 0), (c.get("confidence") or {}).get("p_value", 1.0))
+        evidence = evidence_words(iso, lod, c)
         flake = {"load-flake": "flake", "flaky": "flake", "genuine": "real"}.get(c.get("verdict"), c.get("verdict"))
         where = (c.get("location") or {}).get("where", "?")
         fx = rec.get("fix") or {}

@@ -511,3 +511,14 @@ def test_a_failed_tasks_message_is_cut_at_a_word():
     job._event({"event": "runner_on_failed", "event_data": {"task": "install - deploy", "res": {"msg": msg}}})
     [failure] = job.result.failures
     assert failure["task"] == "install - deploy" and _cut_at_a_word(msg, failure["msg"], MSG_LIMIT)
+
+
+def test_m2_says_the_classification_runs_in_words_with_the_statistic_beside_them():
+    from canon.redfix import evidence_words
+    genuine = {"verdict": "genuine", "confidence": {"p_value": 1.0}}
+    assert evidence_words({"fail": 2, "pass": 0}, {"fail": 1, "pass": 0}, genuine) == (
+        "isolated 2 of 2 red (the same failure), loaded 1 of 1 red; Fisher p = 1")
+    flake = {"verdict": "load-flake", "confidence": {"p_value": 0.05}}
+    assert evidence_words({"fail": 0, "pass": 3}, {"fail": 2, "pass": 0}, flake) == (
+        "isolated 0 of 3 red, loaded 2 of 2 red; Fisher p = 0.05")
+    assert evidence_words({"fail": 1, "pass": 0}, {}, {}) == "isolated 1 of 1 red, loaded none run; Fisher p = 1"
