@@ -33,6 +33,7 @@ TIER_COLOURS = {
     "not-applicable": "#7f7f7f",
     "skipped": "#d3d3d3",
     "infra": "#9467bd",
+    "harness-error": "#e377c2",
 }
 # A cold run drawn as one bar (no tiers recorded) is coloured by the run's outcome.
 RUN_COLOURS = {
@@ -40,6 +41,7 @@ RUN_COLOURS = {
     "fail": "#d62728",
     "incomplete": "#ff7f0e",
     "infra": "#9467bd",
+    "harness-error": "#e377c2",
     "interrupted": "#8c564b",
 }
 PROMOTE_COLOURS = {
@@ -98,9 +100,18 @@ def duration_text(seconds) -> str:
     return ("%d h %d min %d s" % (hours, minutes, secs)) if hours else ("%d min %d s" % (minutes, secs))
 
 
-# Outcomes drawn red on a lane: they get a label beside the bar even when the bar is a sliver.
-RED_TIERS = {"fail", "infra", "incomplete"}
-RED_PROMOTES = {"failed", "refused", "promoted-by-fallback", "infra"}
+# Outcomes that get a label beside the bar even when the bar is a sliver: the recipe's reds in
+# dark red, what the server or the harness failed (never the recipe's red) in dark purple.
+RED_TIERS = {"fail", "infra", "incomplete", "harness-error"}
+RED_PROMOTES = {"failed", "refused", "promoted-by-fallback", "infra", "harness-error"}
+NOT_THE_RECIPE = {"infra", "harness-error"}
+LABEL_INK = {True: "#5b2c83", False: "#8b0000"}     # keyed by: the outcome is not the recipe's
+
+
+def ink_of(bar: dict) -> str:
+    """The colour of a bar's label: dark red for the recipe's own failure, dark purple for infra
+    and harness errors."""
+    return LABEL_INK[bar.get("outcome") in NOT_THE_RECIPE]
 
 
 def _gid_part(text: str) -> str:
@@ -274,8 +285,8 @@ def _draw_lanes(ax, sweep: dict, bars: list[dict], x_max: float) -> None:
             right = bar["x"] + width / 2 < x_max / 2
             ax.text(bar["x"] + width + x_max * 0.004 if right else bar["x"] - x_max * 0.004, bar["lane"],
                     "%s %s" % (bar["label"], bar["outcome"]), ha="left" if right else "right", va="center",
-                    fontsize=7.5, fontweight="bold", color="#8b0000", gid="label-" + bar["gid"],
-                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "#8b0000",
+                    fontsize=7.5, fontweight="bold", color=ink_of(bar), gid="label-" + bar["gid"],
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": ink_of(bar),
                           "linewidth": 0.5, "alpha": 0.9})
     drawn = {b["lane"] for b in bars}
     for lane, entry in enumerate(entries):

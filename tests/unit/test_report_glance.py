@@ -317,3 +317,21 @@ def test_m1_has_the_fix_column_and_relative_paths(sweep, classifications, tmp_pa
     gitea = next(line for line in after.splitlines() if line.startswith("| gitea"))
     assert gitea.rstrip(" |").endswith("harness-setting: warm\\_drift (verified: 1/1 promote green)")
     assert "evidence: %s/runs/g/promote.json" % sweep["sweep_id"] in gitea and "/work/" not in after
+
+
+def test_a_harness_error_tier_is_drawn_and_named_apart_from_the_reds(sweep):
+    import copy
+    sweep = copy.deepcopy(sweep)
+    keycloak = next(e for e in sweep["recipes"] if e["recipe"] == "keycloak")
+    tier = next(t for t in keycloak["cold"]["tiers"] if t["name"] == "install")
+    tier.update(outcome="harness-error", error="harness error (template) in task 'install - deploy': 'x' is undefined")
+    bars = {b["gid"]: b for b in timeline._bars(sweep, timeline.sweep_origin(sweep))}
+    svg = timeline.timeline_svg(sweep)
+    root = ET.fromstring(svg.encode())
+    groups = {g.get("id"): g for g in root.iter(SVG_NS + "g") if g.get("id")}
+    label = groups["label-bar-tier-5-keycloak-install"]
+    assert "install harness-error" in "".join(label.itertext())
+    inks = {el.get("style") or "" for el in label.iter()} | {el.get("fill") or "" for el in label.iter()}
+    assert any("#5b2c83" in ink for ink in inks) and not any("#8b0000" in ink for ink in inks), inks
+    assert timeline.TIER_COLOURS["harness-error"] != timeline.TIER_COLOURS["fail"]
+    assert bars["bar-tier-5-keycloak-install"]["colour"] == timeline.TIER_COLOURS["harness-error"]
