@@ -270,8 +270,8 @@ def evidence_words(iso: dict, lod: dict, classification: dict) -> str:
         runs = counts.get("fail", 0) + counts.get("pass", 0)
         return "%s %s" % (name, "%d of %d red" % (counts.get("fail", 0), runs) if runs else "none run")
     same = " (the same failure)" if classification.get("verdict") == "genuine" else ""
-    return "%s%s, %s; Fisher p = %.3g" % (arm("isolated", iso), same, arm("loaded", lod),
-                                         (classification.get("confidence") or {}).get("p_value", 1.0))
+    p_value = (classification.get("confidence") or {}).get("p_value", 1.0)
+    return "%s%s, %s; Fisher p = %.3g" % (arm("isolated", iso), same, arm("loaded", lod), p_value)
 
 
 def describe_verification(fix: dict) -> str:
