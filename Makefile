@@ -40,7 +40,7 @@ showcase: bench   ## the README's showcase: today's six failures seeded on the b
 	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; \
 	  run=$$(ls -td results/redfix-*/ | head -1); first=$$(ls -d $${run}sweep-*/ | head -1); \
 	  cp $${run}M1.md $${run}M2.md $${run}redfix.json $${first}sweep.json docs/showcase/ && \
-	  rm -rf docs/showcase/classify && cp -r $${first}classify docs/showcase/ && \
+	  rm -rf docs/showcase/classify docs/showcase/runs && cp -r $${first}classify $${first}runs docs/showcase/ && \
 	  $(PYTHON) -m canon report docs/showcase && \
 	  chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,2200 \
 	    --user-data-dir=$$(mktemp -d) --screenshot=$(CURDIR)/docs/showcase/index.png \
