@@ -599,9 +599,11 @@ def classification_document(recipe: str, kind: str, observations: list, decision
     arms = {arm: {"runs": []} for arm in ARMS}
     for order, raw in enumerate(observations):
         o = _observation(raw)
-        arms[o["arm"]]["runs"].append({"order": order, "run_id": o["run_id"], "origin": o["origin"],
-                                       "outcome": o["outcome"], "tier": o["tier"], "fingerprint": o["fingerprint"],
-                                       "error": o["error"], "infra": o["infra"]})
+        run = {"order": order, "run_id": o["run_id"], "origin": o["origin"], "outcome": o["outcome"],
+               "tier": o["tier"], "fingerprint": o["fingerprint"], "error": o["error"], "infra": o["infra"]}
+        if raw.get("load") is not None:
+            run["load"] = raw["load"]     # what the machine went through during the re-run (canon.load)
+        arms[o["arm"]]["runs"].append(run)
     for arm in ARMS:
         arms[arm].update((decision.get("counts") or {}).get(arm) or {"pass": 0, "fail": 0, "infra": 0})
     doc = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "recipe": recipe, "kind": kind}

@@ -492,6 +492,12 @@ def test_classification_document():
     assert doc["verdict"] == "undecided" and doc["location"]["where"] == "unknown"
     with pytest.raises(TypeError):
         c.classification_document("mumble", "cold", observations, d, loc, sever="typo")
+    # a re-run keeps the load the sampler saw during it: the condition it ran in, readable later
+    busy = {"samples": 12, "load1_mean": 11.4, "load1_max": 17.8, "host": "controller"}
+    observations[1]["load"] = busy
+    doc = c.classification_document("mumble", "cold", observations, d, loc)
+    assert doc["arms"]["isolated"]["runs"][0]["load"] == busy
+    assert "load" not in doc["arms"]["loaded"]["runs"][0]
 
 
 # -- properties ----------------------------------------------------------------------------
