@@ -34,7 +34,7 @@ test-sweep: bench ## the sweep of the six under load and their classification (9
 test-interrupt: bench ## the four interruptions of real runs alone (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote; make test runs them too; 340 s on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra --durations=0 -m interrupt tests/integration
 
-showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (1948 s, 32 min, on 2026-11-28)
+showcase: bench   ## the README's showcase: today's six failures seeded on the bench, through canon redfix (1742 s, 29 min, on 2026-12-07)
 	$(PYTHON) tests/integration/scenario.py seed results/showcase-scenario
 	$(PYTHON) -m canon redfix --load cpu=6 --profile tests/integration/today-bench.yml; rc=$$?; \
 	  $(PYTHON) tests/integration/scenario.py unseed results/showcase-scenario; \
