@@ -107,6 +107,11 @@ _TARGETS: list = []
 def recorded_targets() -> list:
     """(object, attribute) of everything that runs a command or opens a connection."""
     if not _TARGETS:
+        # In one process with controller code (another test file imported ansible.errors), a
+        # module's exit_json serialises through ansible-core's controller map, whose first use
+        # imports ansible.utils.display, which runs `ldconfig -p` (ctypes.util.find_library).
+        # That is this process's import, not a module's command: import it before recording.
+        importlib.import_module("ansible.utils.display")
         _TARGETS.extend([(subprocess, "Popen"), (os, "system"), (os, "posix_spawn"), (os, "posix_spawnp"),
                          (os, "fork"), (os, "execv"), (os, "execve"), (os, "execvp"), (os, "execvpe"),
                          (socket.socket, "connect"), (socket.socket, "connect_ex"), (socket, "create_connection")])
