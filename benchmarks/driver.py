@@ -19,6 +19,12 @@ made the abra calls the harness's evidence records, and reports the medians and 
 the runs each verdict took against a fixed protocol of 10 isolated + 10 loaded runs, and the
 seconds they took (each run's ``result.json`` duration, found in ``<sweep>/runs/``).
 
+``busy-cpu`` runs ``canon isolate RECIPE`` alone and again beside one CPU burner per core (a
+stand-in for other work on the machine, e.g. the unit tests), under the bench lock, with the
+classifier's sampler beside each run: the share of the CPUs' time spent working over the run
+(``cpu_busy_pct``) and the load average, against the threshold from which an isolated re-run
+counts as loaded (canon.load.BUSY_CPU_PCT).
+
 Each writes benchmarks/results/<name>.json and prints a summary. docs/performance.md has the
 numbers of this machine.
 """
@@ -632,6 +638,64 @@ def cmd_classification_cost(args) -> int:
     return 0
 
 
+# -- busy-cpu ------------------------------------------------------------------------------
+BURNER = "while True:\n    pass\n"
+
+
+def sampled_run(recipe: str, work: str, n: str, timeout: int, burners: int) -> dict:
+    """One ``canon isolate`` with the classifier's sampler beside it and ``burners`` processes
+    spinning on the CPUs for its whole length."""
+    from canon.inventory import default_inventory, load_servers
+    from canon.load import Sampler, fingerprint
+    server = load_servers(default_inventory())[0]
+    spinning = [subprocess.Popen([sys.executable, "-c", BURNER]) for _ in range(burners)]
+    sampler = Sampler(server, interval=3.0)
+    sampler.start()
+    try:
+        rec = harness_run(recipe, work, n, timeout)
+    finally:
+        sampler.stop()
+        for proc in spinning:
+            proc.kill()
+            proc.wait()
+    load = fingerprint(sampler.samples)
+    return {"recipe": recipe, "burners": burners, "ok": rec["ok"], "outcome": rec.get("outcome"),
+            "seconds": rec["seconds"], "run_id": rec.get("run_id"), "cpu_busy_pct": load.get("cpu_busy_pct"),
+            "load1_mean": load.get("load1_mean"), "load1_max": load.get("load1_max"), "samples": load.get("samples")}
+
+
+def cmd_busy_cpu(args) -> int:
+    from canon.load import BUSY_CPU_PCT
+    work = args.work or tempfile.mkdtemp(prefix="canon-busy-")
+    os.makedirs(work, exist_ok=True)
+    burners = args.burners or os.cpu_count() or 1
+    runs = []
+    for recipe in args.recipes.split(","):
+        for i in range(1, args.runs + 1):
+            for spin in (0, burners):
+                with bench_lock(args.lock):
+                    wait_until_idle()
+                    time.sleep(args.settle)       # the previous run's teardown and load settle
+                    rec = sampled_run(recipe, work, "%s-%d-%d" % (recipe, i, spin), args.timeout, spin)
+                runs.append(rec)
+                print("%-12s run %d, %d burner(s): %s in %.0f s, CPUs %s %% busy, load1 mean %s"
+                      % (recipe, i, spin, rec["outcome"], rec["seconds"], dash(rec["cpu_busy_pct"]),
+                         dash(rec["load1_mean"])))
+    alone = [r["cpu_busy_pct"] for r in runs if not r["burners"] and r["cpu_busy_pct"] is not None]
+    beside = [r["cpu_busy_pct"] for r in runs if r["burners"] and r["cpu_busy_pct"] is not None]
+    doc = {"benchmark": "busy-cpu", "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "machine": machine(), "commit": git_commit(), "threshold_pct": BUSY_CPU_PCT, "burners": burners,
+           "alone_max_pct": max(alone, default=None), "beside_min_pct": min(beside, default=None),
+           "separates": bool(alone and beside) and max(alone) < BUSY_CPU_PCT <= min(beside),
+           "runs": runs, "work": work}
+    out = write_result("busy-cpu", doc)
+    print("alone: at most %s %% busy; beside %d burner(s): at least %s %%; threshold %g %%: %s"
+          % (dash(doc["alone_max_pct"]), burners, dash(doc["beside_min_pct"]), BUSY_CPU_PCT,
+             "separates them" if doc["separates"] else "does NOT separate them"))
+    print("written: %s" % rel(out))
+    return 0 if doc["separates"] else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/driver.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -651,11 +715,20 @@ def main(argv=None) -> int:
     c.add_argument("--save", action="store_true",
                    help="copy the documents into benchmarks/results/classifications/ and their runs' durations "
                         "into benchmarks/results/classification-run-durations.json")
+    b = sub.add_parser("busy-cpu", help="how busy an isolated run keeps the CPUs, alone and beside other work "
+                                         "(uses the bench)")
+    b.add_argument("--recipes", default="custom-html,mumble", help="comma-separated (default %(default)s)")
+    b.add_argument("--runs", type=int, default=2, help="runs per recipe and condition (default %(default)s)")
+    b.add_argument("--burners", type=int, help="CPU burners beside the busy runs (default: one per core)")
+    b.add_argument("--settle", type=float, default=20.0, help="seconds of quiet before each run (default %(default)s)")
+    b.add_argument("--lock", default=BENCH_LOCK, help="the bench lock file (default %(default)s)")
+    b.add_argument("--work", help="folder for the runs' logs and evidence (default: a new one under /tmp)")
+    b.add_argument("--timeout", type=int, default=1800, help="seconds one run may take")
     args = ap.parse_args(argv)
-    if args.command == "overhead" and args.runs < 1:
+    if args.command in ("overhead", "busy-cpu") and args.runs < 1:
         ap.error("--runs must be at least 1")
     return {"makespan": cmd_makespan, "overhead": cmd_overhead,
-            "classification-cost": cmd_classification_cost}[args.command](args)
+            "classification-cost": cmd_classification_cost, "busy-cpu": cmd_busy_cpu}[args.command](args)
 
 
 if __name__ == "__main__":

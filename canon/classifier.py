@@ -16,13 +16,13 @@ import os
 import re
 import time
 
-from canon.load import LoadArm, fingerprint as load_fingerprint, Sampler
+from canon.load import BUSY_CPU_PCT, LoadArm, fingerprint as load_fingerprint, Sampler
 from canon.runner import Job
 from canon.sweep import (
     TEARDOWN_GRACE, cold_record, harness_commit, promote_record, proxy_urls, recipe_commit)
 
 from canon.verdict import (
-    base_evidence, classification_document, custom_base_needed, decide, fingerprint, infra_signature, locate)
+    base_evidence, busy, classification_document, custom_base_needed, decide, fingerprint, infra_signature, locate)
 from ansible_collections.coopcloud.canon.plugins.module_utils._ladder import clip_words
 from ansible_collections.coopcloud.canon.plugins.module_utils._ledger import Ledger, read_json, write_json_atomic
 
@@ -129,12 +129,14 @@ def location_context(kind: str, cold: dict, promote: dict, drift_enabled: bool) 
 class Classifier:
     def __init__(self, server, inventory: str, recipe: str, out_dir: str, sweep_entry: dict, sweep_loaded: bool,
                  load_spec: dict, probe_image: str, budget: int = 10, deadline: int = 1800, kind: str | None = None,
-                 progress=None, stop=None):
+                 progress=None, stop=None, busy_from: float | None = None):
         # absolute before it reaches Ansible, which resolves a relative path from the playbook's folder
         self.server, self.inventory, self.recipe, self.out_dir = server, inventory, recipe, os.path.abspath(out_dir)
         self.entry, self.sweep_loaded = sweep_entry, sweep_loaded
         self.load_spec, self.probe_image, self.budget, self.deadline = load_spec, probe_image, int(budget), int(deadline)
         self.progress, self.stop = progress, stop
+        # an isolated run that met a machine this busy (% of CPU time working) counts as a loaded one
+        self.busy_from = BUSY_CPU_PCT if busy_from is None else float(busy_from)
         cold, promote = sweep_entry.get("cold") or {}, sweep_entry.get("promote") or {}
         if kind is None:
             kind = "promote" if cold.get("outcome") == "pass" and promote.get("outcome") in (
@@ -282,6 +284,12 @@ class Classifier:
                                       "interrupted": record.get("interrupted")})
             return None
         obs["load"] = record["load"]
+        if arm == "isolated" and busy(record["load"], self.busy_from):
+            # no other harness run, but something else kept the machine busy: not isolated
+            obs.update(arm="loaded", run_as="isolated", busy_from=self.busy_from)
+            if self.progress:
+                self.progress("%s: isolated run %d met a busy machine (CPUs %s%% busy, busy from %s%%): counted as loaded"
+                              % (self.recipe, n, record["load"].get("cpu_busy_pct"), self.busy_from))
         return obs
 
     # -- the sequential loop ---------------------------------------------------------------

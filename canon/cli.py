@@ -28,7 +28,7 @@ import yaml
 
 from canon import ROOT
 from canon.inventory import InventoryError, default_inventory, load_servers
-from canon.load import LoadArm, LoadError, parse_spec, reap_orphans
+from canon.load import BUSY_CPU_PCT, LoadArm, LoadError, parse_spec, reap_orphans
 from ansible_collections.coopcloud.canon.plugins.module_utils._flock import Busy, flocked
 
 EXIT_OK, EXIT_RED, EXIT_REFUSED, EXIT_INFRA, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -328,7 +328,8 @@ def cmd_classify(args, progress) -> int:
     with ServerLock(server, "a classification of %s" % args.recipe, args.wait):
         try:
             clf = Classifier(server, args.inventory, args.recipe, args.sweep, entry, loaded, spec, probe_image(server),
-                             budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop)
+                             budget=args.budget, deadline=args.deadline, kind=args.kind, progress=progress.say, stop=stop,
+                             busy_from=args.busy_cpu)
         except ClassifyError as exc:
             raise Refused(str(exc))
         try:
@@ -386,7 +387,8 @@ def cmd_redfix(args, progress) -> int:
             from canon.forge_ci import BenchForge
             ci = BenchForge.from_inventory(server, args.inventory, args.results)
         job = Redfix(server, args.inventory, args.results, plans, profile, spec, probe_image(server), cap=args.cap or server.cap,
-                     budget=args.budget, deadline=args.deadline, progress=progress, stop=stop, ci=ci)
+                     budget=args.budget, deadline=args.deadline, progress=progress, stop=stop, ci=ci,
+                     busy_from=args.busy_cpu)
         doc = job.run()
     print(open(os.path.join(job.dir, "M2.md")).read())
     print("results: %s" % job.dir)
@@ -419,6 +421,20 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError("%r is not a whole number" % text) from None
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1, got %d" % value)
+    return value
+
+
+BUSY_HELP = ("an isolated re-run during which the machine's CPUs were PCT%% busy or more counts as loaded: "
+             "something else was running (default %(default)g)")
+
+
+def percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("%r is not a number" % text) from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError("must be a percentage above 0 and at most 100, got %s" % text)
     return value
 
 
@@ -529,6 +545,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--budget", type=positive_int, default=10, help="re-runs at most (default 10)")
     c.add_argument("--load", action="append", help="the loaded arm's load (default cpu=6)")
     c.add_argument("--kind", choices=["cold", "promote"], help="which failure (default: the one the sweep saw)")
+    c.add_argument("--busy-cpu", type=percent, metavar="PCT", default=BUSY_CPU_PCT, help=BUSY_HELP)
 
     x = sub.add_parser("redfix", parents=[target(), results], help="sweep, classify, fix (PRs or settings), verify, sweep again")
     x.add_argument("recipes", nargs="*", help="only these recipes (default: the server's canon_enrolled)")
@@ -537,6 +554,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--load", action="append", default=[], help="load beside the sweeps and the loaded arm: cpu=N, io=N")
     x.add_argument("--cap", type=sweep_cap, help="deploys at once, 1 to 3 (default: the server's canon_sweep_cap)")
     x.add_argument("--budget", type=positive_int, default=10, help="re-runs per classification (default 10)")
+    x.add_argument("--busy-cpu", type=percent, metavar="PCT", default=BUSY_CPU_PCT, help=BUSY_HELP)
     x.add_argument("--no-forge", action="store_true", help="no pull requests: recipe and test fixes are reported, not applied")
 
     r = sub.add_parser("report", help="render results.md, junit.xml and index.html of a sweep")

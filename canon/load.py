@@ -52,11 +52,27 @@ HOST_CONTROLLER = "controller"    # the driver's machine, where the server's eng
 HOST_NOT_MEASURED = "not measured"  # the engine is on another machine: its load is not known here
 
 
+# A run counts as isolated only on a machine that was not this busy: the share of all its CPUs'
+# time spent working over the run (docs/classification.md, "What isolated means"). The load
+# average is no measure of that: it lags a minute behind, so a run right after a loaded one
+# would inherit the loaded arm's load.
+BUSY_CPU_PCT = 90.0
+
+
 def engine_on_controller(server) -> bool:
     """Whether ``server``'s docker engine runs on the machine the driver runs on (its endpoint,
     from its docker host or context, is a unix socket), so that the driver's ``/proc`` is that
     server's machine's."""
     return endpoint_is_local(server.docker(timeout=20).endpoint())
+
+
+def controller_cpu() -> tuple:
+    """The controller's CPU time since boot, ``(busy, total)`` in clock ticks, from /proc/stat;
+    idle and iowait are not busy."""
+    with open("/proc/stat") as fh:
+        fields = [int(v) for v in fh.readline().split()[1:]]
+    total = sum(fields[:8])     # user nice system idle iowait irq softirq steal (guest is in user)
+    return total - fields[3] - fields[4], total
 
 
 def controller_load() -> tuple:
@@ -88,6 +104,7 @@ class Sampler(threading.Thread):
         if self.local is None:
             self.local = engine_on_controller(self.server)
         load1, mem_used = controller_load() if self.local else (None, None)
+        cpu = list(controller_cpu()) if self.local else None
         docker = self.server.docker()
         try:
             stacks = len(docker.stack_names())
@@ -95,7 +112,7 @@ class Sampler(threading.Thread):
             stacks = None
         events = docker.container_events(self._last, now)
         self._last = now
-        return {"t": round(now, 2), "load1": load1, "mem_used_pct": mem_used, "stacks": stacks,
+        return {"t": round(now, 2), "load1": load1, "mem_used_pct": mem_used, "cpu": cpu, "stacks": stacks,
                 "tasks_changed": len(events.stdout.split()) if events.ok else None}
 
     def run(self):
@@ -122,7 +139,11 @@ def fingerprint(samples: list, start: float | None = None, end: float | None = N
     stacks = [s["stacks"] for s in window if s.get("stacks") is not None]
     churn = [s["tasks_changed"] for s in window if s.get("tasks_changed") is not None]
     span = max(window[-1]["t"] - window[0]["t"], 1.0)
+    cpus = [s["cpu"] for s in window if s.get("cpu")]
+    worked = cpus[-1][1] - cpus[0][1] if len(cpus) > 1 else 0
     return {"samples": len(window),
+            # the share of the CPUs' time spent working between the first and the last sample
+            "cpu_busy_pct": round(100.0 * (cpus[-1][0] - cpus[0][0]) / worked, 1) if worked > 0 else None,
             "load1_mean": round(sum(loads) / len(loads), 2) if loads else None,
             "load1_max": max(loads) if loads else None,
             "mem_used_pct_max": max(mems) if mems else None,

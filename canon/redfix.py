@@ -51,9 +51,10 @@ def verification_runs(decision: dict) -> int:
 
 class Redfix:
     def __init__(self, server, inventory, results_root, plans, profile: dict, load_spec, probe_image, cap=2,
-                 budget=10, deadline=3600, catalogue=None, progress=None, stop=None, ci=None):
+                 budget=10, deadline=3600, catalogue=None, progress=None, stop=None, ci=None, busy_from=None):
         self.server, self.inventory, self.plans, self.profile = server, inventory, plans, profile
         self.load_spec, self.probe_image, self.cap, self.budget, self.deadline = load_spec, probe_image, cap, budget, deadline
+        self.busy_from = busy_from      # None: the classifier's default (canon.load.BUSY_CPU_PCT)
         self.catalogue = catalogue if catalogue is not None else load_catalogue()
         self.progress, self.stop, self.ci = progress, stop, ci
         self.redfix_id = "redfix-%s-%s" % (time.strftime("%Y%m%d%H%M%S", time.gmtime()), os.urandom(3).hex())
@@ -92,7 +93,7 @@ class Redfix:
             try:
                 clf = Classifier(self.server, self.inventory, entry["recipe"], sweep_dir, entry, loaded,
                                  self.load_spec or {"cpu": 6}, self.probe_image, budget=self.budget,
-                                 deadline=self.deadline, stop=self.stop, progress=self.say)
+                                 deadline=self.deadline, stop=self.stop, progress=self.say, busy_from=self.busy_from)
                 docs[entry["recipe"]] = clf.run()
             except ClassifyError as exc:
                 docs[entry["recipe"]] = {"recipe": entry["recipe"], "verdict": "undecided", "clear": False,
@@ -135,6 +136,10 @@ class Redfix:
             for i in range(1, n + 1):
                 self.say("verify %s: loaded run %d of %d with %s" % (recipe, i, n, setting))
                 obs = clf.run_arm("loaded", i)
+                if obs is None:     # stopped before it ended: no evidence either way
+                    runs.append({"arm": "loaded", "outcome": "interrupted", "run_id": clf.stopped_runs[-1].get("run_id"),
+                                 "error": ""})
+                    break
                 runs.append({"arm": "loaded", "outcome": obs["outcome"], "run_id": obs.get("run_id"),
                              "error": clip_words(obs.get("error", ""), ERROR_LIMIT)})
                 if obs["outcome"] != "pass":
@@ -146,7 +151,7 @@ class Redfix:
                              deadline=self.deadline, stop=self.stop, kind="promote")
             clf.runs_dir = os.path.join(self.dir, "verify", recipe)
             self.say("verify %s: the promote again with %s" % (recipe, setting))
-            obs = clf.run_arm("isolated", 1)
+            obs = clf.run_arm("isolated", 1) or {"outcome": "interrupted", "run_id": clf.records[-1].get("run_id")}
             rec = clf.records[-1]
             runs.append({"arm": "isolated", "outcome": obs["outcome"], "run_id": obs.get("run_id"),
                          "promote": rec.get("outcome"), "mode": rec.get("mode"),
@@ -154,11 +159,15 @@ class Redfix:
             out["verification"] = {"condition": "promote from the same green cold result", "needed": 1, "runs": runs}
             if rec.get("outcome") != "promoted":
                 out["status"] = "not-fixed"
-                out["reason"] = "the promote with %s was %s" % (setting, rec.get("outcome"))
+                out["reason"] = ("the promote with %s was stopped before it ended: the fix is not verified" % setting
+                                 if obs["outcome"] == "interrupted" else
+                                 "the promote with %s was %s" % (setting, rec.get("outcome")))
         if any(r["outcome"] != "pass" for r in runs):
             out["status"] = "not-fixed"
-            red = [r for r in runs if r["outcome"] not in ("pass", "infra")]
+            red = [r for r in runs if r["outcome"] not in ("pass", "infra", "interrupted")]
+            stopped = any(r["outcome"] == "interrupted" for r in runs)
             out.setdefault("reason", "a verification run was red with the fix in place" if red
+                           else "a verification run was stopped before it ended: the fix is not verified" if stopped
                            else "a verification run was infra: the server could not take it, the fix is not verified")
         return out
 

@@ -999,6 +999,9 @@ def _classification_view(classification: dict, directory: str | None) -> dict:
             extra = [clean_text(run[k]) for k in ("tier", "fingerprint", "infra") if run.get(k)]
             if run.get("origin"):
                 extra.insert(0, "the sweep's own run")
+            if run.get("run_as") == "isolated":
+                pct = (run.get("load") or {}).get("cpu_busy_pct")
+                extra.insert(0, "run isolated, met a busy machine (CPUs %s%% busy)" % ("%g" % pct if pct is not None else "?"))
             runs.append({"run_id": clean_text(run.get("run_id") or "?"), "outcome": clean_text(run.get("outcome")),
                          "extra": ", ".join(extra)})
         arm_views.append({"name": name, "passed": passed, "failed": failed, "infra": infra, "text": arm_text(arm),

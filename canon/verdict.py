@@ -180,9 +180,35 @@ def _observation(raw: dict) -> dict:
     fp = raw.get("fingerprint")
     if outcome != "pass" and not fp:
         fp = fingerprint(raw.get("tier"), error)
+    run_as = raw.get("run_as")
+    if run_as is not None and (run_as not in ARMS or run_as == arm):
+        raise ValueError("observation run_as must name the other arm, got %r for arm %r" % (run_as, arm))
     return {"arm": arm, "outcome": outcome, "tier": raw.get("tier"), "fingerprint": fp if outcome != "pass" else None,
             "error": error, "run_id": raw.get("run_id"), "origin": bool(raw.get("origin")),
-            "infra": (signature or "unrecognised") if outcome == "infra" else None}
+            "infra": (signature or "unrecognised") if outcome == "infra" else None,
+            "run_as": run_as, "cpu_busy_pct": (raw.get("load") or {}).get("cpu_busy_pct"), "busy_from": raw.get("busy_from")}
+
+
+def busy(load: dict | None, busy_from: float | None) -> bool:
+    """Whether a run's load fingerprint (canon.load.fingerprint) shows a machine too busy for
+    the run to count as isolated: the share of its CPUs' time spent working over the run
+    reached ``busy_from`` percent. Only a measured share decides; a server not measured here
+    is never busy."""
+    if busy_from is None or not load or load.get("host") != "controller":
+        return False
+    pct = load.get("cpu_busy_pct")
+    return pct is not None and pct >= busy_from
+
+
+def _busy_text(obs: list) -> str:
+    """The isolated runs that met a busy machine and count as loaded, in words."""
+    moved = [o for o in obs if o["run_as"] == "isolated" and o["arm"] == "loaded"]
+    if not moved:
+        return ""
+    return ("; %d isolated run%s met a busy machine and count%s as loaded (%s)"
+            % (len(moved), "" if len(moved) == 1 else "s", "s" if len(moved) == 1 else "",
+               ", ".join("%s: CPUs %s%% busy, busy from %s%%" % (o["run_id"] or "run", _fmt(o["cpu_busy_pct"]),
+                                                                  _fmt(o["busy_from"])) for o in moved)))
 
 
 def _counts(obs: list, origin: bool | None = None) -> dict:
@@ -265,7 +291,7 @@ def decide(observations: list, budget: int = 10, confidence: float = 0.95, min_r
     for o in obs:
         if o["outcome"] == "fail":
             fingerprints[o["fingerprint"]] = fingerprints.get(o["fingerprint"], 0) + 1
-    arms = "%s, %s" % (_arm_text("isolated", iso), _arm_text("loaded", lod))
+    arms = "%s, %s%s" % (_arm_text("isolated", iso), _arm_text("loaded", lod), _busy_text(obs))
 
     verdict, reason, dominant = None, "", _dominant(obs, "fail")
     streak = _longest_infra_streak(obs)
@@ -603,6 +629,8 @@ def classification_document(recipe: str, kind: str, observations: list, decision
                "tier": o["tier"], "fingerprint": o["fingerprint"], "error": o["error"], "infra": o["infra"]}
         if raw.get("load") is not None:
             run["load"] = raw["load"]     # what the machine went through during the re-run (canon.load)
+        if o["run_as"]:
+            run["run_as"], run["busy_from"] = o["run_as"], o["busy_from"]   # run isolated, met a busy machine
         arms[o["arm"]]["runs"].append(run)
     for arm in ARMS:
         arms[arm].update((decision.get("counts") or {}).get(arm) or {"pass": 0, "fail": 0, "infra": 0})

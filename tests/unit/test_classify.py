@@ -654,3 +654,43 @@ def test_base_evidence(record, outcome, fp):
     loc = c.locate(decision_for("genuine", "custom:a"), {"kind": "cold", "tier": "custom", "tiers": LEDGER_TIERS,
                                                          "base": got})
     assert loc["where"] == ("stale-test" if fp == "custom:a" else "test-or-app")
+
+
+# -- busy machines -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("load,busy_from,busy", [
+    ({"host": "controller", "cpu_busy_pct": 96.5}, 90.0, True),
+    ({"host": "controller", "cpu_busy_pct": 90.0}, 90.0, True),
+    ({"host": "controller", "cpu_busy_pct": 62.0}, 90.0, False),
+    ({"host": "controller", "cpu_busy_pct": None, "load1_mean": 11.4}, 90.0, False),   # the load average lags: not used
+    ({"host": "not measured", "cpu_busy_pct": 99.0}, 90.0, False),     # a remote engine: not known here
+    ({}, 90.0, False), (None, 90.0, False),
+    ({"host": "controller", "cpu_busy_pct": 99.0}, None, False),
+])
+def test_busy(load, busy_from, busy):
+    assert c.busy(load, busy_from) is busy
+
+
+def test_an_isolated_run_on_a_busy_machine_does_not_make_the_isolated_arm_mixed():
+    # the run that made mumble read 'flaky' on a busy machine: counted as loaded, the isolated
+    # arm is one clean run and the verdict waits for more evidence
+    moved = dict(obs("loaded", "fail", "custom:a", run_id="mumble-2"), run_as="isolated", busy_from=90.0,
+                 load={"host": "controller", "cpu_busy_pct": 98.2})
+    d = c.decide([obs("loaded", "fail", "custom:a", origin=True), obs("isolated", "pass"), moved])
+    assert d["verdict"] != "flaky" and not d["clear"]
+    assert d["counts"]["isolated"] == {"pass": 1, "fail": 0, "infra": 0}
+    assert "1 isolated run met a busy machine and counts as loaded (mumble-2: CPUs 98.2% busy, busy from 90%)" \
+        in d["reason"]
+    doc = c.classification_document("mumble", "cold", [obs("loaded", "fail", "custom:a", origin=True),
+                                                       obs("isolated", "pass"), moved], d, c.locate(d))
+    run = doc["arms"]["loaded"]["runs"][1]
+    assert (run["run_as"], run["busy_from"], run["load"]["cpu_busy_pct"]) == ("isolated", 90.0, 98.2)
+    assert "run_as" not in doc["arms"]["isolated"]["runs"][0]
+
+
+def test_run_as_names_the_other_arm():
+    with pytest.raises(ValueError, match="run_as"):
+        c.decide([dict(obs("isolated", "fail", "custom:a"), run_as="isolated")])
+    with pytest.raises(ValueError, match="run_as"):
+        c.decide([dict(obs("loaded", "fail", "custom:a"), run_as="busy")])

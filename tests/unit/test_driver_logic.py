@@ -482,6 +482,31 @@ def test_a_verification_runs_error_is_cut_at_a_word(tmp_path, monkeypatch):
     assert out["status"] == "not-fixed" and _cut_at_a_word(LONG, run["error"], redfix.ERROR_LIMIT)
 
 
+@pytest.mark.parametrize("verdict,setting", [("load-flake", "canon_slow_start"), ("genuine", "warm_drift")])
+def test_a_verification_run_stopped_half_way_leaves_the_fix_unverified(tmp_path, monkeypatch, verdict, setting):
+    # Ctrl-C during a verification run: that run says nothing, so the fix is not verified (and
+    # the driver does not fall over reading a run that never ended)
+    import canon.redfix as redfix
+
+    class Stopped:
+        def __init__(self, *args, **kwargs):
+            self.records, self.stopped_runs = [], []
+
+        def run_arm(self, arm, n):
+            self.records.append({"outcome": "interrupted", "run_id": "gitea-20261206200000-abc123"})
+            self.stopped_runs.append({"arm": arm, "run_id": "gitea-20261206200000-abc123"})
+            return None
+    monkeypatch.setattr(redfix, "Classifier", Stopped)
+    rf = redfix.Redfix.__new__(redfix.Redfix)
+    rf.server, rf.inventory, rf.dir, rf.profile, rf.load_spec = None, "inv", str(tmp_path), {}, None
+    rf.probe_image, rf.deadline, rf.stop, rf.progress = "img", 60, None, None
+    classification = {"verdict": verdict, "arms": {"loaded": {"fail": 3, "pass": 0}}}
+    out = rf.fix_setting({"recipe": "gitea"}, classification, {"setting": setting, "detail": "the fix"})
+    [run] = out["verification"]["runs"]
+    assert run["outcome"] == "interrupted" and run["run_id"] == "gitea-20261206200000-abc123"
+    assert out["status"] == "not-fixed" and "not verified" in out["reason"]
+
+
 def test_m2_cuts_a_systemic_event_at_a_word():
     from canon.redfix import m2_report
     doc = {"redfix_id": "redfix-20261206200000-abc123", "server": "default", "outcome": "fail", "sweeps": {},
@@ -522,3 +547,55 @@ def test_m2_says_the_classification_runs_in_words_with_the_statistic_beside_them
     assert evidence_words({"fail": 0, "pass": 3}, {"fail": 2, "pass": 0}, flake) == (
         "isolated 0 of 3 red, loaded 2 of 2 red; Fisher p = 0.05")
     assert evidence_words({"fail": 1, "pass": 0}, {}, {}) == "isolated 1 of 1 red, loaded none run; Fisher p = 1"
+
+
+# -- an isolated run on a busy machine is no isolated run ------------------------------------
+
+class _BusySampler(_NoLoad):
+    """The controller's CPUs 97 % busy over the run: something besides the harness ran."""
+
+    def __init__(self, *args, **kwargs):
+        self.samples = [{"t": 100.0, "load1": 3.1, "mem_used_pct": 40.0, "cpu": [1000, 2000]},
+                        {"t": 130.0, "load1": 5.9, "mem_used_pct": 41.0, "cpu": [6820, 8000]}]
+
+
+def test_an_isolated_re_run_on_a_busy_machine_counts_as_loaded_and_isolated_is_asked_again(tmp_path, monkeypatch):
+    # no other harness run was live, but the machine was busy: that red is no isolated evidence
+    # (two of them would otherwise read genuine), so it joins the loaded arm and the next run
+    # asked is isolated again; on a quiet machine the second isolated red then decides
+    import canon.classifier as classifier
+    script = {"warm_teardown.yml": [{}, {}, {}],
+              "isolate.yml": [{"cold": ("pass", "", None)}] * 3,
+              "promote.yml": [{"promote": ("promoted", "")}, {"promote": ("failed", LEDGER_PROMOTE_RED)}] * 3}
+    clf = _promote_classifier(tmp_path, monkeypatch, script)
+    monkeypatch.setattr(classifier, "Sampler", _BusySampler)
+    first = clf.run_arm("isolated", 1)
+    assert first["arm"] == "loaded" and first["run_as"] == "isolated" and first["busy_from"] == 90.0
+    assert first["load"]["cpu_busy_pct"] == 97.0
+    clf.observations.append(first)
+    d = classifier.decide(clf.observations)
+    assert not d["clear"] and d["next_arm"] == "isolated"
+    assert "met a busy machine and counts as loaded" in d["reason"] and "CPUs 97% busy" in d["reason"]
+    monkeypatch.setattr(classifier, "Sampler", _NoLoad)
+    doc = clf.run()
+    assert doc["verdict"] == "genuine"
+    moved = [r for r in doc["arms"]["loaded"]["runs"] if r.get("run_as")]
+    assert [(r["run_as"], r["busy_from"], r["outcome"]) for r in moved] == [("isolated", 90.0, "fail")]
+
+
+def test_a_quiet_machine_keeps_the_isolated_run_isolated(tmp_path, monkeypatch):
+    import canon.classifier as classifier
+
+    class Quiet(_BusySampler):
+        def __init__(self, *args, **kwargs):
+            self.samples = [{"t": 100.0, "load1": 3.1, "cpu": [1000, 2000]}, {"t": 130.0, "load1": 2.0, "cpu": [1500, 8000]}]
+    script = dict(RESET_OK, **{"promote.yml": [{"promote": ("promoted", "")}, {"promote": ("failed", LEDGER_PROMOTE_RED)}]})
+    clf = _promote_classifier(tmp_path, monkeypatch, script)
+    monkeypatch.setattr(classifier, "Sampler", Quiet)
+    obs = clf.run_arm("isolated", 1)
+    assert obs["arm"] == "isolated" and "run_as" not in obs and obs["load"]["cpu_busy_pct"] == 8.3
+    # a threshold of the caller's own: the same run at 5 % counts as loaded
+    clf = _promote_classifier(tmp_path, monkeypatch, script)
+    clf.busy_from = 5.0
+    monkeypatch.setattr(classifier, "Sampler", Quiet)
+    assert clf.run_arm("isolated", 1)["arm"] == "loaded"

@@ -601,6 +601,14 @@ def test_html_contains_the_svg_and_the_table(sweep, classifications):
     assert "systemic event: task: non-zero exit (137): container killed (out of memory) on &lt;node&gt;" in page
 
 
+def test_html_says_which_loaded_run_was_an_isolated_run_on_a_busy_machine(sweep, classifications):
+    mumble = next(c for c in classifications if c["recipe"] == "mumble")
+    mumble["arms"]["loaded"]["runs"][-1].update(run_as="isolated", busy_from=90.0,
+                                                load={"host": "controller", "cpu_busy_pct": 97.4})
+    page = report.html_page(sweep, classifications)
+    assert "run isolated, met a busy machine (CPUs 97.4% busy)" in page
+
+
 def test_html_escapes_everything_it_is_given(sweep, classifications):
     sweep["sweep_id"] = "sweep-<script>alert(1)</script>"
     classifications[2]["location"]["evidence"].append('<img src="https://example.org/x.png">')

@@ -41,9 +41,10 @@ REMOTE = "ssh://ci@ci.example.org"
 
 def test_a_remote_engine_gets_no_load_or_memory_of_the_controller(tmp_path, monkeypatch):
     monkeypatch.setattr(load, "controller_load", lambda: pytest.fail("read the controller's /proc"))
+    monkeypatch.setattr(load, "controller_cpu", lambda: pytest.fail("read the controller's /proc"))
     s = server(tmp_path, REMOTE)
     sample = load.Sampler(s).sample()
-    assert sample["load1"] is None and sample["mem_used_pct"] is None
+    assert sample["load1"] is None and sample["mem_used_pct"] is None and sample["cpu"] is None
     # what the engine itself says still counts, asked through the server's context
     assert sample["stacks"] == 2 and sample["tasks_changed"] == 3
     assert ["docker", "--context", "srv", "context", "inspect", "--format", "{{.Endpoints.docker.Host}}"] in s.calls
@@ -52,8 +53,9 @@ def test_a_remote_engine_gets_no_load_or_memory_of_the_controller(tmp_path, monk
 
 def test_an_engine_on_the_controller_gets_the_controllers_load(tmp_path, monkeypatch):
     monkeypatch.setattr(load, "controller_load", lambda: (1.5, 42.0))
+    monkeypatch.setattr(load, "controller_cpu", lambda: (700, 1000))
     sample = load.Sampler(server(tmp_path, LOCAL)).sample()
-    assert (sample["load1"], sample["mem_used_pct"], sample["stacks"]) == (1.5, 42.0, 2)
+    assert (sample["load1"], sample["mem_used_pct"], sample["stacks"], sample["cpu"]) == (1.5, 42.0, 2, [700, 1000])
 
 
 def test_the_endpoint_is_asked_once_per_sampler(tmp_path, monkeypatch):
@@ -74,6 +76,16 @@ def test_a_docker_that_cannot_name_its_endpoint_is_not_taken_for_this_machine(tm
 def test_the_controllers_load_reads_proc():
     load1, mem = load.controller_load()
     assert load1 >= 0 and 0 <= mem <= 100
+    busy, total = load.controller_cpu()
+    assert 0 <= busy <= total and total > 0
+
+
+def test_the_fingerprint_says_how_busy_the_cpus_were_between_its_first_and_last_sample():
+    samples = [{"t": 100.0, "load1": 0.5, "cpu": [1000, 4000]}, {"t": 103.0, "load1": 0.6, "cpu": [1300, 4600]},
+               {"t": 106.0, "load1": 0.7, "cpu": [1450, 5200]}]
+    assert load.fingerprint(samples)["cpu_busy_pct"] == 37.5     # 450 of 1200 ticks
+    assert load.fingerprint(samples[:1])["cpu_busy_pct"] is None    # one sample spans no time
+    assert load.fingerprint([dict(s, cpu=None) for s in samples])["cpu_busy_pct"] is None
 
 
 def test_the_fingerprint_says_whose_load_it_holds():
