@@ -715,8 +715,8 @@ def main(argv=None) -> int:
     c.add_argument("--save", action="store_true",
                    help="copy the documents into benchmarks/results/classifications/ and their runs' durations "
                         "into benchmarks/results/classification-run-durations.json")
-    b = sub.add_parser("busy-cpu", help="how busy an isolated run keeps the CPUs, alone and beside other work "
-                                         "(uses the bench)")
+    b = sub.add_parser("busy-cpu",
+                       help="how busy an isolated run keeps the CPUs, alone and beside other work (uses the bench)")
     b.add_argument("--recipes", default="custom-html,mumble", help="comma-separated (default %(default)s)")
     b.add_argument("--runs", type=int, default=2, help="runs per recipe and condition (default %(default)s)")
     b.add_argument("--burners", type=int, help="CPU burners beside the busy runs (default: one per core)")

@@ -205,10 +205,10 @@ def _busy_text(obs: list) -> str:
     moved = [o for o in obs if o["run_as"] == "isolated" and o["arm"] == "loaded"]
     if not moved:
         return ""
+    runs = ", ".join("%s: CPUs %s%% busy, busy from %s%%" % (o["run_id"] or "run", _fmt(o["cpu_busy_pct"]),
+                                                             _fmt(o["busy_from"])) for o in moved)
     return ("; %d isolated run%s met a busy machine and count%s as loaded (%s)"
-            % (len(moved), "" if len(moved) == 1 else "s", "s" if len(moved) == 1 else "",
-               ", ".join("%s: CPUs %s%% busy, busy from %s%%" % (o["run_id"] or "run", _fmt(o["cpu_busy_pct"]),
-                                                                  _fmt(o["busy_from"])) for o in moved)))
+            % (len(moved), "" if len(moved) == 1 else "s", "s" if len(moved) == 1 else "", runs))
 
 
 def _counts(obs: list, origin: bool | None = None) -> dict:
