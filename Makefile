@@ -24,11 +24,11 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 31 min: 1586 s for the integration tests in .ci/run at 6444124 on 2026-12-07)
+test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 26 min with sanity and the bench setup: 1388 s for the integration tests in .ci/run at 4ec95bc on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
-test-sweep: bench ## the sweep of the six under load and their classification (917 s, 15 min, at 876af45 on 2026-12-07); CI runs it after make test
+test-sweep: bench ## the sweep of the six under load and their classification (880 s, 15 min, in .ci/run at 4ec95bc on 2026-12-07); CI runs it after make test
 	$(PYTHON) -m pytest -q -ra --durations=0 -m sweep tests/integration
 
 test-interrupt: bench ## the four interruptions of real runs alone (janitor, SIGINT, SIGKILL, SIGTERM on a warm promote; make test runs them too; 340 s on 2026-12-07)
