@@ -194,7 +194,7 @@ def busy(load: dict | None, busy_from: float | None) -> bool:
     the run to count as isolated: the share of its CPUs' time spent working over the run
     reached ``busy_from`` percent. Only a measured share decides; a server not measured here
     is never busy."""
-    if busy_from is None or not load or load.get("host") != "controller":
+    if busy_from is None or not load or load.get("host") != "controller":  # canon.load.HOST_CONTROLLER
         return False
     pct = load.get("cpu_busy_pct")
     return pct is not None and pct >= busy_from
@@ -205,8 +205,8 @@ def _busy_text(obs: list) -> str:
     moved = [o for o in obs if o["run_as"] == "isolated" and o["arm"] == "loaded"]
     if not moved:
         return ""
-    runs = ", ".join("%s: CPUs %s%% busy, busy from %s%%" % (o["run_id"] or "run", _fmt(o["cpu_busy_pct"]),
-                                                             _fmt(o["busy_from"])) for o in moved)
+    runs = ", ".join("%s: CPUs %s%% busy, busy from %s%%" % (o["run_id"] or "run", _fmt_or_unknown(o["cpu_busy_pct"]),
+                                                             _fmt_or_unknown(o["busy_from"])) for o in moved)
     return ("; %d isolated run%s met a busy machine and count%s as loaded (%s)"
             % (len(moved), "" if len(moved) == 1 else "s", "s" if len(moved) == 1 else "", runs))
 
@@ -255,6 +255,10 @@ def _arm_text(name: str, c: dict) -> str:
 
 def _fmt(x: float) -> str:
     return "%.3g" % x
+
+
+def _fmt_or_unknown(x) -> str:
+    return "?" if x is None else _fmt(x)
 
 
 def _trailing_passes(isolated: list) -> int:

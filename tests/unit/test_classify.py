@@ -689,6 +689,12 @@ def test_an_isolated_run_on_a_busy_machine_does_not_make_the_isolated_arm_mixed(
     assert "run_as" not in doc["arms"]["isolated"]["runs"][0]
 
 
+def test_a_moved_run_without_its_numbers_still_reads():
+    moved = dict(obs("loaded", "fail", "custom:a", run_id="mumble-2"), run_as="isolated")
+    d = c.decide([obs("loaded", "fail", "custom:a", origin=True), moved])
+    assert "(mumble-2: CPUs ?% busy, busy from ?%)" in d["reason"]
+
+
 def test_run_as_names_the_other_arm():
     with pytest.raises(ValueError, match="run_as"):
         c.decide([dict(obs("isolated", "fail", "custom:a"), run_as="isolated")])
