@@ -10,6 +10,7 @@ that server's runs. ``tests/integration/split.py`` runs two sessions at once, on
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -256,6 +257,38 @@ def left_by_an_earlier_session() -> list:
             remove_app(name[:-len(".env")])
             removed.append(name[:-len(".env")])
     return removed
+
+
+SERVER_LOCK = "/tmp/canon-test-server-%s.lock"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_to_this_session():
+    """The session holds its server's lock for its whole run (tests/integration/split.py runs one
+    session per server at once). A test that deploys on another server too (a sweep of both) takes
+    that server's lock first with ``other_servers_held``, so it waits for the session there to end
+    rather than meeting its harness runs mid-way (a server in an isolation run refuses a sweep)."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils._flock import flocked
+    with flocked(SERVER_LOCK % SERVER, holder="pytest session on %s (pid %d)" % (SERVER, os.getpid())):
+        yield
+
+
+@pytest.fixture
+def other_servers_held():
+    """Every bench server but the session's own, held for the test: waits for another session that
+    runs there (never the other way round, so two sessions never wait on each other)."""
+    from ansible_collections.coopcloud.canon.plugins.module_utils._flock import Busy, flocked
+    with contextlib.ExitStack() as stack:
+        for server in sorted(s for s in SERVERS if s != SERVER):
+            holder = "a test of the %s session (pid %d)" % (SERVER, os.getpid())
+            try:
+                stack.enter_context(flocked(SERVER_LOCK % server, wait=False, holder=holder))
+            except Busy as busy:
+                t0 = time.monotonic()
+                print("\nwaiting for %s: %s" % (server, busy.holder or "held"), flush=True)
+                stack.enter_context(flocked(SERVER_LOCK % server, holder=holder))
+                print("%s free after %.0f s" % (server, time.monotonic() - t0), flush=True)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -25,8 +25,8 @@ RECIPES = ["custom-html", "keycloak", "bluesky-pds"]
 CAP = 1
 
 
-@pytest.fixture(scope="module")
-def second_server():
+@pytest.fixture
+def second_server(other_servers_held):
     state = subprocess.run(["docker", "--context", SECOND, "info", "--format", "{{.Swarm.LocalNodeState}}"],
                            capture_output=True, text=True, timeout=60)
     if state.returncode != 0 or state.stdout.strip() != "active":
