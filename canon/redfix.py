@@ -151,7 +151,7 @@ class Redfix:
                              deadline=self.deadline, stop=self.stop, kind="promote")
             clf.runs_dir = os.path.join(self.dir, "verify", recipe)
             self.say("verify %s: the promote again with %s" % (recipe, setting))
-            obs = clf.run_arm("isolated", 1) or {"outcome": "interrupted", "run_id": clf.records[-1].get("run_id")}
+            obs = clf.run_arm("isolated", 1) or {"outcome": "interrupted", "run_id": clf.stopped_runs[-1].get("run_id")}
             rec = clf.records[-1]
             runs.append({"arm": "isolated", "outcome": obs["outcome"], "run_id": obs.get("run_id"),
                          "promote": rec.get("outcome"), "mode": rec.get("mode"),
