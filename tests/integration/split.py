@@ -11,6 +11,10 @@ has one session's harness runs at a time. Each session ends with its own secret 
 wrote. Files stay on ``default`` when they need it: the live keycloak, the forge and its tags,
 sweeps of both servers, the ssh inventory, the collection built and installed.
 
+Each session holds its server's lock (conftest.py, ``server_to_this_session``); a test in one
+session that deploys on the other server too (the sweep of both) takes that server's lock first
+and waits for the session there to end (``other_servers_held``).
+
 Both sessions run under the bench lock (``flock /tmp/canon-bench.lock``, the one the benchmarks
 take), held here: a benchmark started meanwhile waits for the suite, and the suite for it.
 
