@@ -23,8 +23,6 @@ import re
 from ansible_collections.coopcloud.canon.plugins.module_utils._infra import (
     INFRA_SIGNATURES, infra_signature)
 
-from canon.load import HOST_CONTROLLER
-
 __all__ = ["INFRA_SIGNATURES", "infra_signature"]  # re-exported: the classifier reads them from here
 
 ARMS = ("isolated", "loaded")
@@ -196,7 +194,7 @@ def busy(load: dict | None, busy_from: float | None) -> bool:
     the run to count as isolated: the share of its CPUs' time spent working over the run
     reached ``busy_from`` percent. Only a measured share decides; a server not measured here
     is never busy."""
-    if busy_from is None or not load or load.get("host") != HOST_CONTROLLER:
+    if busy_from is None or not load or load.get("host") != "controller":  # canon.load.HOST_CONTROLLER
         return False
     pct = load.get("cpu_busy_pct")
     return pct is not None and pct >= busy_from

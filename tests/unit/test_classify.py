@@ -672,6 +672,13 @@ def test_busy(load, busy_from, busy):
     assert c.busy(load, busy_from) is busy
 
 
+def test_busy_reads_the_samplers_own_host_names():
+    # verdict.py stays free of canon.load (docker-facing) and spells the sampler's names itself
+    from canon import load
+    assert c.busy({"host": load.HOST_CONTROLLER, "cpu_busy_pct": 99.0}, 90.0)
+    assert not c.busy({"host": load.HOST_NOT_MEASURED, "cpu_busy_pct": 99.0}, 90.0)
+
+
 def test_an_isolated_run_on_a_busy_machine_does_not_make_the_isolated_arm_mixed():
     # the run that made mumble read 'flaky' on a busy machine: counted as loaded, the isolated
     # arm is one clean run and the verdict waits for more evidence
