@@ -231,6 +231,37 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, terminate)
 
 
+CONVERGE_PREFIX = "cvg-"     # test_swarm_converge.py's own stacks, deployed with docker alone
+
+
+def remove_stack(client, stack: str, timeout: float = 180) -> dict:
+    """``docker stack rm`` and then, as the harness's own teardown does (module_utils/_teardown),
+    remove by the stack's label what the engine left: under load, an engine's own `stack rm`
+    sometimes removes the services but not the network ("cannot assign requested address" on
+    the network's load balancer endpoint, in dockerd's log). What is still there at the end."""
+    deadline = time.monotonic() + timeout
+    client.stack_rm(stack)
+    client.wait_gone(stack, kinds=("service",), timeout=timeout)
+    while True:
+        left = {k: v for k, v in client.stack_objects(stack).items() if v}
+        if not left or time.monotonic() > deadline:
+            return left
+        for kind in ("service", "secret", "config", "volume", "network"):
+            if left.get(kind):
+                client.remove(kind, left[kind])
+        time.sleep(1)
+
+
+def converge_stacks(client) -> list:
+    """The stacks of test_swarm_converge.py on the engine (by the stack label)."""
+    names = set()
+    for kind in ("service", "network"):
+        res = client.run([kind, "ls", "--filter", "label=com.docker.stack.namespace",
+                          "--format", '{{.Label "com.docker.stack.namespace"}}'], check=False)
+        names |= {n for n in res.stdout.split() if n.startswith(CONVERGE_PREFIX)}
+    return sorted(names)
+
+
 def left_by_an_earlier_session() -> list:
     """Undo what an earlier, killed session's fixtures (or a benchmark) left on the bench: warm
     canonicals on the session's server (a benchmark's, a killed session's: the tests seed the ones
@@ -251,6 +282,14 @@ def left_by_an_earlier_session() -> list:
                 pytest.fail("%s holds a warm canonical that warm_teardown.yml could not remove:\n%s"
                             % (SERVER, res.stdout[-2000:]))
             removed.append("canonical " + name[:-len(".json")])
+    if ON_DEFAULT:
+        from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
+        client = DockerClient()
+        for stack in converge_stacks(client):
+            left = remove_stack(client, stack)
+            if left:
+                pytest.fail("an earlier session's stack %s could not be removed: %s left" % (stack, left))
+            removed.append("stack " + stack)
     envs = os.path.join(ABRA_DIR, "servers", SERVER)
     for name in sorted(os.listdir(envs)) if ON_DEFAULT and os.path.isdir(envs) else []:
         if name.startswith("coll-") and name.endswith(".env"):

@@ -12,9 +12,9 @@ import subprocess
 import textwrap
 
 import pytest
-from conftest import ROOT, ansible_env, assert_no_deprecation, docker
+from conftest import CONVERGE_PREFIX, ROOT, ansible_env, assert_no_deprecation, docker, remove_stack
 
-from ansible_collections.coopcloud.canon.plugins.module_utils._docker import STACK_LABEL, DockerClient
+from ansible_collections.coopcloud.canon.plugins.module_utils._docker import DockerClient
 from ansible_collections.coopcloud.canon.plugins.module_utils._evidence import Evidence
 from ansible_collections.coopcloud.canon.plugins.module_utils._names import stack_name
 from ansible_collections.coopcloud.canon.plugins.module_utils._proc import Redactor
@@ -45,7 +45,7 @@ def compose(stack: str, command: str, version: str = "1.0.0+1", healthcheck: str
 @pytest.fixture
 def stacks(tmp_path):
     """deploy(name, compose_text_for(stack)) -> domain; every stack is removed afterwards."""
-    prefix = "cvg-" + secrets.token_hex(3)
+    prefix = CONVERGE_PREFIX + secrets.token_hex(3)
     made = []
 
     def deploy(name: str, text_for) -> str:
@@ -60,14 +60,8 @@ def stacks(tmp_path):
 
     yield deploy
     client = DockerClient()
-    for stack in made:
-        docker("stack", "rm", stack, check=False)
-    for stack in made:
-        assert client.wait_gone(stack, timeout=60), "stack %s not removed" % stack
-        for kind in ("volume", "network"):
-            client.remove(kind, client.list_names(kind, label="%s=%s" % (STACK_LABEL, stack)))
-        left = client.stack_objects(stack)
-        assert not any(left.values()), left
+    left = {stack: remove_stack(client, stack) for stack in made}
+    assert not any(left.values()), left
 
 
 def run_converge(tmp_path, domain: str, check: bool = False, **options) -> dict:
