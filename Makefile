@@ -24,7 +24,7 @@ teardown:         ## remove whatever dead harness runs left
 unit:             ## fast: pure logic and parsers, no swarm (seconds)
 	$(PYTHON) -m pytest -q -m "not slow" tests/unit
 
-test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (about 26 min with sanity and the bench setup: 1388 s for the integration tests in .ci/run at 4ec95bc on 2026-12-07)
+test: bench       ## everything but the sweep of the six: unit tests on both cores, then the integration tests (the interruption cases too) as two sessions at once, one per bench server (26-32 min with sanity and the bench setup: 1388-1601 s for the integration tests in .ci/run from 4ec95bc to 984e6e8 on 2026-12-07)
 	$(PYTHON) -m pytest -q -ra -n 2 --dist loadfile tests/unit
 	$(PYTHON) tests/integration/split.py -q -ra --durations=30 -m "not sweep"
 
