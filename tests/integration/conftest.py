@@ -331,7 +331,9 @@ def other_servers_held():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def bench_is_up():
+def bench_is_up(server_to_this_session):
+    # under the server's lock: what an earlier session left is removed only when no other
+    # session runs on this server
     res = subprocess.run(["docker", *(["--context", CONTEXT] if CONTEXT else []), "info", "--format",
                           "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True)
     if res.returncode != 0 or res.stdout.strip() != "active":
